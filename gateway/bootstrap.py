@@ -1,0 +1,90 @@
+"""The one place where the platform is assembled: settings in, running parts out."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Coroutine
+from typing import Any
+
+from services.shared.bus import Bus
+from services.shared.consumer import Consumer
+from services.shared.log_bus import LogBus
+from services.shared.product import Infrastructure, Product, Running, discover
+from services.shared.relay import Relay
+from services.shared.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+def make_bus(settings: Settings) -> Bus:
+    if settings.mode == "embedded":
+        return LogBus()
+    from services.shared.kafka_bus import KafkaBus
+
+    return KafkaBus(settings.kafka_bootstrap_servers, idempotent=settings.kafka_idempotence)
+
+
+class Platform:
+    """Every installed product started over one bus, plus their relays and consumers."""
+
+    def __init__(self, settings: Settings, products: list[Product] | None = None) -> None:
+        self.settings = settings
+        self.products = discover() if products is None else products
+        self.bus = make_bus(settings)
+        self.infra = Infrastructure(settings, self.bus)
+        self.relays: list[Relay] = []
+        self.consumers: list[Consumer] = []
+        self.tasks: list[asyncio.Task[None]] = []
+        self.failures: list[str] = []
+
+    @property
+    def running(self) -> dict[str, Running]:
+        return self.infra.products
+
+    @property
+    def clients(self) -> dict[str, Any]:
+        return {name: running.client for name, running in self.running.items()}
+
+    async def start(self) -> Platform:
+        for product in self.products:
+            running = await product.start(self.infra)
+            self.running[product.name] = running
+            if running.app is not None and running.catalogue is not None:
+                if isinstance(self.bus, LogBus):
+                    self.bus.register(running.app, running.catalogue)
+                else:
+                    self.relays.append(Relay(running.app, running.catalogue, self.bus))
+            self.consumers.extend(running.consumers)
+        return self
+
+    def run_background(self) -> None:
+        """Start relays and consumers; a task that dies marks the platform unready."""
+        for relay in self.relays:
+            self._spawn(relay.name, relay.run_forever())
+        for consumer in self.consumers:
+            self._spawn(consumer.name, consumer.run())
+
+    def _spawn(self, name: str, work: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.create_task(work, name=name)
+
+        def done(t: asyncio.Task[None]) -> None:
+            if not t.cancelled() and t.exception() is not None:
+                self.failures.append(f"{name}: {t.exception()!r}")
+                log.error("%s stopped", name, exc_info=t.exception())
+
+        task.add_done_callback(done)
+        self.tasks.append(task)
+
+    @property
+    def healthy(self) -> bool:
+        return not self.failures and all(not t.done() for t in self.tasks)
+
+    async def stop(self) -> None:
+        for task in self.tasks:
+            task.cancel()
+        await asyncio.gather(*self.tasks, return_exceptions=True)
+        self.tasks.clear()
+        for running in reversed(list(self.running.values())):
+            await running.close()
+        await self.bus.close()

@@ -1,0 +1,246 @@
+"""``medcode``: the operational commands (serve, import, events, projections)."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+from collections.abc import Callable
+from datetime import datetime
+from pathlib import Path
+from typing import Any, TextIO
+
+from tqdm import tqdm
+
+from gateway.bootstrap import Platform
+from services.lookup.application import CodeSets
+from services.lookup.client import LocalLookup
+from services.lookup.domain import ReleaseAlreadyImported
+from services.lookup.events import CATALOGUE as LOOKUP_EVENTS
+from services.lookup.icd10cm import TabularError
+from services.lookup.importers import import_icd10cm
+from services.lookup.projections import SearchProjection
+from services.shared.consumer import Consumer
+from services.shared.settings import Settings, SettingsError
+
+
+class CommandError(Exception):
+    """A failure the operator can act on; the message says what to do next."""
+
+
+def _progress() -> tuple[Callable[[str, int, int], None], Callable[[], None]]:
+    bars: dict[str, tqdm] = {}  # type: ignore[type-arg]
+    labels = {"parse": "parsing entries", "read": "reading the log", "compare": "comparing",
+              "record": "recording events"}
+
+    def report(stage: str, done: int, total: int) -> None:
+        bar = bars.get(stage)
+        if bar is None:
+            bar = bars[stage] = tqdm(total=total or None, desc=labels.get(stage, stage),
+                                     unit=" entries", file=sys.stderr, leave=True)
+        if total:
+            bar.total = total
+        bar.update(done - bar.n)
+
+    def close() -> None:
+        for bar in bars.values():
+            bar.close()
+
+    return report, close
+
+
+def import_default_icd10cm(app: CodeSets, path: Path | None = None) -> str:
+    report, close = _progress()
+    try:
+        summary = import_icd10cm(app, path, report)
+    except TabularError as exc:
+        raise CommandError(f"{exc}") from None
+    except ReleaseAlreadyImported as exc:
+        return str(exc)
+    finally:
+        close()
+    return (f"ICD-10-CM {summary.release}: {summary.added} added, {summary.revised} revised, "
+            f"{summary.deleted} deleted, {summary.unchanged} unchanged")
+
+
+async def catch_up(consumer: Consumer, target: int, label: str) -> None:
+    """Run a consumer until it has applied ``target``, with a progress bar."""
+    bar = tqdm(total=target, desc=label, unit=" events", file=sys.stderr)
+    task = asyncio.create_task(consumer.run_until(target, timeout=1800))
+    try:
+        while not task.done():
+            bar.update(consumer.position - bar.n)
+            await asyncio.sleep(0.2)
+        task.result()
+        bar.update(consumer.position - bar.n)
+    finally:
+        bar.close()
+
+
+async def _lookup(platform: Platform) -> LocalLookup:
+    await platform.start()
+    client = platform.running["lookup"].client
+    if not isinstance(client, LocalLookup):
+        raise CommandError("the lookup service runs elsewhere (MEDCODE_LOOKUP_URL is set); "
+                           "run this command where it runs")
+    return client
+
+
+async def _index_until_current(platform: Platform, lookup: LocalLookup) -> None:
+    target = LOOKUP_EVENTS.last_position(lookup.app)
+    consumer = next(c for c in platform.consumers if c.source == LOOKUP_EVENTS.source)
+    stored = await consumer.projection.checkpoint(consumer.source)
+    if target and (stored is None or stored.position < target):
+        for relay in platform.relays:
+            await relay.run_until_idle()
+        await catch_up(consumer, target, "indexing for search")
+
+
+def serve(settings: Settings) -> None:
+    import uvicorn
+
+    from gateway.app import create_app
+
+    async def prepare() -> None:
+        platform = Platform(settings)
+        try:
+            lookup = await _lookup(platform)
+            if not lookup.app.releases("ICD10CM"):
+                print("Importing the ICD-10-CM release shipped with medcode...", file=sys.stderr)
+                print(import_default_icd10cm(lookup.app), file=sys.stderr)
+            await _index_until_current(platform, lookup)
+        finally:
+            await platform.stop()
+
+    asyncio.run(prepare())
+    where = f"http://{settings.host}:{settings.port}/graphql"
+    print(f"medcode ({settings.mode}, {settings.environment}) serving {where}", file=sys.stderr)
+    uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_level="info")
+
+
+async def import_command(settings: Settings, system: str, path: Path | None) -> str:
+    if system != "icd10cm":
+        raise CommandError(f"no importer for {system!r}; available: icd10cm")
+    platform = Platform(settings)
+    try:
+        lookup = await _lookup(platform)
+        return import_default_icd10cm(lookup.app, path)
+    finally:
+        await platform.stop()
+
+
+async def export_events(
+    settings: Settings,
+    out: TextIO,
+    service: str | None,
+    type_: str | None,
+    since: datetime | None,
+    limit: int | None,
+) -> int:
+    """Write envelopes as JSON Lines in log order; returns how many were written."""
+    platform = Platform(settings)
+    written = 0
+    try:
+        await platform.start()
+        for name, running in platform.running.items():
+            if service and name != service:
+                continue
+            if running.app is None or running.catalogue is None:
+                continue
+            for envelope in running.catalogue.iterate(running.app):
+                if type_ and envelope.type != type_:
+                    continue
+                if since and envelope.occurred_at < since:
+                    continue
+                out.write(json.dumps(envelope.to_dict(), separators=(",", ":")) + "\n")
+                written += 1
+                if limit is not None and written >= limit:
+                    return written
+    finally:
+        await platform.stop()
+    return written
+
+
+async def rebuild_search(settings: Settings) -> str:
+    """Build a new index version from the log, then swap the alias; searches go on."""
+    platform = Platform(settings)
+    try:
+        lookup = await _lookup(platform)
+        for relay in platform.relays:
+            await relay.run_until_idle()
+        fresh = await lookup.catalog.create_version()
+        projection = SearchProjection(lookup.catalog, pinned=fresh)
+        target = LOOKUP_EVENTS.last_position(lookup.app)
+        if target:
+            await catch_up(Consumer(projection, platform.bus, LOOKUP_EVENTS.source), target,
+                           f"building {fresh.name}")
+        await lookup.catalog.promote(fresh)
+        return f"search index {fresh.name} is live with {await fresh.count()} entries"
+    finally:
+        await platform.stop()
+
+
+def _since(value: str) -> datetime:
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{value!r} is not an ISO 8601 date or time") from None
+    if parsed.tzinfo is None:
+        from datetime import UTC
+
+        parsed = parsed.replace(tzinfo=UTC)
+    return parsed
+
+
+def parser() -> argparse.ArgumentParser:
+    root = argparse.ArgumentParser(prog="medcode", description=__doc__)
+    commands = root.add_subparsers(dest="command", required=True)
+    commands.add_parser("serve", help="serve the GraphQL API (imports ICD-10-CM when empty)")
+    imp = commands.add_parser("import", help="import a code-set release")
+    imp.add_argument("system", choices=["icd10cm"])
+    imp.add_argument("--file", type=Path, help="release file (default: the shipped release)")
+    events = commands.add_parser("events", help="the event log")
+    events_cmd = events.add_subparsers(dest="events_command", required=True)
+    export = events_cmd.add_parser("export", help="write envelopes as JSON Lines in log order")
+    export.add_argument("--service")
+    export.add_argument("--type")
+    export.add_argument("--since", type=_since)
+    export.add_argument("--limit", type=int)
+    export.add_argument("--output", type=Path, help="file to write (default: standard output)")
+    projections = commands.add_parser("projections", help="read models and indexes")
+    projections_cmd = projections.add_subparsers(dest="projections_command", required=True)
+    rebuild = projections_cmd.add_parser("rebuild", help="rebuild a projection from the log")
+    rebuild.add_argument("projection", choices=["search"])
+    return root
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    try:
+        settings = Settings.from_env()
+        if args.command == "serve":
+            serve(settings)
+            return 0
+        if args.command == "import":
+            print(asyncio.run(import_command(settings, args.system, args.file)))
+        elif args.command == "events":
+            out: Any = args.output.open("w") if args.output else sys.stdout
+            try:
+                count = asyncio.run(
+                    export_events(settings, out, args.service, args.type, args.since, args.limit)
+                )
+            finally:
+                if args.output:
+                    out.close()
+            print(f"{count} events exported", file=sys.stderr)
+        elif args.command == "projections":
+            print(asyncio.run(rebuild_search(settings)))
+    except (CommandError, SettingsError) as exc:
+        print(f"medcode: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

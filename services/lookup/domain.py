@@ -1,0 +1,164 @@
+"""The lookup domain: code sets, their releases and their entries. No I/O here."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Any
+from uuid import UUID, uuid5
+
+from eventsourcing.domain import Aggregate, event
+
+NAMESPACE = UUID("6f1d7c52-3a0e-4a57-9a43-2b0f5d3c9e11")
+
+SYSTEMS = ("ICD10CM", "ICD10PCS", "HCPCS", "CPT")
+
+
+class LookupFailure(Exception):
+    """Base for expected lookup failures (typed for the API layer)."""
+
+
+class ReleaseAlreadyImported(LookupFailure):
+    pass
+
+
+class UnknownCodeSystem(LookupFailure):
+    pass
+
+
+@dataclass(frozen=True)
+class CodeEntry:
+    """One entry of a code-set release as an importer reads it."""
+
+    system: str
+    code: str
+    title: str
+    kind: str  # "chapter" | "block" | "category" | "code"
+    billable: bool
+    parent: str | None = None
+    chapter: str | None = None
+    notes: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    seven_character: tuple[tuple[str, str], ...] = ()
+
+    def content(self) -> dict[str, Any]:
+        """What a release can change about an entry: compared to detect revisions."""
+        return {
+            "title": self.title,
+            "kind": self.kind,
+            "billable": self.billable,
+            "parent": self.parent,
+            "chapter": self.chapter,
+            "notes": {k: list(v) for k, v in sorted(self.notes.items())},
+            "seven_character": [list(p) for p in self.seven_character],
+        }
+
+
+class Code(Aggregate):
+    """An entry of a code set (chapter, block, category or code) across releases."""
+
+    @staticmethod
+    def create_id(system: str, code: str) -> UUID:
+        return uuid5(NAMESPACE, f"code:{system}:{code}")
+
+    @event("Added")
+    def __init__(
+        self, system: str, code: str, release: str, content: dict[str, Any]
+    ) -> None:
+        self.system = system
+        self.code = code
+        self.content = content
+        self.deleted = False
+        self.history: list[dict[str, Any]] = [{"release": release, "change": "added"}]
+
+    def revise(self, release: str, content: dict[str, Any]) -> None:
+        self._revised(system=self.system, code=self.code, release=release, content=content)
+
+    def delete(self, release: str) -> None:
+        self._deleted(system=self.system, code=self.code, release=release)
+
+    # The events repeat the code's identity so that each one is self-describing on the
+    # bus and in exports, without a consumer having to remember earlier events.
+    @event("Revised")
+    def _revised(self, system: str, code: str, release: str, content: dict[str, Any]) -> None:
+        self.content = content
+        self.deleted = False
+        self.history.append({"release": release, "change": "revised"})
+
+    @event("Deleted")
+    def _deleted(self, system: str, code: str, release: str) -> None:
+        self.deleted = True
+        self.history.append({"release": release, "change": "deleted"})
+
+    @property
+    def title(self) -> str:
+        return str(self.content["title"])
+
+    @property
+    def billable(self) -> bool:
+        return bool(self.content["billable"])
+
+
+class CodeSet(Aggregate):
+    """A code system as medcode holds it: which releases have been imported, in order.
+
+    Recording each import here makes a second import of the same release a visible
+    conflict (optimistic concurrency) rather than a silent duplicate.
+    """
+
+    @staticmethod
+    def create_id(system: str) -> UUID:
+        return uuid5(NAMESPACE, f"codeset:{system}")
+
+    @event("Created")
+    def __init__(self, system: str) -> None:
+        self.system = system
+        self.releases: list[dict[str, Any]] = []
+
+    def import_release(
+        self, release: str, source: str, added: int, revised: int, deleted: int
+    ) -> None:
+        self._release_imported(
+            system=self.system, release=release, source=source, added=added,
+            revised=revised, deleted=deleted,
+        )
+
+    @event("ReleaseImported")
+    def _release_imported(
+        self, system: str, release: str, source: str, added: int, revised: int, deleted: int
+    ) -> None:
+        self.releases.append(
+            {"release": release, "source": source, "added": added, "revised": revised,
+             "deleted": deleted}
+        )
+
+    def has_release(self, release: str) -> bool:
+        return any(r["release"] == release for r in self.releases)
+
+
+_SPACES = re.compile(r"[\s.\-_]+")
+_BLOCK = re.compile(r"[A-Z][0-9]{2}-[A-Z][0-9][0-9A-Z]")
+
+
+def normalise_code(system: str, raw: str) -> str | None:
+    """The canonical display form of a code typed in any common spelling.
+
+    ``"i219"``, ``" I21.9 "`` and ``"I21-9"`` all become ``"I21.9"``; returns None when
+    the text cannot be a code of that system.
+    """
+    text = raw.strip().upper()
+    if system == "ICD10CM" and _BLOCK.fullmatch(text):
+        return text
+    compact = _SPACES.sub("", text)
+    if not compact or len(compact) > 8:
+        return None
+    if system == "ICD10CM":
+        if not re.fullmatch(r"[A-Z][0-9][0-9A-Z]{1,5}", compact):
+            return None
+        return compact if len(compact) == 3 else f"{compact[:3]}.{compact[3:]}"
+    if system == "ICD10PCS":
+        return compact if re.fullmatch(r"[0-9A-HJ-NP-Z]{7}", compact) else None
+    if system == "HCPCS":
+        return compact if re.fullmatch(r"[A-Z][0-9]{4}", compact) else None
+    if system == "CPT":
+        return compact if re.fullmatch(r"[0-9]{4}[0-9FTU]", compact) else None
+    raise UnknownCodeSystem(system)

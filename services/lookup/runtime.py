@@ -1,0 +1,39 @@
+"""Starting the lookup product in either mode, from the shared infrastructure."""
+
+from __future__ import annotations
+
+from services.lookup.application import CodeSets
+from services.lookup.client import HttpLookup, LocalLookup
+from services.lookup.events import CATALOGUE
+from services.lookup.projections import SearchProjection
+from services.shared.consumer import Consumer
+from services.shared.product import Infrastructure, Running
+from services.shared.search.model import SearchCatalog
+from services.shared.settings import Settings
+
+
+def search_catalog(settings: Settings) -> SearchCatalog:
+    if settings.mode == "embedded":
+        from services.shared.search.sqlite import SQLiteCatalog
+
+        return SQLiteCatalog(settings.data_dir / "search.sqlite")
+    from services.shared.search.opensearch import OpenSearchCatalog
+
+    return OpenSearchCatalog(settings.opensearch_url, prefix=settings.search_alias)
+
+
+async def start(infra: Infrastructure) -> Running:
+    settings = infra.settings
+    url = settings.service_url("lookup")
+    if url:
+        remote = HttpLookup(url)
+        return Running(client=remote, closers=[remote.close])
+    app = CodeSets(env=settings.event_store_env("lookup"))
+    catalog = search_catalog(settings)
+    return Running(
+        client=LocalLookup(app, catalog),
+        app=app,
+        catalogue=CATALOGUE,
+        consumers=[Consumer(SearchProjection(catalog), infra.bus, CATALOGUE.source)],
+        closers=[catalog.close],
+    )

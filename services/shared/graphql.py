@@ -1,0 +1,63 @@
+"""GraphQL pieces every product shares: the request context and Relay pagination."""
+
+from __future__ import annotations
+
+import base64
+from dataclasses import dataclass, field
+from typing import Any
+
+import strawberry
+from strawberry.types import Info
+
+
+@dataclass
+class RequestContext:
+    """Built per request by the gateway: clients, the caller's token, and loaders."""
+
+    clients: dict[str, Any]
+    token: str | None = None
+    client_address: str | None = None
+    development: bool = False
+    loaders: dict[str, Any] = field(default_factory=dict)
+    response_cookies: dict[str, str | None] = field(default_factory=dict)
+
+    def client(self, product: str) -> Any:
+        return self.clients[product]
+
+
+def context(info: Info) -> RequestContext:
+    ctx = info.context
+    assert isinstance(ctx, RequestContext)
+    return ctx
+
+
+@strawberry.type
+class PageInfo:
+    has_next_page: bool
+    end_cursor: str | None
+
+
+def offset_cursor(offset: int) -> str:
+    return base64.urlsafe_b64encode(f"o:{offset}".encode()).decode()
+
+
+class UserError(ValueError):
+    """A caller mistake whose message is safe to show, even in production."""
+
+
+class BadCursor(UserError):
+    pass
+
+
+def cursor_offset(cursor: str | None) -> int:
+    """The offset after ``cursor``; raises BadCursor for a cursor we did not issue."""
+    if cursor is None:
+        return 0
+    try:
+        kind, _, value = base64.urlsafe_b64decode(cursor.encode()).decode().partition(":")
+        offset = int(value)
+    except (ValueError, UnicodeDecodeError):
+        raise BadCursor("'after' is not a cursor this API returned") from None
+    if kind != "o" or offset < 0:
+        raise BadCursor("'after' is not a cursor this API returned")
+    return offset + 1

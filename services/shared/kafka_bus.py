@@ -1,0 +1,248 @@
+"""``KafkaBus``: the distributed ``Bus``, one Kafka topic per producing service.
+
+Layout and guarantees:
+
+* Each service publishes to ``topic_for(source)``, a topic with exactly **one
+  partition**. A single partition keeps the whole service log in one total order,
+  so a consumer sees events in ``position`` order across aggregates (projections
+  and cross-aggregate process managers depend on that). Event volume per service
+  is small; if one ever outgrows a partition, partition by aggregate and relax the
+  ordering contract to per-aggregate, deliberately.
+* Records are keyed by ``aggregate_id`` (so a future repartitioning or log
+  compaction keeps an aggregate together) and carry ``type`` / ``schema_version``
+  headers so routers can filter without parsing the JSON body.
+* ``cursor`` is the Kafka offset. Offsets are never committed to Kafka: a consumer
+  stores the cursor in the same transaction as its own writes and hands it back as
+  ``after_cursor``, which makes resume exact and keeps "processed" and "recorded"
+  atomic. Delivery is still at-least-once (a publish can be retried after a partial
+  failure), so consumers dedupe by ``(source, position)``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncGenerator, Sequence
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.errors import ConsumerStoppedError, TopicAlreadyExistsError, for_code
+
+from services.shared.bus import Delivery, topic_for
+from services.shared.envelope import Envelope
+
+__all__ = ["CursorOutOfRange", "KafkaBus"]
+
+# Only partition of every service topic (see module docstring).
+_PARTITION = 0
+_MAX_RECORDS = 500
+_POLL_TIMEOUT_MS = 1000
+
+
+class CursorOutOfRange(LookupError):
+    """A stored cursor does not exist in the topic: replaying would be wrong either way."""
+
+
+class KafkaBus:
+    """``Bus`` over Kafka (or any Kafka-protocol broker such as Tansu).
+
+    Constructing it does no I/O: the producer is started on the first ``publish``
+    and a consumer per ``deliveries`` call, so the bus can be built at import or
+    wiring time, outside any running event loop.
+    """
+
+    def __init__(
+        self,
+        bootstrap_servers: str,
+        *,
+        idempotent: bool = True,
+        client_id: str = "medcode",
+        replication_factor: int = 1,
+    ) -> None:
+        self._bootstrap_servers = bootstrap_servers
+        self._idempotent = idempotent
+        self._client_id = client_id
+        # 1 suits a single dev/test broker; production passes its cluster's factor.
+        self._replication_factor = replication_factor
+        self._producer: AIOKafkaProducer | None = None
+        self._consumers: set[AIOKafkaConsumer] = set()
+        self._known_topics: set[str] = set()
+        # Created lazily too: asyncio primitives belong to the loop that uses them.
+        self._lock: asyncio.Lock | None = None
+        self._closed = False
+
+    async def publish(self, source: str, envelopes: Sequence[Envelope]) -> None:
+        """Produce ``envelopes`` in order; return once the broker acknowledged all.
+
+        Every record is handed to the producer before awaiting any acknowledgement,
+        so they are batched into few requests. Order is kept because aiokafka has at
+        most one in-flight request per broker, and the topic has a single partition.
+        If this raises, a prefix may already be on the bus; callers retry the whole
+        batch and consumers dedupe by ``(source, position)``.
+        """
+        if not envelopes:
+            return
+        topic = topic_for(source)
+        producer = await self._get_producer()
+        await self._ensure_topic(topic)
+        acks = []
+        for envelope in envelopes:
+            acks.append(
+                await producer.send(
+                    topic,
+                    value=envelope.to_json(),
+                    key=str(envelope.aggregate_id).encode(),
+                    partition=_PARTITION,
+                    headers=[
+                        ("type", envelope.type.encode()),
+                        ("schema_version", str(envelope.schema_version).encode()),
+                    ],
+                )
+            )
+        await asyncio.gather(*acks)
+
+    async def deliveries(
+        self, source: str, *, group: str, after_cursor: int | None
+    ) -> AsyncGenerator[list[Delivery], None]:
+        """Yield batches of deliveries after ``after_cursor`` (all when ``None``), forever.
+
+        The partition is assigned manually (no group membership, so no rebalances and
+        no committed offsets); ``group`` only labels the client for broker-side
+        observability. When idle the generator simply keeps polling; it ends when the
+        caller cancels it or calls ``close()``.
+        """
+        self._check_open()
+        topic = topic_for(source)
+        await self._ensure_topic(topic)
+        consumer = AIOKafkaConsumer(
+            bootstrap_servers=self._bootstrap_servers,
+            client_id=f"{self._client_id}.{group}",
+            group_id=None,
+            enable_auto_commit=False,
+            # A cursor outside the log means the topic was recreated or truncated:
+            # fail loudly rather than silently skip or replay events.
+            auto_offset_reset="none",
+        )
+        self._consumers.add(consumer)
+        try:
+            await consumer.start()
+            partition = TopicPartition(topic, _PARTITION)
+            consumer.assign([partition])
+            if after_cursor is None:
+                await consumer.seek_to_beginning(partition)
+            else:
+                consumer.seek(partition, after_cursor + 1)
+            start_checked = after_cursor is None
+            while True:
+                try:
+                    fetched = await consumer.getmany(
+                        partition, timeout_ms=_POLL_TIMEOUT_MS, max_records=_MAX_RECORDS
+                    )
+                except ConsumerStoppedError:
+                    return  # close() was called
+                records = fetched.get(partition)
+                if not start_checked and after_cursor is not None:
+                    start_checked = self._check_start(consumer, partition, after_cursor)
+                if not records:
+                    continue
+                batch: list[Delivery] = []
+                for record in records:
+                    if record.value is None:
+                        raise ValueError(f"empty record in {topic} at offset {record.offset}")
+                    batch.append(
+                        Delivery(envelope=Envelope.from_json(record.value), cursor=record.offset)
+                    )
+                yield batch
+        finally:
+            self._consumers.discard(consumer)
+            await consumer.stop()
+
+    async def close(self) -> None:
+        """Stop the producer and every consumer; live ``deliveries`` generators end."""
+        self._closed = True
+        producer, self._producer = self._producer, None
+        if producer is not None:
+            await producer.stop()
+        for consumer in list(self._consumers):
+            await consumer.stop()
+
+    @staticmethod
+    def _check_start(
+        consumer: AIOKafkaConsumer, partition: TopicPartition, after_cursor: int
+    ) -> bool:
+        """Fail if ``after_cursor`` lies past the log end; ``False`` while still unknown.
+
+        Kafka answers such a fetch with OFFSET_OUT_OF_RANGE (raised by aiokafka, as
+        ``auto_offset_reset="none"``), but Tansu just returns nothing, so also compare
+        with the high watermark of the first fetch response. (Tansu's ListOffsets
+        "latest" is wrong for multi-record batches, hence not ``end_offsets``.)
+        """
+        highwater = consumer.highwater(partition)
+        if highwater is None:
+            return False
+        if after_cursor >= highwater:
+            raise CursorOutOfRange(
+                f"{partition.topic}: cursor {after_cursor} is past the log end"
+                f" ({highwater} records); the topic was recreated or truncated"
+            )
+        return True
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise RuntimeError("KafkaBus is closed")
+
+    def _get_lock(self) -> asyncio.Lock:
+        if self._lock is None:
+            self._lock = asyncio.Lock()
+        return self._lock
+
+    async def _get_producer(self) -> AIOKafkaProducer:
+        self._check_open()
+        if self._producer is not None:
+            return self._producer
+        async with self._get_lock():
+            if self._producer is None:
+                producer = AIOKafkaProducer(
+                    bootstrap_servers=self._bootstrap_servers,
+                    client_id=self._client_id,
+                    acks="all",
+                    enable_idempotence=self._idempotent,
+                    # Bigger batches than the 16 KiB default: publishes are bursts.
+                    max_batch_size=512 * 1024,
+                    linger_ms=5,
+                )
+                try:
+                    await producer.start()
+                except BaseException:
+                    await producer.stop()  # release its connections; the next publish retries
+                    raise
+                self._producer = producer
+            return self._producer
+
+    async def _ensure_topic(self, topic: str) -> None:
+        """Create ``topic`` with one partition unless this bus already saw it.
+
+        Explicit creation instead of broker auto-create, which production clusters
+        usually disable and which would pick the broker's default partition count.
+        """
+        if topic in self._known_topics:
+            return
+        async with self._get_lock():
+            if topic in self._known_topics:
+                return
+            admin = AIOKafkaAdminClient(
+                bootstrap_servers=self._bootstrap_servers, client_id=self._client_id
+            )
+            try:
+                await admin.start()
+                new_topic = NewTopic(
+                    name=topic, num_partitions=1, replication_factor=self._replication_factor
+                )
+                response = await admin.create_topics([new_topic])
+            finally:
+                await admin.close()
+            for topic_error in response.topic_errors:
+                name, code = topic_error[0], topic_error[1]
+                if code not in (0, TopicAlreadyExistsError.errno):
+                    message = topic_error[2] if len(topic_error) > 2 else None
+                    raise for_code(code)(f"creating topic {name}: {message}")
+            self._known_topics.add(topic)

@@ -1,0 +1,83 @@
+"""What a product plugs into the platform: its GraphQL part and how to start it.
+
+Products are found through the ``medcode.products`` entry-point group, so the gateway
+never names one. A product's ``start`` receives the shared infrastructure and returns
+what runs: its client (for resolvers), its Application and event catalogue (for the
+bus and the relay), and its consumers.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from importlib.metadata import entry_points
+from typing import Any
+
+from eventsourcing.application import Application
+
+from services.shared.bus import Bus
+from services.shared.consumer import Consumer
+from services.shared.publishing import EventCatalogue
+from services.shared.settings import Settings
+
+ENTRY_POINT_GROUP = "medcode.products"
+
+
+@dataclass
+class Infrastructure:
+    settings: Settings
+    bus: Bus
+    products: dict[str, Running] = field(default_factory=dict)  # started so far
+
+    def client(self, product: str) -> Any:
+        return self.products[product].client
+
+
+@dataclass
+class Running:
+    client: Any
+    app: Application[Any] | None = None
+    catalogue: EventCatalogue | None = None
+    consumers: list[Consumer] = field(default_factory=list)
+    closers: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
+
+    async def close(self) -> None:
+        for close in self.closers:
+            await close()
+        if self.app is not None:
+            self.app.close()
+
+
+@dataclass(frozen=True)
+class Product:
+    name: str
+    query: type | None
+    mutation: type | None
+    start: Callable[[Infrastructure], Awaitable[Running]]
+    # Products started before this one (e.g. metering needs accounts before lookup).
+    after: tuple[str, ...] = ()
+
+
+def discover() -> list[Product]:
+    """Every installed product, ordered so each starts after those it needs."""
+    found: dict[str, Product] = {}
+    for ep in entry_points(group=ENTRY_POINT_GROUP):
+        product = ep.load()
+        if not isinstance(product, Product):
+            raise TypeError(f"entry point {ep.name!r} ({ep.value}) is not a Product")
+        found[product.name] = product
+    ordered: list[Product] = []
+
+    def visit(name: str, trail: tuple[str, ...]) -> None:
+        if name in trail:
+            raise ValueError(f"products depend on each other in a cycle: {' -> '.join(trail)}")
+        product = found[name]
+        if product in ordered:
+            return
+        for needed in product.after:
+            visit(needed, (*trail, name))
+        ordered.append(product)
+
+    for name in sorted(found):
+        visit(name, ())
+    return ordered

@@ -1,0 +1,110 @@
+"""From a service's notification log to public envelopes.
+
+Each service declares, in its ``events.py``, which domain events it publishes and the
+public name, schema version and payload of each. Everything else in the log (internal
+events) stays private. The same code feeds the relay, the embedded bus and exports.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC
+from typing import Any
+from uuid import UUID, uuid5
+
+from eventsourcing.application import Application
+from eventsourcing.persistence import Notification
+
+from services.shared.envelope import Envelope
+
+ENVELOPE_NAMESPACE = UUID("0b6a3e0e-54a5-4f4b-8d7e-5c3f0e2b7a91")
+
+Payload = Callable[[Any], dict[str, Any]]
+
+
+@dataclass(frozen=True)
+class PublicEvent:
+    type: str  # past-tense fact, e.g. "CodeRevised"
+    version: int
+    payload: Payload
+
+
+@dataclass
+class EventCatalogue:
+    """The events one service publishes, keyed by the domain event class."""
+
+    source: str
+    events: dict[type, PublicEvent] = field(default_factory=dict)
+
+    def publish(self, domain_event_class: type, type_: str, version: int) -> Callable[
+        [Payload], Payload
+    ]:
+        """Decorator registering the payload function of one public event."""
+
+        def register(payload: Payload) -> Payload:
+            self.events[domain_event_class] = PublicEvent(type_, version, payload)
+            return payload
+
+        return register
+
+    @property
+    def topics(self) -> list[str]:
+        return [f"{cls.__module__}:{cls.__qualname__}" for cls in self.events]
+
+    def envelope(self, app: Application[Any], notification: Notification) -> Envelope | None:
+        domain_event = app.mapper.to_domain_event(notification)
+        public = self.events.get(type(domain_event))
+        if public is None:
+            return None
+        timestamp = domain_event.timestamp
+        if timestamp.tzinfo is None:
+            timestamp = timestamp.replace(tzinfo=UTC)
+        return Envelope(
+            # Deterministic, so a re-published event keeps its id.
+            id=uuid5(ENVELOPE_NAMESPACE, f"{self.source}:{notification.id}"),
+            type=public.type,
+            schema_version=public.version,
+            source=self.source,
+            position=notification.id,
+            aggregate_id=domain_event.originator_id,
+            aggregate_version=domain_event.originator_version,
+            occurred_at=timestamp,
+            payload=public.payload(domain_event),
+        )
+
+    def read(
+        self, app: Application[Any], after: int, limit: int
+    ) -> tuple[list[Envelope], int]:
+        """Up to ``limit`` public envelopes after ``after``, and the last position read.
+
+        The returned position may be past the last envelope when private events or
+        gaps in the notification ids were skipped.
+        """
+        notifications = app.recorder.select_notifications(
+            after, limit, topics=self.topics, inclusive_of_start=False
+        )
+        envelopes = [e for n in notifications if (e := self.envelope(app, n)) is not None]
+        last = notifications[-1].id if notifications else after
+        return envelopes, last
+
+    def iterate(self, app: Application[Any], after: int = 0, page: int = 1000) -> Iterator[
+        Envelope
+    ]:
+        while True:
+            envelopes, last = self.read(app, after, page)
+            if last == after:
+                return
+            yield from envelopes
+            after = last
+
+    def last_position(self, app: Application[Any], page: int = 1000) -> int:
+        """Position of the newest public event in the log (0 when there is none)."""
+        stop = app.recorder.max_notification_id() or 0
+        while stop > 0:
+            start = max(stop - page + 1, 1)
+            found = app.recorder.select_notifications(start, page, stop=stop, topics=self.topics)
+            if found:
+                return found[-1].id
+            stop = start - 1
+        return 0

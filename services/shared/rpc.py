@@ -1,0 +1,63 @@
+"""A small JSON-over-HTTP call convention for service clients when distributed.
+
+``POST /rpc/<method>`` with a JSON object of keyword arguments answers a JSON value.
+Expected failures travel as ``{"error": {"type": ..., "message": ...}}`` with status 422
+so the client can raise the same typed error the in-process client would.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import httpx
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route
+
+Method = Callable[..., Awaitable[Any]]
+
+
+class RemoteError(Exception):
+    def __init__(self, type_: str, message: str) -> None:
+        super().__init__(message)
+        self.type = type_
+
+
+def rpc_app(methods: dict[str, Method], expected: tuple[type[Exception], ...] = ()) -> Starlette:
+    async def call(request: Request) -> JSONResponse:
+        method = methods.get(request.path_params["method"])
+        if method is None:
+            return JSONResponse({"error": {"type": "UnknownMethod", "message": "no such method"}},
+                                status_code=404)
+        try:
+            kwargs = await request.json()
+            result = await method(**kwargs)
+        except expected as exc:
+            return JSONResponse(
+                {"error": {"type": type(exc).__name__, "message": str(exc)}}, status_code=422
+            )
+        return JSONResponse({"result": result})
+
+    async def healthz(request: Request) -> JSONResponse:
+        return JSONResponse({"status": "ok"})
+
+    return Starlette(routes=[Route("/rpc/{method}", call, methods=["POST"]),
+                             Route("/healthz", healthz)])
+
+
+class RpcClient:
+    def __init__(self, base_url: str, timeout: float = 10.0) -> None:
+        self._http = httpx.AsyncClient(base_url=base_url, timeout=timeout)
+
+    async def call(self, method: str, **kwargs: Any) -> Any:
+        response = await self._http.post(f"/rpc/{method}", json=kwargs)
+        body = response.json()
+        if response.status_code == 422:
+            raise RemoteError(body["error"]["type"], body["error"]["message"])
+        response.raise_for_status()
+        return body["result"]
+
+    async def close(self) -> None:
+        await self._http.aclose()

@@ -1,0 +1,531 @@
+"""The distributed code-search backend: versioned OpenSearch indexes behind one alias.
+
+Each rebuild writes a new index ``{prefix}-v{N}``; searches read the alias ``{prefix}``,
+which ``promote`` swaps in a single ``_aliases`` call so readers never see a half-built
+index. Checkpoints live in ``{prefix}-checkpoints`` keyed by index name, so a new version
+starts from nothing and the live one keeps its own progress.
+
+Only candidate retrieval happens here; the final order comes from the shared ranker.
+The semantics of ``candidates`` mirror the SQLite FTS5 backend exactly (see
+``OpenSearchIndex.candidates``).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+from opensearchpy.exceptions import NotFoundError, RequestError
+
+from services.shared.search.model import (
+    Candidates,
+    Checkpoint,
+    CodeDocument,
+    IndexChange,
+    QueryPlan,
+    SearchIndex,
+)
+
+if TYPE_CHECKING:  # the client class needs aiohttp; import it only where a client is built
+    from opensearchpy import AsyncOpenSearch
+
+__all__ = ["OpenSearchCatalog", "OpenSearchIndex", "OpenSearchWriteError", "index_body"]
+
+Refresh = bool | str  # True, False or "wait_for", passed through to the write APIs
+
+# OpenSearch refuses from + size above index.max_result_window (10 000 by default).
+_MAX_WINDOW = 10_000
+_PAGE = 5_000  # documents() page size, under the result window
+# Edge n-grams up to this length serve prefix matching; a longer typed prefix is cut to
+# it at search time, so it still matches (slightly more loosely) rather than nothing.
+_MAX_PREFIX = 30
+_TITLE_BOOST = 2.0
+_PREFIX_BOOST = 0.5  # a word completed from a prefix counts less than a whole word
+_CREATE_ATTEMPTS = 5
+
+
+class OpenSearchWriteError(RuntimeError):
+    """A bulk write was only partly applied; the checkpoint was not stored."""
+
+
+def index_body(*, shards: int = 1, replicas: int = 0) -> dict[str, Any]:
+    """Settings and mapping of one index version.
+
+    One shard by default: a code catalogue is small (~100k docs), and a single shard
+    keeps BM25 statistics exact, so scores do not depend on document routing.
+    ``dynamic: strict`` turns a drifting document shape into a loud write error.
+    """
+    text = {"type": "text", "analyzer": "medcode_text"}
+    # Unstemmed edge n-grams: "diab" -> "diabetes" must not depend on what the stemmer
+    # makes of a partial word ("infarcti" stems to something that prefixes nothing).
+    prefix = {
+        "type": "text",
+        "analyzer": "medcode_prefix",
+        "search_analyzer": "medcode_prefix_search",
+        "index_options": "docs",  # no positions or frequencies needed for one-token lookups
+        "norms": False,
+    }
+    keyword = {"type": "keyword"}
+    return {
+        "settings": {
+            "number_of_shards": shards,
+            "number_of_replicas": replicas,
+            "analysis": {
+                "filter": {
+                    # "english" is Lucene's Porter stemmer, the same algorithm as FTS5's
+                    # porter tokenizer, so both backends reduce words alike.
+                    "medcode_stem": {"type": "stemmer", "language": "english"},
+                    "medcode_edge": {
+                        "type": "edge_ngram",
+                        "min_gram": 1,
+                        "max_gram": _MAX_PREFIX,
+                    },
+                    "medcode_cut": {"type": "truncate", "length": _MAX_PREFIX},
+                },
+                "analyzer": {
+                    "medcode_text": {
+                        "type": "custom",
+                        "tokenizer": "standard",
+                        "filter": ["lowercase", "asciifolding", "medcode_stem"],
+                    },
+                    "medcode_prefix": {
+                        "type": "custom",
+                        "tokenizer": "standard",
+                        "filter": ["lowercase", "asciifolding", "medcode_edge"],
+                    },
+                    "medcode_prefix_search": {
+                        "type": "custom",
+                        "tokenizer": "standard",
+                        "filter": ["lowercase", "asciifolding", "medcode_cut"],
+                    },
+                },
+            },
+        },
+        "mappings": {
+            "dynamic": "strict",
+            "properties": {
+                "doc_id": keyword,  # sortable copy of _id (sorting on _id is discouraged)
+                "system": keyword,
+                "code": keyword,
+                "compact": keyword,
+                "compact_length": {"type": "short"},  # orders code-prefix matches
+                "title": {**text, "fields": {"prefix": prefix}},
+                "terms": {**text, "fields": {"prefix": prefix}},
+                "billable": {"type": "boolean"},
+                "kind": keyword,
+                "chapter": keyword,
+                "parent": keyword,
+                "version": {"type": "integer"},
+            },
+        },
+    }
+
+
+_CHECKPOINTS_BODY: dict[str, Any] = {
+    "settings": {"number_of_shards": 1},
+    "mappings": {
+        "dynamic": "strict",
+        "properties": {
+            "consumer": {"type": "keyword"},
+            "source": {"type": "keyword"},
+            "position": {"type": "long"},
+            "cursor": {"type": "long"},
+            "index": {"type": "keyword"},
+        },
+    },
+}
+
+
+def _to_source(doc: CodeDocument) -> dict[str, Any]:
+    return {
+        "doc_id": doc.doc_id,
+        "system": doc.system,
+        "code": doc.code,
+        "compact": doc.compact,
+        "compact_length": len(doc.compact),
+        "title": doc.title,
+        "terms": list(doc.terms),
+        "billable": doc.billable,
+        "kind": doc.kind,
+        "chapter": doc.chapter,
+        "parent": doc.parent,
+        "version": doc.version,
+    }
+
+
+def _from_source(source: Mapping[str, Any]) -> CodeDocument:
+    return CodeDocument(
+        system=source["system"],
+        code=source["code"],
+        title=source["title"],
+        billable=bool(source["billable"]),
+        kind=source["kind"],
+        chapter=source.get("chapter"),
+        parent=source.get("parent"),
+        terms=tuple(source.get("terms") or ()),
+        version=int(source.get("version") or 0),
+    )
+
+
+def _filters(plan: QueryPlan) -> list[dict[str, Any]]:
+    filters: list[dict[str, Any]] = []
+    if plan.systems:
+        filters.append({"terms": {"system": list(plan.systems)}})
+    if plan.billable_only:
+        filters.append({"term": {"billable": True}})
+    if plan.chapter is not None:
+        filters.append({"term": {"chapter": plan.chapter}})
+    return filters
+
+
+def _word_clause(word: str, *, prefix: bool) -> dict[str, Any]:
+    """One word in title or terms; ``prefix`` also accepts words it begins."""
+    whole = {
+        "multi_match": {
+            "query": word,
+            "fields": [f"title^{_TITLE_BOOST}", "terms"],
+            "operator": "and",  # should the analyzer split a word, all parts must match
+        }
+    }
+    if not prefix:
+        return whole
+    begun = {
+        "multi_match": {
+            "query": word,
+            "fields": [f"title.prefix^{_TITLE_BOOST}", "terms.prefix"],
+            "operator": "and",
+            "boost": _PREFIX_BOOST,
+        }
+    }
+    return {"bool": {"should": [whole, begun], "minimum_should_match": 1}}
+
+
+def _words_query(plan: QueryPlan) -> dict[str, Any]:
+    last = len(plan.words) - 1
+    clauses = [_word_clause(w, prefix=i == last) for i, w in enumerate(plan.words)]
+    if plan.match_all:
+        return {"bool": {"must": clauses}}
+    return {"bool": {"should": clauses, "minimum_should_match": 1}}
+
+
+def _raise_for_search(response: Mapping[str, Any]) -> None:
+    if "error" in response:
+        raise RuntimeError(f"OpenSearch search failed: {response['error']}")
+
+
+class OpenSearchIndex:
+    """One index version; implements ``SearchIndex``."""
+
+    def __init__(
+        self,
+        client: Callable[[], AsyncOpenSearch],
+        name: str,
+        *,
+        checkpoints: str,
+        refresh: Refresh = "wait_for",
+    ) -> None:
+        self._client = client
+        self.name = name
+        self._checkpoints = checkpoints
+        self._refresh = refresh
+
+    def __repr__(self) -> str:
+        return f"OpenSearchIndex({self.name!r})"
+
+    def _checkpoint_id(self, consumer: str, source: str) -> str:
+        return f"{self.name}|{consumer}|{source}"
+
+    async def write(self, change: IndexChange, checkpoint: Checkpoint) -> None:
+        """One ``_bulk`` for the change, then the checkpoint.
+
+        Not atomic: a crash between the two replays the change, which is harmless
+        because every operation is keyed by document id. The bulk waits for a refresh
+        (by default) so that once ``write`` returns, searches see the change and the
+        stored checkpoint never claims more than a reader can find.
+        """
+        actions: list[dict[str, Any]] = []
+        for doc in change.upserts:
+            actions.append({"index": {"_index": self.name, "_id": doc.doc_id}})
+            actions.append(_to_source(doc))
+        for doc_id in change.deletions:
+            actions.append({"delete": {"_index": self.name, "_id": doc_id}})
+        client = self._client()
+        if actions:
+            response = await client.bulk(body=actions, refresh=self._refresh)
+            if response.get("errors"):
+                failures = [
+                    f"{op} {detail.get('_id')}: {detail['error']}"
+                    for item in response["items"]
+                    for op, detail in item.items()
+                    if "error" in detail  # a delete of a missing doc is 404 without error
+                ]
+                if failures:
+                    shown = "; ".join(failures[:5])
+                    raise OpenSearchWriteError(
+                        f"{len(failures)} of {len(response['items'])} bulk operations on "
+                        f"{self.name} failed: {shown}"
+                    )
+        await client.index(
+            index=self._checkpoints,
+            id=self._checkpoint_id(checkpoint.consumer, checkpoint.source),
+            body={
+                "consumer": checkpoint.consumer,
+                "source": checkpoint.source,
+                "position": checkpoint.position,
+                "cursor": checkpoint.cursor,
+                "index": self.name,
+            },
+        )
+
+    async def checkpoint(self, consumer: str, source: str) -> Checkpoint | None:
+        """Read by id: GET is real-time in OpenSearch, so no refresh is needed."""
+        try:
+            response = await self._client().get(
+                index=self._checkpoints, id=self._checkpoint_id(consumer, source)
+            )
+        except NotFoundError:  # no such document, or no checkpoint index yet
+            return None
+        body = response["_source"]
+        return Checkpoint(
+            consumer=body["consumer"],
+            source=body["source"],
+            position=int(body["position"]),
+            cursor=int(body["cursor"]),
+        )
+
+    async def candidates(self, plan: QueryPlan) -> Candidates:
+        """Documents matching the plan, for the shared ranker to order.
+
+        Filters: ``systems`` (any of), ``billable_only``, ``chapter``. A document
+        matches if its compact code starts with ``plan.code`` OR its title/terms match
+        the words (all or any of them; the last one also as a word prefix). With no
+        code and no words nothing matches.
+
+        Order: code-prefix matches first, shortest code first (so an exact code leads),
+        then word-only matches by BM25 with the title boosted. The two groups are
+        disjoint queries sent in one ``_msearch``; ``total`` is the sum of their exact
+        hit counts.
+        """
+        window = max(0, min(plan.window, _MAX_WINDOW))
+        filters = _filters(plan)
+        searches: list[dict[str, Any]] = []
+        if plan.code:
+            code_match = {"prefix": {"compact": plan.code}}
+            searches.append(
+                {
+                    "query": {"bool": {"filter": [*filters, code_match]}},
+                    "sort": [
+                        {"compact_length": "asc"},
+                        {"compact": "asc"},
+                        {"doc_id": "asc"},
+                    ],
+                }
+            )
+        if plan.words:
+            query: dict[str, Any] = {"must": [_words_query(plan)], "filter": filters}
+            if plan.code:  # already returned by the code search
+                query["must_not"] = [{"prefix": {"compact": plan.code}}]
+            searches.append({"query": {"bool": query}, "sort": ["_score", {"doc_id": "asc"}]})
+        if not searches:
+            return Candidates(documents=[], total=0)
+        body: list[dict[str, Any]] = []
+        for search in searches:
+            body.append({"index": self.name})
+            body.append({**search, "size": window, "track_total_hits": True})
+        response = await self._client().msearch(body=body)
+        documents: list[CodeDocument] = []
+        total = 0
+        for result in response["responses"]:
+            _raise_for_search(result)
+            hits = result["hits"]
+            total += int(hits["total"]["value"])
+            documents.extend(_from_source(hit["_source"]) for hit in hits["hits"])
+        return Candidates(documents=documents[:window], total=total)
+
+    async def get(self, doc_id: str) -> CodeDocument | None:
+        try:
+            response = await self._client().get(index=self.name, id=doc_id)
+        except NotFoundError:
+            return None
+        return _from_source(response["_source"])
+
+    async def count(self) -> int:
+        response = await self._client().count(index=self.name)
+        return int(response["count"])
+
+    async def documents(self) -> list[CodeDocument]:
+        """Every document by doc id, paged with ``search_after`` (no scroll state to leak).
+
+        Not a snapshot: concurrent writes may or may not show up.
+        """
+        client = self._client()
+        documents: list[CodeDocument] = []
+        after: list[Any] | None = None
+        while True:
+            body: dict[str, Any] = {
+                "query": {"match_all": {}},
+                "sort": [{"doc_id": "asc"}],
+                "size": _PAGE,
+                "track_total_hits": False,
+            }
+            if after is not None:
+                body["search_after"] = after
+            response = await client.search(index=self.name, body=body)
+            hits = response["hits"]["hits"]
+            documents.extend(_from_source(hit["_source"]) for hit in hits)
+            if len(hits) < _PAGE:
+                return documents
+            after = hits[-1]["sort"]
+
+
+class OpenSearchCatalog:
+    """Index versions ``{prefix}-v{N}`` behind the alias ``{prefix}``; a ``SearchCatalog``.
+
+    ``client`` is either a factory returning an ``AsyncOpenSearch`` or a host URL string
+    (comma-separated for several nodes). The client is built on first use, never at
+    import or construction time, so settings can be read at bootstrap.
+    """
+
+    def __init__(
+        self,
+        client: Callable[[], AsyncOpenSearch] | str,
+        *,
+        prefix: str = "medcode-codes",
+        shards: int = 1,
+        replicas: int = 0,
+        refresh: Refresh = "wait_for",
+    ) -> None:
+        if isinstance(client, str):
+            hosts = [host.strip() for host in client.split(",") if host.strip()]
+            self._factory: Callable[[], AsyncOpenSearch] = lambda: _client_for(hosts)
+        else:
+            self._factory = client
+        self._instance: AsyncOpenSearch | None = None
+        self.prefix = prefix
+        self.checkpoints = f"{prefix}-checkpoints"
+        self._version_name = re.compile(rf"^{re.escape(prefix)}-v(\d+)$")
+        self._shards = shards
+        self._replicas = replicas
+        self._refresh = refresh
+
+    def _client(self) -> AsyncOpenSearch:
+        if self._instance is None:
+            self._instance = self._factory()
+        return self._instance
+
+    def _index(self, name: str) -> OpenSearchIndex:
+        return OpenSearchIndex(
+            self._client, name, checkpoints=self.checkpoints, refresh=self._refresh
+        )
+
+    def _number(self, name: str) -> int | None:
+        match = self._version_name.match(name)
+        return int(match.group(1)) if match else None
+
+    async def _alias_targets(self) -> list[str]:
+        """Versions the alias points to (normally one), highest first."""
+        try:
+            response = await self._client().indices.get_alias(name=self.prefix)
+        except NotFoundError:
+            return []
+        return sorted(response, key=lambda name: self._number(name) or -1, reverse=True)
+
+    async def _versions(self) -> dict[str, int]:
+        response = await self._client().indices.get_alias(index=f"{self.prefix}-v*")
+        numbers = {name: self._number(name) for name in response}
+        return {name: n for name, n in numbers.items() if n is not None}
+
+    async def _ensure_checkpoints(self) -> None:
+        try:
+            await self._client().indices.create(index=self.checkpoints, body=_CHECKPOINTS_BODY)
+        except RequestError as exc:
+            if exc.error != "resource_already_exists_exception":
+                raise
+
+    async def _create_next(self, *, live: bool) -> str | None:
+        """Create the next version; with ``live`` the alias is added in the same call.
+
+        Returns None if a concurrent caller created the alias first (``live`` only).
+        Retries when another process took the version number.
+        """
+        await self._ensure_checkpoints()
+        for _ in range(_CREATE_ATTEMPTS):
+            versions = await self._versions()
+            name = f"{self.prefix}-v{max(versions.values(), default=0) + 1}"
+            body = index_body(shards=self._shards, replicas=self._replicas)
+            if live:
+                body["aliases"] = {self.prefix: {}}
+            try:
+                await self._client().indices.create(index=name, body=body)
+            except RequestError as exc:
+                if exc.error != "resource_already_exists_exception":
+                    raise
+                if live and await self._alias_targets():
+                    return None
+                continue
+            return name
+        raise RuntimeError(f"could not create a new version of {self.prefix}: names kept clashing")
+
+    async def live(self) -> SearchIndex:
+        """The index behind the alias; creates v1 (or the next free N) and the alias."""
+        targets = await self._alias_targets()
+        if not targets:
+            created = await self._create_next(live=True)
+            targets = [created] if created else await self._alias_targets()
+        return self._index(targets[0])
+
+    async def create_version(self) -> SearchIndex:
+        name = await self._create_next(live=False)
+        assert name is not None
+        return self._index(name)
+
+    async def promote(self, index: SearchIndex) -> None:
+        """Swap the alias in one ``_aliases`` call, then drop older versions.
+
+        Versions numbered above ``index`` are kept: they may be rebuilds in progress.
+        Checkpoints of dropped versions are removed with them.
+        """
+        number = self._number(index.name)
+        if number is None:
+            raise ValueError(f"{index.name!r} is not a version of {self.prefix!r}")
+        client = self._client()
+        actions: list[dict[str, Any]] = [
+            {"remove": {"index": name, "alias": self.prefix}}
+            for name in await self._alias_targets()
+            if name != index.name
+        ]
+        actions.append({"add": {"index": index.name, "alias": self.prefix}})
+        await client.indices.update_aliases(body={"actions": actions})
+        older = sorted(name for name, n in (await self._versions()).items() if n < number)
+        await self._drop(older)
+
+    async def _drop(self, names: Sequence[str]) -> None:
+        if not names:
+            return
+        client = self._client()
+        for name in names:
+            try:
+                await client.indices.delete(index=name)
+            except NotFoundError:
+                pass  # dropped concurrently
+        try:
+            await client.delete_by_query(
+                index=self.checkpoints,
+                body={"query": {"terms": {"index": list(names)}}},
+                conflicts="proceed",
+                refresh=True,
+            )
+        except NotFoundError:
+            pass
+
+    async def close(self) -> None:
+        if self._instance is not None:
+            instance, self._instance = self._instance, None
+            await instance.close()
+
+
+def _client_for(hosts: list[str]) -> AsyncOpenSearch:
+    from opensearchpy import AsyncOpenSearch  # needs aiohttp (opensearch-py[async])
+
+    return AsyncOpenSearch(hosts=hosts)

@@ -1,0 +1,128 @@
+"""Settings, read once from the environment at bootstrap (never at import time)."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+Mode = Literal["embedded", "distributed"]
+Environment = Literal["development", "production"]
+
+
+class SettingsError(ValueError):
+    """A setting is missing or malformed; the message names the variable to fix."""
+
+
+def _flag(value: str) -> bool:
+    return value.strip().lower() in {"1", "true", "yes", "y", "on"}
+
+
+@dataclass(frozen=True)
+class Settings:
+    mode: Mode = "embedded"
+    environment: Environment = "development"
+    data_dir: Path = Path("var")
+    host: str = "127.0.0.1"
+    port: int = 8000
+    postgres_host: str = "127.0.0.1"
+    postgres_port: int = 5432
+    postgres_user: str = "postgres"
+    postgres_password: str = ""
+    postgres_dbname: str = "medcode"
+    kafka_bootstrap_servers: str = "127.0.0.1:9092"
+    # Real Kafka supports idempotent producers; the Tansu test broker does not.
+    kafka_idempotence: bool = True
+    opensearch_url: str = "http://127.0.0.1:9200"
+    search_alias: str = "medcode-codes"
+    # Hostile-query limits for the public GraphQL API.
+    graphql_max_depth: int = 12
+    graphql_max_aliases: int = 30
+    graphql_max_tokens: int = 2000
+    max_request_bytes: int = 64 * 1024
+    # MEDCODE_<PRODUCT>_URL: where a product runs as its own process (distributed).
+    service_urls: tuple[tuple[str, str], ...] = ()
+
+    def service_url(self, product: str) -> str | None:
+        return dict(self.service_urls).get(product)
+
+    @property
+    def development(self) -> bool:
+        return self.environment == "development"
+
+    def postgres_dsn(self) -> str:
+        password = f":{self.postgres_password}" if self.postgres_password else ""
+        return (
+            f"postgresql://{self.postgres_user}{password}@{self.postgres_host}:"
+            f"{self.postgres_port}/{self.postgres_dbname}"
+        )
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
+        env = os.environ if env is None else env
+        mode = env.get("MEDCODE_MODE", "embedded")
+        if mode not in ("embedded", "distributed"):
+            raise SettingsError(f"MEDCODE_MODE must be 'embedded' or 'distributed', not {mode!r}")
+        environment = env.get("MEDCODE_ENV", "development")
+        if environment not in ("development", "production"):
+            raise SettingsError(
+                f"MEDCODE_ENV must be 'development' or 'production', not {environment!r}"
+            )
+
+        def integer(name: str, default: int) -> int:
+            raw = env.get(name)
+            if raw is None or raw == "":
+                return default
+            try:
+                return int(raw)
+            except ValueError:
+                raise SettingsError(f"{name} must be a whole number, not {raw!r}") from None
+
+        return cls(
+            mode=mode,  # type: ignore[arg-type]
+            environment=environment,  # type: ignore[arg-type]
+            data_dir=Path(env.get("DATA_DIR", "var")),
+            host=env.get("HOST", "127.0.0.1"),
+            port=integer("PORT", 8000),
+            postgres_host=env.get("POSTGRES_HOST", "127.0.0.1"),
+            postgres_port=integer("POSTGRES_PORT", 5432),
+            postgres_user=env.get("POSTGRES_USER", "postgres"),
+            postgres_password=env.get("POSTGRES_PASSWORD", ""),
+            postgres_dbname=env.get("POSTGRES_DBNAME", "medcode"),
+            kafka_bootstrap_servers=env.get("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:9092"),
+            kafka_idempotence=_flag(env.get("KAFKA_IDEMPOTENCE", "true")),
+            opensearch_url=env.get("OPENSEARCH_URL", "http://127.0.0.1:9200"),
+            search_alias=env.get("SEARCH_ALIAS", "medcode-codes"),
+            graphql_max_depth=integer("GRAPHQL_MAX_DEPTH", 12),
+            graphql_max_aliases=integer("GRAPHQL_MAX_ALIASES", 30),
+            graphql_max_tokens=integer("GRAPHQL_MAX_TOKENS", 2000),
+            max_request_bytes=integer("MAX_REQUEST_BYTES", 64 * 1024),
+            service_urls=tuple(
+                (key[len("MEDCODE_") : -len("_URL")].lower(), value)
+                for key, value in sorted(env.items())
+                if key.startswith("MEDCODE_") and key.endswith("_URL") and value
+            ),
+        )
+
+    def event_store_env(self, service: str) -> dict[str, str]:
+        """eventsourcing settings for one service's Application in this mode."""
+        if self.mode == "embedded":
+            self.data_dir.mkdir(parents=True, exist_ok=True)
+            return {
+                "PERSISTENCE_MODULE": "eventsourcing.sqlite",
+                "SQLITE_DBNAME": str(self.data_dir / f"{service}.sqlite"),
+                "SQLITE_LOCK_TIMEOUT": "30",
+            }
+        return {
+            "PERSISTENCE_MODULE": "eventsourcing.postgres",
+            "POSTGRES_DBNAME": self.postgres_dbname,
+            "POSTGRES_HOST": self.postgres_host,
+            "POSTGRES_PORT": str(self.postgres_port),
+            "POSTGRES_USER": self.postgres_user,
+            "POSTGRES_PASSWORD": self.postgres_password,
+            "POSTGRES_POOL_SIZE": "4",
+            "POSTGRES_MAX_OVERFLOW": "8",
+            "CREATE_TABLE": "y",
+        }
