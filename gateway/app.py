@@ -7,6 +7,7 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
@@ -85,7 +86,7 @@ class Gateway(GraphQL):  # type: ignore[type-arg]
         )
 
 
-def create_app(settings: Settings, platform: Platform | None = None) -> ASGIApp:
+def create_app(settings: Settings, platform: Platform | None = None) -> Starlette:
     """The ASGI app; the platform starts with it and stops with it."""
     platform = platform or Platform(settings)
 
@@ -110,12 +111,12 @@ def create_app(settings: Settings, platform: Platform | None = None) -> ASGIApp:
             {"status": "not ready", "failures": platform.failures}, status_code=503
         )
 
-    app = Starlette(
+    return Starlette(
         routes=[
             Route("/graphql", graphql, methods=["GET", "POST"]),
             Route("/healthz", healthz),
             Route("/readyz", readyz),
         ],
+        middleware=[Middleware(BodyLimit, max_bytes=settings.max_request_bytes)],
         lifespan=lifespan,
     )
-    return BodyLimit(app, settings.max_request_bytes)

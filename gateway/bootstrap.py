@@ -22,7 +22,11 @@ def make_bus(settings: Settings) -> Bus:
         return LogBus()
     from services.shared.kafka_bus import KafkaBus
 
-    return KafkaBus(settings.kafka_bootstrap_servers, idempotent=settings.kafka_idempotence)
+    return KafkaBus(
+        settings.kafka_bootstrap_servers,
+        idempotent=settings.kafka_idempotence,
+        topic_prefix=settings.kafka_topic_prefix,
+    )
 
 
 class Platform:

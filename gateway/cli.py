@@ -119,6 +119,43 @@ def serve(settings: Settings) -> None:
     uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_level="info")
 
 
+async def worker(settings: Settings) -> None:
+    """Relays and consumers without HTTP: the distributed mode's background process."""
+    platform = Platform(settings)
+    await platform.start()
+    platform.run_background()
+    print(f"medcode worker: {len(platform.relays)} relays, {len(platform.consumers)} consumers",
+          file=sys.stderr)
+    try:
+        while platform.healthy:
+            await asyncio.sleep(1)
+        raise CommandError("a relay or consumer stopped: " + "; ".join(platform.failures))
+    finally:
+        await platform.stop()
+
+
+def run_service(settings: Settings, name: str) -> None:
+    """One product's own HTTP API (distributed mode), without relays or consumers."""
+    import importlib
+
+    import uvicorn
+    from starlette.applications import Starlette
+
+    module = importlib.import_module(f"services.{name}.api")
+    platform = Platform(settings)
+
+    async def lifespan(app: Starlette) -> Any:
+        await platform.start()
+        api.mount("/", module.create_app(platform.running[name].client))
+        yield
+        await platform.stop()
+
+    from contextlib import asynccontextmanager
+
+    api = Starlette(lifespan=asynccontextmanager(lifespan))
+    uvicorn.run(api, host=settings.host, port=settings.port, log_level="info")
+
+
 async def import_command(settings: Settings, system: str, path: Path | None) -> str:
     if system != "icd10cm":
         raise CommandError(f"no importer for {system!r}; available: icd10cm")
@@ -197,6 +234,9 @@ def parser() -> argparse.ArgumentParser:
     root = argparse.ArgumentParser(prog="medcode", description=__doc__)
     commands = root.add_subparsers(dest="command", required=True)
     commands.add_parser("serve", help="serve the GraphQL API (imports ICD-10-CM when empty)")
+    commands.add_parser("worker", help="run relays and consumers (distributed mode)")
+    service = commands.add_parser("service", help="run one product's own HTTP API")
+    service.add_argument("name")
     imp = commands.add_parser("import", help="import a code-set release")
     imp.add_argument("system", choices=["icd10cm"])
     imp.add_argument("--file", type=Path, help="release file (default: the shipped release)")
@@ -222,7 +262,11 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "serve":
             serve(settings)
             return 0
-        if args.command == "import":
+        if args.command == "worker":
+            asyncio.run(worker(settings))
+        elif args.command == "service":
+            run_service(settings, args.name)
+        elif args.command == "import":
             print(asyncio.run(import_command(settings, args.system, args.file)))
         elif args.command == "events":
             out: Any = args.output.open("w") if args.output else sys.stdout

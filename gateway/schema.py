@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import strawberry
 from graphql import GraphQLError
@@ -53,11 +53,12 @@ def build_schema(products: Sequence[Product], settings: Settings) -> strawberry.
     if query is None:
         raise RuntimeError("no product provides a Query: is the project installed?")
     mutation = _merge("Mutation", [p.mutation for p in products if p.mutation])
-    extensions: list[SchemaExtension | type[SchemaExtension]] = [
-        QueryDepthLimiter(max_depth=settings.graphql_max_depth),
-        MaxAliasesLimiter(max_alias_count=settings.graphql_max_aliases),
-        MaxTokensLimiter(max_token_count=settings.graphql_max_tokens),
+    # Factories: strawberry builds a fresh extension for every request.
+    extensions: list[Callable[[], SchemaExtension] | type[SchemaExtension]] = [
+        lambda: QueryDepthLimiter(max_depth=settings.graphql_max_depth),
+        lambda: MaxAliasesLimiter(max_alias_count=settings.graphql_max_aliases),
+        lambda: MaxTokensLimiter(max_token_count=settings.graphql_max_tokens),
     ]
     if not settings.development:
-        extensions += [MaskErrors(should_mask_error=_should_mask), DisableIntrospection()]
+        extensions += [lambda: MaskErrors(should_mask_error=_should_mask), DisableIntrospection]
     return strawberry.Schema(query=query, mutation=mutation, extensions=extensions)

@@ -39,5 +39,5 @@ class Bus(Protocol):
     async def close(self) -> None: ...
 
 
-def topic_for(source: str) -> str:
-    return f"medcode.{source}.events"
+def topic_for(source: str, prefix: str = "medcode") -> str:
+    return f"{prefix}.{source}.events"

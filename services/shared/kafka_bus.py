@@ -57,8 +57,10 @@ class KafkaBus:
         idempotent: bool = True,
         client_id: str = "medcode",
         replication_factor: int = 1,
+        topic_prefix: str = "medcode",
     ) -> None:
         self._bootstrap_servers = bootstrap_servers
+        self._topic_prefix = topic_prefix
         self._idempotent = idempotent
         self._client_id = client_id
         # 1 suits a single dev/test broker; production passes its cluster's factor.
@@ -81,7 +83,7 @@ class KafkaBus:
         """
         if not envelopes:
             return
-        topic = topic_for(source)
+        topic = topic_for(source, self._topic_prefix)
         producer = await self._get_producer()
         await self._ensure_topic(topic)
         acks = []
@@ -111,7 +113,7 @@ class KafkaBus:
         caller cancels it or calls ``close()``.
         """
         self._check_open()
-        topic = topic_for(source)
+        topic = topic_for(source, self._topic_prefix)
         await self._ensure_topic(topic)
         consumer = AIOKafkaConsumer(
             bootstrap_servers=self._bootstrap_servers,

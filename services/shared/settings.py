@@ -35,6 +35,7 @@ class Settings:
     kafka_bootstrap_servers: str = "127.0.0.1:9092"
     # Real Kafka supports idempotent producers; the Tansu test broker does not.
     kafka_idempotence: bool = True
+    kafka_topic_prefix: str = "medcode"
     opensearch_url: str = "http://127.0.0.1:9200"
     search_alias: str = "medcode-codes"
     # Hostile-query limits for the public GraphQL API.
@@ -93,6 +94,7 @@ class Settings:
             postgres_dbname=env.get("POSTGRES_DBNAME", "medcode"),
             kafka_bootstrap_servers=env.get("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:9092"),
             kafka_idempotence=_flag(env.get("KAFKA_IDEMPOTENCE", "true")),
+            kafka_topic_prefix=env.get("KAFKA_TOPIC_PREFIX", "medcode"),
             opensearch_url=env.get("OPENSEARCH_URL", "http://127.0.0.1:9200"),
             search_alias=env.get("SEARCH_ALIAS", "medcode-codes"),
             graphql_max_depth=integer("GRAPHQL_MAX_DEPTH", 12),

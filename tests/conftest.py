@@ -1,0 +1,87 @@
+"""Fixtures shared by the suite: real servers, settings for both modes, a gateway client."""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import replace
+from pathlib import Path
+
+import httpx
+import pytest
+
+from gateway.app import create_app
+from gateway.bootstrap import Platform
+from services.lookup.domain import CodeEntry
+from services.lookup.icd10cm import default_tabular_path, parse_tabular
+from services.lookup.importers import icd10cm_entries
+from services.shared.settings import Settings
+from tests.servers.kafka import start_tansu
+from tests.servers.opensearch import start_opensearch
+from tests.servers.postgres import fresh_database
+
+
+@pytest.fixture(scope="session")
+def icd10cm_release() -> tuple[str, list[CodeEntry]]:
+    """The real April 2026 release, parsed once per run."""
+    tabular = parse_tabular(default_tabular_path())
+    return tabular.release, icd10cm_entries(tabular)
+
+
+def chapters(entries: list[CodeEntry], *numbers: str) -> list[CodeEntry]:
+    return [e for e in entries if e.chapter in numbers]
+
+
+@pytest.fixture(scope="session")
+def postgres_db() -> Iterator[str]:
+    with fresh_database() as name:
+        yield name
+
+
+@pytest.fixture(scope="session")
+def kafka() -> Iterator[str]:
+    with start_tansu() as bootstrap:
+        yield bootstrap
+
+
+@pytest.fixture(scope="session")
+def opensearch() -> Iterator[str]:
+    with start_opensearch() as url:
+        yield url
+
+
+@pytest.fixture
+def embedded_settings(tmp_path: Path) -> Settings:
+    return Settings(mode="embedded", data_dir=tmp_path / "var")
+
+
+@pytest.fixture
+def distributed_settings(
+    tmp_path: Path, kafka: str, opensearch: str
+) -> Iterator[Settings]:
+    """Distributed mode on a fresh database, topics and index of its own."""
+    suffix = secrets.token_hex(3)
+    with fresh_database() as dbname:
+        yield Settings(
+            mode="distributed",
+            data_dir=tmp_path / "var",
+            postgres_dbname=dbname,
+            kafka_bootstrap_servers=kafka,
+            kafka_idempotence=False,  # the Tansu broker has no idempotent producer
+            opensearch_url=opensearch,
+            search_alias=f"medcode-codes-{suffix}",
+            kafka_topic_prefix=f"medcode-{suffix}",
+        )
+
+
+def production(settings: Settings) -> Settings:
+    return replace(settings, environment="production")
+
+
+async def gateway(settings: Settings) -> AsyncIterator[tuple[httpx.AsyncClient, Platform]]:
+    platform = Platform(settings)
+    app = create_app(settings, platform)
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+            yield client, platform

@@ -1,0 +1,69 @@
+"""Driving the platform in tests: import, wait for the projections, ask GraphQL."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+from starlette.concurrency import run_in_threadpool
+
+from gateway.bootstrap import Platform
+from services.lookup.client import LocalLookup
+from services.lookup.domain import CodeEntry
+from services.lookup.events import CATALOGUE
+
+SEARCH = """query($q: String!, $first: Int = 10, $after: String) {
+  searchCodes(query: $q, first: $first, after: $after) {
+    totalCount pageInfo { hasNextPage endCursor }
+    edges { cursor node { system code title billable } }
+  }
+}"""
+
+PAGE = """query($system: CodeSystem!, $code: String!) {
+  codePage(system: $system, code: $code) {
+    __typename
+    ... on CodePage { system code title billable locked hierarchy { code }
+                      notes { kind label notes } history { release change } }
+    ... on CodeNotFound { message }
+  }
+}"""
+
+
+def lookup(platform: Platform) -> LocalLookup:
+    client = platform.running["lookup"].client
+    assert isinstance(client, LocalLookup)
+    return client
+
+
+async def import_entries(
+    platform: Platform, release: str, entries: list[CodeEntry], wait: bool = True
+) -> int:
+    """Import a release and (optionally) wait until search has indexed all of it."""
+    app = lookup(platform).app
+    await run_in_threadpool(app.import_release, "ICD10CM", release, "test", entries)
+    target = await run_in_threadpool(CATALOGUE.last_position, app)
+    if wait:
+        await wait_indexed(platform, target)
+    return target
+
+
+async def wait_indexed(platform: Platform, target: int, timeout: float = 120.0) -> None:
+    import asyncio
+
+    consumer = next(c for c in platform.consumers if c.source == "lookup")
+    async with asyncio.timeout(timeout):
+        while consumer.position < target:
+            if platform.failures:
+                raise AssertionError(platform.failures)
+            await asyncio.sleep(0.05)
+
+
+async def graphql(
+    client: httpx.AsyncClient, query: str, headers: dict[str, str] | None = None, **variables: Any
+) -> dict[str, Any]:
+    response = await client.post(
+        "/graphql", json={"query": query, "variables": variables}, headers=headers or {}
+    )
+    assert response.status_code == 200, response.text
+    body: dict[str, Any] = response.json()
+    return body

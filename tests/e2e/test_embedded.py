@@ -1,0 +1,176 @@
+"""The embedded mode end to end: real ICD-10-CM entries through the store, the bus, the
+FTS5 projection and the GraphQL gateway, in one process."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import json
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from gateway import cli
+from gateway.bootstrap import Platform
+from services.lookup.domain import CodeEntry
+from services.lookup.icd10cm import default_tabular_path
+from services.shared.settings import Settings
+from tests.conftest import chapters, gateway, production
+from tests.e2e.helpers import PAGE, SEARCH, graphql, import_entries, lookup
+
+pytestmark = pytest.mark.e2e
+
+
+@pytest.fixture
+async def served(
+    embedded_settings: Settings, icd10cm_release: tuple[str, list[CodeEntry]]
+) -> AsyncIterator[tuple[httpx.AsyncClient, Platform]]:
+    release, entries = icd10cm_release
+    async for client, platform in gateway(embedded_settings):
+        await import_entries(platform, release, chapters(entries, "4", "9", "10"))
+        yield client, platform
+
+
+async def test_code_search_puts_the_typed_code_first(served: tuple) -> None:
+    client, _ = served
+    for typed in ("I21.9", "i219", " I21.9 ", "I21-9"):
+        body = await graphql(client, SEARCH, q=typed)
+        first = body["data"]["searchCodes"]["edges"][0]["node"]
+        assert first == {"system": "ICD10CM", "code": "I21.9",
+                         "title": "Acute myocardial infarction, unspecified", "billable": True}
+
+
+async def test_words_find_codes_and_pages_continue(served: tuple) -> None:
+    client, _ = served
+    body = await graphql(client, SEARCH, q="type 2 diabetes hyperglycemia", first=3)
+    assert body["data"]["searchCodes"]["edges"][0]["node"]["code"] == "E11.65"
+    body = await graphql(client, SEARCH, q="type 2 diabetes", first=3)
+    result = body["data"]["searchCodes"]
+    assert result["totalCount"] >= 3 and result["pageInfo"]["hasNextPage"]
+    after = result["pageInfo"]["endCursor"]
+    more = (await graphql(client, SEARCH, q="type 2 diabetes", first=3,
+                          after=after))["data"]["searchCodes"]
+    first_page = {e["node"]["code"] for e in result["edges"]}
+    assert first_page.isdisjoint(e["node"]["code"] for e in more["edges"])
+
+
+async def test_code_page_in_any_spelling(served: tuple) -> None:
+    client, _ = served
+    body = await graphql(client, PAGE, system="ICD10CM", code="e1165")
+    page = body["data"]["codePage"]
+    assert page["__typename"] == "CodePage"
+    assert (page["code"], page["title"]) == ("E11.65", "Type 2 diabetes mellitus with hyperglycemia")
+    assert [h["code"] for h in page["hierarchy"]] == ["4", "E08-E13", "E11", "E11.6"]
+    assert page["history"] == [{"release": "2026-04-01", "change": "added"}]
+    i21 = (await graphql(client, PAGE, system="ICD10CM", code="I21"))["data"]["codePage"]
+    assert i21["billable"] is False
+    assert any(n["kind"] == "use_additional_code" for n in i21["notes"])
+
+
+@pytest.mark.parametrize("code", ["Q99.99", "E11.659", "not a code", "", "Ω" * 50])
+async def test_unknown_codes_are_code_not_found(served: tuple, code: str) -> None:
+    client, _ = served
+    page = (await graphql(client, PAGE, system="ICD10CM", code=code))["data"]["codePage"]
+    assert page["__typename"] == "CodeNotFound"
+    assert page["message"]
+
+
+async def test_hostile_requests_get_errors_not_500s(served: tuple) -> None:
+    client, _ = served
+    deep = "{ searchCodes(query: \"x\") { edges { node { code } } } }"
+    nested = "query { " + "a: searchCodes(query: \"x\") { totalCount } " * 200 + "}"
+    for body in (
+        {"query": "{ searchCodes(query: "},  # syntax error
+        {"query": "{ nothingHere }"},  # validation error
+        {"query": nested},  # hundreds of aliases
+        {"query": deep.replace("code", "code " + "x { " * 30 + "}" * 30)},
+        {"query": "{ searchCodes(query: \"x\", first: -1) { totalCount } }"},
+        {"query": "{ searchCodes(query: \"x\", after: \"bogus\") { totalCount } }"},
+    ):
+        response = await client.post("/graphql", json=body)
+        assert response.status_code in (200, 400), response.text
+        assert response.json()["errors"]
+    huge = {"query": SEARCH, "variables": {"q": "x" * 200_000}}
+    response = await client.post("/graphql", json=huge)
+    assert response.status_code == 413 and response.json()["errors"]
+    response = await client.post("/graphql", content=b"{not json", headers={
+        "content-type": "application/json"})
+    assert response.status_code == 400
+
+
+async def test_long_and_odd_queries_answer(served: tuple) -> None:
+    client, _ = served
+    for text in ("x" * 10_000, "   ", "💔 attack", "ｉ２１．９", "\u0000", "\"*:-()"):
+        body = await graphql(client, SEARCH, q=text)
+        assert "errors" not in body, body
+
+
+async def test_health_and_readiness(served: tuple) -> None:
+    client, _ = served
+    assert (await client.get("/healthz")).json() == {"status": "ok"}
+    assert (await client.get("/readyz")).status_code == 200
+
+
+async def test_production_hides_introspection_and_masks_errors(
+    embedded_settings: Settings,
+) -> None:
+    async for client, _ in gateway(production(embedded_settings)):
+        body = (await client.post("/graphql", json={"query": "{ __schema { types { name } } }"})
+                ).json()
+        assert body["errors"] and not body.get("data")
+        assert (await client.get("/graphql", headers={"accept": "text/html"})).status_code != 200
+        user = await graphql(client, SEARCH, q="x", first=1000)
+        assert "between 1 and" in user["errors"][0]["message"]
+
+
+async def test_events_export_in_log_order(served: tuple, embedded_settings: Settings) -> None:
+    out = io.StringIO()
+    count = await cli.export_events(embedded_settings, out, "lookup", None, None, None)
+    lines = [json.loads(line) for line in out.getvalue().splitlines()]
+    assert count == len(lines) > 3000
+    positions = [e["position"] for e in lines]
+    assert positions == sorted(positions)
+    assert {e["type"] for e in lines} == {"CodeSetCreated", "CodeAdded", "ReleaseImported"}
+    only = io.StringIO()
+    assert await cli.export_events(embedded_settings, only, None, "ReleaseImported", None, 5) == 1
+
+
+async def test_rebuild_swaps_the_index_while_searches_go_on(
+    served: tuple, embedded_settings: Settings
+) -> None:
+    client, platform = served
+    before = await (await lookup(platform).catalog.live()).count()
+    answered: list[int] = []
+    done = asyncio.Event()
+
+    async def keep_searching() -> None:
+        while not done.is_set():
+            body = await graphql(client, SEARCH, q="I21.9")
+            answered.append(len(body["data"]["searchCodes"]["edges"]))
+            await asyncio.sleep(0.01)
+
+    searcher = asyncio.create_task(keep_searching())
+    message = await cli.rebuild_search(embedded_settings)
+    done.set()
+    await searcher
+    live = await lookup(platform).catalog.live()
+    assert live.name.endswith("_v2") and live.name in message
+    assert await live.count() == before
+    assert answered and all(n > 0 for n in answered)
+    # The running consumer follows the swap and keeps indexing into the new version.
+    await import_entries(platform, "2026-10-01", [])
+
+
+def test_broken_file_names_the_place_and_records_nothing(
+    tmp_path: Path, embedded_settings: Settings
+) -> None:
+    source = default_tabular_path().read_bytes()
+    truncated = tmp_path / "icd10cm-tabular-April-1-2026.xml"
+    truncated.write_bytes(source[: len(source) // 2])
+    with pytest.raises(cli.CommandError) as failure:
+        asyncio.run(cli.import_command(embedded_settings, "icd10cm", truncated))
+    assert truncated.name in str(failure.value) and "line" in str(failure.value)
+    out = io.StringIO()
+    assert asyncio.run(cli.export_events(embedded_settings, out, None, None, None, None)) == 0
