@@ -29,7 +29,7 @@ lint: $(VENV)/.installed-dev
 	$(BIN)/mypy
 
 bench: $(VENV)/.installed-dev
-	$(BIN)/python bench/platform.py
+	$(BIN)/python bench/throughput.py
 
 clean:
 	rm -rf $(VENV) var

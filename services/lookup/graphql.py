@@ -41,10 +41,11 @@ class Query:
         info: Info,
         query: str,
         systems: list[CodeSystem] | None = None,
-        first: int = 10,
+        first: int | None = 10,
         after: str | None = None,
         billable_only: bool = False,
     ) -> CodeSearchConnection:
+        first = 10 if first is None else first
         if not 0 < first <= MAX_PAGE:
             raise UserError(f"'first' must be between 1 and {MAX_PAGE}")
         offset = cursor_offset(after)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -18,6 +19,36 @@ class SettingsError(ValueError):
 
 def _flag(value: str) -> bool:
     return value.strip().lower() in {"1", "true", "yes", "y", "on"}
+
+
+# Page views each plan grants in total (null = unlimited). Overridden by MEDCODE_PLANS
+# (JSON) or MEDCODE_PLANS_FILE: the catalogue is configuration, not code. "guest" and
+# "free" must exist: guests start on one, registration moves them to the other.
+DEFAULT_PLANS: tuple[tuple[str, int | None], ...] = (("guest", 1), ("free", 6), ("pro", None))
+
+
+def _plans(env: Mapping[str, str]) -> tuple[tuple[str, int | None], ...]:
+    raw, name = env.get("MEDCODE_PLANS"), "MEDCODE_PLANS"
+    if not raw and env.get("MEDCODE_PLANS_FILE"):
+        name = "MEDCODE_PLANS_FILE"
+        try:
+            raw = Path(env["MEDCODE_PLANS_FILE"]).read_text()
+        except OSError as exc:
+            raise SettingsError(f"MEDCODE_PLANS_FILE cannot be read: {exc}") from None
+    if not raw:
+        return DEFAULT_PLANS
+    try:
+        data = json.loads(raw)
+    except ValueError:
+        raise SettingsError(f"{name} must be a JSON object like {{\"pro\": null}}") from None
+    if not isinstance(data, dict) or not {"guest", "free"} <= data.keys():
+        raise SettingsError(f"{name} must be a JSON object with at least 'guest' and 'free'")
+    for plan, views in data.items():
+        if views is not None and (isinstance(views, bool) or not isinstance(views, int)
+                                  or views < 0):
+            raise SettingsError(f"{name}: views of plan {plan!r} must be a whole number >= 0 "
+                                f"or null (unlimited), not {views!r}")
+    return tuple((str(plan), views) for plan, views in data.items())
 
 
 @dataclass(frozen=True)
@@ -45,6 +76,14 @@ class Settings:
     max_request_bytes: int = 64 * 1024
     # MEDCODE_<PRODUCT>_URL: where a product runs as its own process (distributed).
     service_urls: tuple[tuple[str, str], ...] = ()
+    # Accounts: sessions, the guest-session cap (0 = no cap) and login throttling.
+    session_ttl_seconds: int = 30 * 24 * 3600
+    guest_sessions_per_address_per_day: int = 20
+    login_max_failures: int = 5
+    login_lock_seconds: int = 60  # doubles with each further lock
+    login_lock_max_seconds: int = 3600
+    login_failure_delay_ms: int = 200  # per recent failure, before answering
+    plans: tuple[tuple[str, int | None], ...] = DEFAULT_PLANS
 
     def service_url(self, product: str) -> str | None:
         return dict(self.service_urls).get(product)
@@ -106,6 +145,13 @@ class Settings:
                 for key, value in sorted(env.items())
                 if key.startswith("MEDCODE_") and key.endswith("_URL") and value
             ),
+            session_ttl_seconds=integer("SESSION_TTL_SECONDS", 30 * 24 * 3600),
+            guest_sessions_per_address_per_day=integer("GUEST_SESSIONS_PER_ADDRESS_PER_DAY", 20),
+            login_max_failures=integer("LOGIN_MAX_FAILURES", 5),
+            login_lock_seconds=integer("LOGIN_LOCK_SECONDS", 60),
+            login_lock_max_seconds=integer("LOGIN_LOCK_MAX_SECONDS", 3600),
+            login_failure_delay_ms=integer("LOGIN_FAILURE_DELAY_MS", 200),
+            plans=_plans(env),
         )
 
     def event_store_env(self, service: str) -> dict[str, str]:

@@ -1,0 +1,152 @@
+"""Platform benchmark (embedded mode): prints figures, asserts nothing.
+
+1. events appended per second (the full ICD-10-CM import, one transaction),
+2. import-to-searchable time for the full release (parse + record + index),
+3. searchCodes requests/s and p50/p99 latency through the real HTTP gateway at 16
+   concurrent clients, next to the cost of an empty GraphQL request in the same run.
+
+Usage: python bench/throughput.py [--seconds 10] [--clients 16]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import csv
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import httpx
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from gateway.bootstrap import Platform  # noqa: E402
+from services.lookup.client import LocalLookup  # noqa: E402
+from services.lookup.events import CATALOGUE  # noqa: E402
+from services.lookup.icd10cm import default_tabular_path, parse_tabular  # noqa: E402
+from services.lookup.importers import icd10cm_entries  # noqa: E402
+from services.shared.settings import Settings  # noqa: E402
+
+
+async def import_and_index(data_dir: Path) -> None:
+    settings = Settings(data_dir=data_dir)
+    platform = Platform(settings)
+    await platform.start()
+    try:
+        lookup = platform.running["lookup"].client
+        assert isinstance(lookup, LocalLookup)
+        started = time.perf_counter()
+        tabular = parse_tabular(default_tabular_path())
+        entries = icd10cm_entries(tabular)
+        parsed = time.perf_counter()
+        summary = await asyncio.to_thread(
+            lookup.app.import_release, "ICD10CM", tabular.release, "bench", entries
+        )
+        recorded = time.perf_counter()
+        events = summary.added + 2  # the code set's own two events
+        platform.run_background()
+        target = await asyncio.to_thread(CATALOGUE.last_position, lookup.app)
+        consumer = platform.consumers[0]
+        while consumer.position < target:
+            await asyncio.sleep(0.02)
+        searchable = time.perf_counter()
+        found = await lookup.search_codes("I21.9", limit=1)
+        assert found.items and found.items[0].code == "I21.9"
+        print(f"entries parsed:               {len(entries):,} in {parsed - started:.1f} s")
+        print(f"events appended per second:   {events / (recorded - parsed):,.0f} "
+              f"({events:,} events in {recorded - parsed:.1f} s, one transaction)")
+        print(f"indexing rate:                {target / (searchable - recorded):,.0f} events/s")
+        print(f"import-to-searchable (full):  {searchable - started:.1f} s")
+    finally:
+        await platform.stop()
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def queries() -> list[str]:
+    path = ROOT / "tests" / "relevance" / "queries.tsv"
+    with path.open() as f:
+        return [row["query"] for row in csv.DictReader(f, delimiter="\t")]
+
+
+async def load(url: str, bodies: list[dict], seconds: float, clients: int) -> tuple[float, list[float]]:
+    latencies: list[float] = []
+    deadline = time.perf_counter() + seconds
+
+    async def client_loop(offset: int) -> None:
+        async with httpx.AsyncClient(timeout=10) as http:
+            i = offset
+            while time.perf_counter() < deadline:
+                body = bodies[i % len(bodies)]
+                i += clients
+                t = time.perf_counter()
+                response = await http.post(url, json=body)
+                latencies.append(time.perf_counter() - t)
+                if response.status_code != 200 or "errors" in response.json():
+                    raise RuntimeError(response.text[:300])
+
+    started = time.perf_counter()
+    await asyncio.gather(*(client_loop(n) for n in range(clients)))
+    return len(latencies) / (time.perf_counter() - started), latencies
+
+
+def pct(values: list[float], p: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(p / 100 * len(ordered)))] * 1000
+
+
+async def serve_and_load(data_dir: Path, seconds: float, clients: int) -> None:
+    port = free_port()
+    env = {**os.environ, "DATA_DIR": str(data_dir), "PORT": str(port),
+           "MEDCODE_ENV": "production"}
+    server = subprocess.Popen([sys.executable, "-m", "gateway.cli", "serve"], env=env,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=ROOT)
+    url = f"http://127.0.0.1:{port}/graphql"
+    try:
+        async with httpx.AsyncClient() as http:
+            for _ in range(600):
+                try:
+                    if (await http.get(f"http://127.0.0.1:{port}/readyz")).status_code == 200:
+                        break
+                except httpx.TransportError:
+                    pass
+                await asyncio.sleep(0.1)
+        search = "query($q: String!) { searchCodes(query: $q, first: 10) { totalCount edges { node { code title } } } }"
+        bodies = [{"query": search, "variables": {"q": q}} for q in queries()]
+        await load(url, bodies[:50], 2, clients)  # warm-up
+        empty_rps, empty = await load(url, [{"query": "{ __typename }"}], seconds, clients)
+        rps, lat = await load(url, bodies, seconds, clients)
+        print(f"empty request ({clients} clients):  {empty_rps:,.0f} req/s, "
+              f"p50 {pct(empty, 50):.1f} ms, p99 {pct(empty, 99):.1f} ms")
+        print(f"searchCodes ({clients} clients):    {rps:,.0f} req/s, "
+              f"p50 {pct(lat, 50):.1f} ms, p99 {pct(lat, 99):.1f} ms, "
+              f"mean {statistics.mean(lat) * 1000:.1f} ms over {len(lat):,} requests")
+    finally:
+        server.terminate()
+        server.wait(10)
+
+
+def main() -> None:
+    args = argparse.ArgumentParser(description=__doc__)
+    args.add_argument("--seconds", type=float, default=10)
+    args.add_argument("--clients", type=int, default=16)
+    options = args.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        data_dir = Path(tmp) / "var"
+        asyncio.run(import_and_index(data_dir))
+        asyncio.run(serve_and_load(data_dir, options.seconds, options.clients))
+
+
+if __name__ == "__main__":
+    main()
