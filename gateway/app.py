@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
+from weakref import WeakKeyDictionary
 
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
@@ -62,6 +63,9 @@ class _TooLarge(Exception):
     pass
 
 
+SESSION_COOKIE = "medcode_session"
+
+
 class Gateway(GraphQL):  # type: ignore[type-arg]
     def __init__(self, platform: Platform) -> None:
         settings = platform.settings
@@ -71,19 +75,42 @@ class Gateway(GraphQL):  # type: ignore[type-arg]
             allow_queries_via_get=False,
         )
         self.platform = platform
+        # Cookies resolvers set, per in-flight request (keyed by strawberry's sub-response).
+        self._cookies: WeakKeyDictionary[Response, dict[str, str | None]] = WeakKeyDictionary()
 
-    async def get_context(self, request: Any, response: Any) -> RequestContext:
+    async def get_context(  # type: ignore[override]
+        self, request: Any, response: Any
+    ) -> RequestContext:
         token = None
         authorization = request.headers.get("authorization", "")
         if authorization.lower().startswith("bearer "):
             token = authorization[7:].strip() or None
-        token = token or request.cookies.get("medcode_session")
+        token = token or request.cookies.get(SESSION_COOKIE)
+        cookies: dict[str, str | None] = {}
+        self._cookies[response] = cookies
         return RequestContext(
             clients=self.platform.clients,
             token=token,
             client_address=request.client.host if request.client else None,
             development=self.platform.settings.development,
+            response_cookies=cookies,
         )
+
+    def create_response(
+        self, response_data: Any, sub_response: Response
+    ) -> Response:
+        """Set the cookies resolvers asked for (last value per name wins), browser-safe:
+        HttpOnly (no script can read the token), Secure, and SameSite=Lax so that
+        another site cannot post a mutation with the visitor's session."""
+        response = super().create_response(response_data, sub_response)
+        for name, value in self._cookies.pop(sub_response, {}).items():
+            if value is None:
+                response.delete_cookie(name, path="/", secure=True, httponly=True,
+                                       samesite="lax")
+            else:
+                response.set_cookie(name, value, max_age=self.platform.settings.session_ttl_seconds,
+                                    path="/", secure=True, httponly=True, samesite="lax")
+        return response
 
 
 def create_app(settings: Settings, platform: Platform | None = None) -> Starlette:

@@ -11,14 +11,18 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, TextIO
 
+from starlette.concurrency import run_in_threadpool
 from tqdm import tqdm
 
 from gateway.bootstrap import Platform
-from services.lookup.application import CodeSets
+from services.lookup.application import CodeSets, ImportSummary
 from services.lookup.client import LocalLookup
+from services.lookup.cpt import CptError, import_cpt
 from services.lookup.domain import ReleaseAlreadyImported
 from services.lookup.events import CATALOGUE as LOOKUP_EVENTS
+from services.lookup.hcpcs import HcpcsError, import_hcpcs
 from services.lookup.icd10cm import TabularError
+from services.lookup.icd10pcs import PcsError, import_icd10pcs
 from services.lookup.importers import import_icd10cm
 from services.lookup.projections import SearchProjection
 from services.shared.consumer import Consumer
@@ -50,17 +54,35 @@ def _progress() -> tuple[Callable[[str, int, int], None], Callable[[], None]]:
     return report, close
 
 
-def import_default_icd10cm(app: CodeSets, path: Path | None = None) -> str:
+IMPORTERS: dict[str, tuple[str, Callable[..., ImportSummary]]] = {
+    "icd10cm": ("ICD-10-CM", import_icd10cm),
+    "icd10pcs": ("ICD-10-PCS", import_icd10pcs),
+    "hcpcs": ("HCPCS", import_hcpcs),
+    "cpt": ("CPT", import_cpt),
+}
+SHIPPED = ("icd10cm", "icd10pcs")  # the others come from files an operator obtains
+
+
+def run_import(
+    app: CodeSets, system: str, path: Path | None = None, release: str | None = None
+) -> str:
+    label, importer = IMPORTERS[system]
+    if system not in SHIPPED and path is None:
+        raise CommandError(f"{label} data is not shipped with medcode; pass --file with the "
+                           "release file you obtained")
+    if system == "cpt" and release is None:
+        raise CommandError("CPT files carry no edition date; pass --release YYYY-MM-DD")
     report, close = _progress()
     try:
-        summary = import_icd10cm(app, path, report)
-    except TabularError as exc:
+        kwargs: dict[str, Any] = {"release": release} if release and system not in SHIPPED else {}
+        summary = importer(app, path, progress=report, **kwargs)
+    except (TabularError, PcsError, HcpcsError, CptError, OSError) as exc:
         raise CommandError(f"{exc}") from None
     except ReleaseAlreadyImported as exc:
         return str(exc)
     finally:
         close()
-    return (f"ICD-10-CM {summary.release}: {summary.added} added, {summary.revised} revised, "
+    return (f"{label} {summary.release}: {summary.added} added, {summary.revised} revised, "
             f"{summary.deleted} deleted, {summary.unchanged} unchanged")
 
 
@@ -106,9 +128,12 @@ def serve(settings: Settings) -> None:
         platform = Platform(settings)
         try:
             lookup = await _lookup(platform)
-            if not lookup.app.releases("ICD10CM"):
-                print("Importing the ICD-10-CM release shipped with medcode...", file=sys.stderr)
-                print(import_default_icd10cm(lookup.app), file=sys.stderr)
+            for system in SHIPPED:
+                if not lookup.app.releases(system.upper()):
+                    label = IMPORTERS[system][0]
+                    print(f"Importing the {label} release shipped with medcode...",
+                          file=sys.stderr)
+                    print(run_import(lookup.app, system), file=sys.stderr)
             await _index_until_current(platform, lookup)
         finally:
             await platform.stop()
@@ -156,13 +181,15 @@ def run_service(settings: Settings, name: str) -> None:
     uvicorn.run(api, host=settings.host, port=settings.port, log_level="info")
 
 
-async def import_command(settings: Settings, system: str, path: Path | None) -> str:
-    if system != "icd10cm":
-        raise CommandError(f"no importer for {system!r}; available: icd10cm")
+async def import_command(
+    settings: Settings, system: str, path: Path | None, release: str | None = None
+) -> str:
+    if system not in IMPORTERS:
+        raise CommandError(f"no importer for {system!r}; available: {', '.join(IMPORTERS)}")
     platform = Platform(settings)
     try:
         lookup = await _lookup(platform)
-        return import_default_icd10cm(lookup.app, path)
+        return await run_in_threadpool(run_import, lookup.app, system, path, release)
     finally:
         await platform.stop()
 
@@ -238,8 +265,9 @@ def parser() -> argparse.ArgumentParser:
     service = commands.add_parser("service", help="run one product's own HTTP API")
     service.add_argument("name")
     imp = commands.add_parser("import", help="import a code-set release")
-    imp.add_argument("system", choices=["icd10cm"])
+    imp.add_argument("system", choices=list(IMPORTERS))
     imp.add_argument("--file", type=Path, help="release file (default: the shipped release)")
+    imp.add_argument("--release", help="the release's effective date, when the file lacks it")
     events = commands.add_parser("events", help="the event log")
     events_cmd = events.add_subparsers(dest="events_command", required=True)
     export = events_cmd.add_parser("export", help="write envelopes as JSON Lines in log order")
@@ -267,7 +295,7 @@ def main(argv: list[str] | None = None) -> int:
         elif args.command == "service":
             run_service(settings, args.name)
         elif args.command == "import":
-            print(asyncio.run(import_command(settings, args.system, args.file)))
+            print(asyncio.run(import_command(settings, args.system, args.file, args.release)))
         elif args.command == "events":
             out: Any = args.output.open("w") if args.output else sys.stdout
             try:

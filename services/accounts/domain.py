@@ -187,7 +187,30 @@ class Viewer(Aggregate):
     unlocked and keep counting against the quota ("keeps its history").
     """
 
-    @event("GuestStarted")
+    class GuestStarted(Aggregate.Created):
+        plan: str
+
+    class Registered(Aggregate.Event):
+        email: str
+        password_hash: str  # stays in this service's store: never published
+        plan: str
+
+    class CodePageUnlocked(Aggregate.Event):
+        system: str
+        code: str
+        used: int
+        limit: int | None
+
+    class PlanChanged(Aggregate.Event):
+        from_plan: str
+        to_plan: str
+        reason: str
+        external_ref: str | None
+
+    class PasswordRehashed(Aggregate.Event):
+        password_hash: str
+
+    @event(GuestStarted)
     def __init__(self, plan: str) -> None:
         self.kind: Kind = "guest"
         self.plan = plan
@@ -238,18 +261,18 @@ class Viewer(Aggregate):
     def rehash_password(self, password_hash: str) -> None:
         self._password_rehashed(password_hash=password_hash)
 
-    @event("Registered")
+    @event(Registered)
     def _registered(self, email: str, password_hash: str, plan: str) -> None:
         self.kind = "member"
         self.email = email
         self.password_hash = password_hash
         self.plan = plan
 
-    @event("CodePageUnlocked")
+    @event(CodePageUnlocked)
     def _code_page_unlocked(self, system: str, code: str, used: int, limit: int | None) -> None:
         self.unlocked[page_key(system, code)] = True
 
-    @event("PlanChanged")
+    @event(PlanChanged)
     def _plan_changed(
         self, from_plan: str, to_plan: str, reason: str, external_ref: str | None
     ) -> None:
@@ -257,7 +280,7 @@ class Viewer(Aggregate):
         if external_ref is not None:
             self.applied_refs.append(external_ref)
 
-    @event("PasswordRehashed")
+    @event(PasswordRehashed)
     def _password_rehashed(self, password_hash: str) -> None:
         self.password_hash = password_hash
 
@@ -312,15 +335,37 @@ class LoginGuard(Aggregate):
     account. ``viewer_id`` is recorded when the email belongs to one.
     """
 
+    class Created(Aggregate.Created):
+        pass
+
+    class LoginFailed(Aggregate.Event):
+        viewer_id: UUID | None
+        failures: int
+
+    class Locked(Aggregate.Event):
+        viewer_id: UUID | None
+        until: datetime
+        lock_number: int
+        failures: int
+
+    class Unlocked(Aggregate.Event):
+        reason: str
+        locked_until: datetime
+        viewer_id: UUID | None
+
+    class Cleared(Aggregate.Event):
+        pass
+
     @staticmethod
     def id_for(email: str) -> UUID:
         return uuid5(NAMESPACE, f"login:{email}")
 
-    @event("Created")
+    @event(Created)
     def __init__(self, id: UUID) -> None:
         self.failures = 0  # since the last lock or success
         self.locks = 0  # consecutive locks: each lasts twice as long as the one before
         self.locked_until: datetime | None = None
+        self.viewer_id: UUID | None = None  # the account behind the email, once seen
 
     def locked(self, now: datetime) -> bool:
         return self.locked_until is not None and now < self.locked_until
@@ -328,11 +373,13 @@ class LoginGuard(Aggregate):
     def expire_lock(self, now: datetime) -> None:
         """Record the unlock of a lock whose time has passed (unlocks happen on use)."""
         if self.locked_until is not None and now >= self.locked_until:
-            self._unlocked(reason="expired", locked_until=self.locked_until)
+            self._unlocked(reason="expired", locked_until=self.locked_until,
+                           viewer_id=self.viewer_id)
 
     def unlock(self, reason: str) -> None:
         if self.locked_until is not None:
-            self._unlocked(reason=reason, locked_until=self.locked_until)
+            self._unlocked(reason=reason, locked_until=self.locked_until,
+                           viewer_id=self.viewer_id)
 
     def fail(
         self,
@@ -355,11 +402,12 @@ class LoginGuard(Aggregate):
         if self.failures or self.locks:
             self._cleared()
 
-    @event("LoginFailed")
+    @event(LoginFailed)
     def _login_failed(self, viewer_id: UUID | None, failures: int) -> None:
         self.failures = failures
+        self.viewer_id = viewer_id or self.viewer_id
 
-    @event("Locked")
+    @event(Locked)
     def _locked(
         self, viewer_id: UUID | None, until: datetime, lock_number: int, failures: int
     ) -> None:
@@ -367,11 +415,11 @@ class LoginGuard(Aggregate):
         self.locks = lock_number
         self.failures = 0
 
-    @event("Unlocked")
-    def _unlocked(self, reason: str, locked_until: datetime) -> None:
+    @event(Unlocked)
+    def _unlocked(self, reason: str, locked_until: datetime, viewer_id: UUID | None) -> None:
         self.locked_until = None
 
-    @event("Cleared")
+    @event(Cleared)
     def _cleared(self) -> None:
         self.failures = 0
         self.locks = 0

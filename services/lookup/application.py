@@ -14,6 +14,7 @@ from services.lookup.domain import (
     Code,
     CodeEntry,
     CodeSet,
+    Reference,
     ReleaseAlreadyImported,
 )
 
@@ -60,6 +61,11 @@ class CodeSets(Application[UUID]):
                 )
             current = self._current_contents(system, report)
 
+        children: dict[str, list[str]] = {}
+        for entry in entries:
+            if entry.parent:
+                children.setdefault(entry.parent, []).append(entry.code)
+
         changed: list[Code] = []
         added = revised = unchanged = 0
         seen: set[str] = set()
@@ -67,13 +73,15 @@ class CodeSets(Application[UUID]):
         for done, entry in enumerate(entries, 1):
             seen.add(entry.code)
             content = entry.content()
+            if entry.code in children:  # the hierarchy is part of what a release says
+                content["children"] = children[entry.code]
             if entry.code not in current:
                 changed.append(
                     Code(system=system, code=entry.code, release=release, content=content)
                 )
                 added += 1
             elif current[entry.code] != content:  # revised, or deleted earlier and back
-                code = self.repository.get(Code.create_id(system, entry.code))
+                code: Code = self.repository.get(Code.create_id(system, entry.code))
                 code.revise(release=release, content=content)
                 changed.append(code)
                 revised += 1
@@ -102,6 +110,28 @@ class CodeSets(Application[UUID]):
             ) from None
         report("record", len(changed) + 1, len(changed) + 1)
         return ImportSummary(system, release, added, revised, deleted, unchanged)
+
+    def publish_reference(
+        self, system: str, name: str, release: str, items: list[dict[str, Any]]
+    ) -> bool:
+        """Record a reference text (guidelines, index...); False when it is unchanged."""
+        try:
+            reference: Reference = self.repository.get(Reference.create_id(system, name))
+        except AggregateNotFoundError:
+            self.save(Reference(system=system, name=name, release=release, items=items))
+            return True
+        if reference.items == items:
+            return False
+        reference.revise(release=release, items=items)
+        self.save(reference)
+        return True
+
+    def reference(self, system: str, name: str) -> Reference | None:
+        try:
+            found: Reference = self.repository.get(Reference.create_id(system, name))
+        except AggregateNotFoundError:
+            return None
+        return found
 
     def code(self, system: str, code: str) -> Code | None:
         """The current state of one entry, or None when it does not exist (or was deleted)."""

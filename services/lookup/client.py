@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import asdict, dataclass, field
 from typing import Any, Protocol
 
@@ -38,15 +39,43 @@ class CodeDetail:
     kind: str
     chapter: str | None
     ancestors: list[CodeSummary]  # from the chapter down to the parent
-    notes: dict[str, list[str]] = field(default_factory=dict)
+    children: list[CodeSummary] = field(default_factory=list)
+    siblings: list[CodeSummary] = field(default_factory=list)
+    # Each group: {"kind", "source" (the code it is written on), "notes", "links"}; the
+    # entry's own notes first, then those inherited from each level above it.
+    notes: list[dict[str, Any]] = field(default_factory=list)
     seven_character: list[list[str]] = field(default_factory=list)
+    seven_character_source: str | None = None
     history: list[dict[str, Any]] = field(default_factory=list)
+    details: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> CodeDetail:
         data = dict(data)
         data["ancestors"] = [CodeSummary(**a) for a in data["ancestors"]]
+        data["children"] = [CodeSummary(**c) for c in data["children"]]
+        data["siblings"] = [CodeSummary(**c) for c in data["siblings"]]
         return cls(**data)
+
+
+MAX_CHILDREN = 500  # a PCS table can hold hundreds of codes; a page lists the first ones
+
+# Notes that speak only of the entry they are written on; the rest apply below it too.
+_LOCAL_NOTES = {"inclusion_terms"}
+# Code references as the tabular writes them: "S78.-", "M97.0-", "E08-E13", "Z16.-".
+_REFERENCE = re.compile(r"\b([A-Z][0-9]{2}-[A-Z][0-9][0-9A-Z]|[A-Z][0-9][0-9A-Z](?:\.[0-9A-Z]{1,4})?)")
+
+
+def references(system: str, text: str) -> list[str]:
+    """Codes a note points to, canonical, in order of appearance, without repeats."""
+    if system != "ICD10CM":
+        return []
+    found: list[str] = []
+    for match in _REFERENCE.finditer(text):
+        code = normalise_code(system, match.group(1))
+        if code and code not in found:
+            found.append(code)
+    return found
 
 
 class LookupClient(Protocol):
@@ -102,14 +131,18 @@ class LocalLookup:
         found = self.app.code(system, code)
         if found is None:
             return None
-        ancestors: list[CodeSummary] = []
+        lineage: list[Code] = []  # the parent first, the top last
         parent = found.content.get("parent")
         while parent:
             above = self.app.code(system, parent)
             if above is None:
                 break
-            ancestors.insert(0, _summary(above))
+            lineage.append(above)
             parent = above.content.get("parent")
+        notes = self._notes(found, lineage)
+        seventh = next(
+            (c for c in [found, *lineage] if c.content.get("seven_character")), None
+        )
         return CodeDetail(
             system=found.system,
             code=found.code,
@@ -117,11 +150,40 @@ class LocalLookup:
             billable=found.billable,
             kind=str(found.content["kind"]),
             chapter=found.content.get("chapter"),
-            ancestors=ancestors,
-            notes={k: list(v) for k, v in found.content.get("notes", {}).items()},
-            seven_character=[list(p) for p in found.content.get("seven_character", [])],
+            ancestors=[_summary(c) for c in reversed(lineage)],
+            children=self._summaries(system, found.content.get("children", [])[:MAX_CHILDREN]),
+            siblings=self._summaries(
+                system,
+                [c for c in lineage[0].content.get("children", []) if c != found.code]
+                if lineage else [],
+            ),
+            notes=notes,
+            seven_character=[list(p) for p in seventh.content["seven_character"]]
+            if seventh else [],
+            seven_character_source=seventh.code if seventh else None,
             history=list(found.history),
+            details=dict(found.content.get("details", {})),
         )
+
+    def _summaries(self, system: str, codes: list[str]) -> list[CodeSummary]:
+        return [_summary(c) for code in codes if (c := self.app.code(system, code)) is not None]
+
+    def _notes(self, found: Code, lineage: list[Code]) -> list[dict[str, Any]]:
+        groups: list[dict[str, Any]] = []
+        for holder in [found, *lineage]:
+            for kind, texts in holder.content.get("notes", {}).items():
+                if holder is not found and kind in _LOCAL_NOTES:
+                    continue
+                links = []
+                for text in texts:
+                    for ref in references(found.system, text):
+                        target = self.app.code(found.system, ref)
+                        if target is not None and ref != found.code:
+                            links.append({"text": text, "code": target.code,
+                                          "title": target.title})
+                groups.append({"kind": kind, "source": holder.code, "notes": list(texts),
+                               "links": links})
+        return groups
 
 
 class HttpLookup:

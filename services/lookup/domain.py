@@ -33,16 +33,18 @@ class CodeEntry:
     system: str
     code: str
     title: str
-    kind: str  # "chapter" | "block" | "category" | "code"
+    kind: str  # see KINDS
     billable: bool
     parent: str | None = None
-    chapter: str | None = None
+    chapter: str | None = None  # the top-level group: ICD-10-CM chapter, PCS section...
     notes: dict[str, tuple[str, ...]] = field(default_factory=dict)
     seven_character: tuple[tuple[str, str], ...] = ()
+    # System-specific facts (PCS axis meanings, GEMs, index entries...): JSON values.
+    details: dict[str, Any] = field(default_factory=dict, hash=False)
 
     def content(self) -> dict[str, Any]:
         """What a release can change about an entry: compared to detect revisions."""
-        return {
+        content = {
             "title": self.title,
             "kind": self.kind,
             "billable": self.billable,
@@ -51,16 +53,45 @@ class CodeEntry:
             "notes": {k: list(v) for k, v in sorted(self.notes.items())},
             "seven_character": [list(p) for p in self.seven_character],
         }
+        if self.details:
+            content["details"] = self.details
+        return content
+
+
+# Levels of each code system's hierarchy, from the top down.
+KINDS = {
+    "ICD10CM": ("chapter", "block", "category", "code"),
+    "ICD10PCS": ("section", "body_system", "table", "code"),
+    "HCPCS": ("section", "code"),
+    "CPT": ("section", "code"),
+}
 
 
 class Code(Aggregate):
     """An entry of a code set (chapter, block, category or code) across releases."""
 
+    class Added(Aggregate.Created):
+        system: str
+        code: str
+        release: str
+        content: dict[str, Any]
+
+    class Revised(Aggregate.Event):
+        system: str
+        code: str
+        release: str
+        content: dict[str, Any]
+
+    class Deleted(Aggregate.Event):
+        system: str
+        code: str
+        release: str
+
     @staticmethod
     def create_id(system: str, code: str) -> UUID:
         return uuid5(NAMESPACE, f"code:{system}:{code}")
 
-    @event("Added")
+    @event(Added)
     def __init__(
         self, system: str, code: str, release: str, content: dict[str, Any]
     ) -> None:
@@ -78,13 +109,13 @@ class Code(Aggregate):
 
     # The events repeat the code's identity so that each one is self-describing on the
     # bus and in exports, without a consumer having to remember earlier events.
-    @event("Revised")
+    @event(Revised)
     def _revised(self, system: str, code: str, release: str, content: dict[str, Any]) -> None:
         self.content = content
         self.deleted = False
         self.history.append({"release": release, "change": "revised"})
 
-    @event("Deleted")
+    @event(Deleted)
     def _deleted(self, system: str, code: str, release: str) -> None:
         self.deleted = True
         self.history.append({"release": release, "change": "deleted"})
@@ -105,11 +136,22 @@ class CodeSet(Aggregate):
     conflict (optimistic concurrency) rather than a silent duplicate.
     """
 
+    class Created(Aggregate.Created):
+        system: str
+
+    class ReleaseImported(Aggregate.Event):
+        system: str
+        release: str
+        source: str
+        added: int
+        revised: int
+        deleted: int
+
     @staticmethod
     def create_id(system: str) -> UUID:
         return uuid5(NAMESPACE, f"codeset:{system}")
 
-    @event("Created")
+    @event(Created)
     def __init__(self, system: str) -> None:
         self.system = system
         self.releases: list[dict[str, Any]] = []
@@ -122,7 +164,7 @@ class CodeSet(Aggregate):
             revised=revised, deleted=deleted,
         )
 
-    @event("ReleaseImported")
+    @event(ReleaseImported)
     def _release_imported(
         self, system: str, release: str, source: str, added: int, revised: int, deleted: int
     ) -> None:
@@ -133,6 +175,45 @@ class CodeSet(Aggregate):
 
     def has_release(self, release: str) -> bool:
         return any(r["release"] == release for r in self.releases)
+
+
+class Reference(Aggregate):
+    """A reference text published with a code set: its guidelines, index or crosswalk.
+
+    Held whole (a few hundred kB at most) because coders read it whole, and a release
+    that changes any item records one revision with the new items.
+    """
+
+    class Published(Aggregate.Created):
+        system: str
+        name: str
+        release: str
+        items: list[dict[str, Any]]
+
+    class Revised(Aggregate.Event):
+        system: str
+        name: str
+        release: str
+        items: list[dict[str, Any]]
+
+    @staticmethod
+    def create_id(system: str, name: str) -> UUID:
+        return uuid5(NAMESPACE, f"reference:{system}:{name}")
+
+    @event(Published)
+    def __init__(self, system: str, name: str, release: str, items: list[dict[str, Any]]) -> None:
+        self.system = system
+        self.name = name
+        self.release = release
+        self.items = items
+
+    def revise(self, release: str, items: list[dict[str, Any]]) -> None:
+        self._revised(system=self.system, name=self.name, release=release, items=items)
+
+    @event(Revised)
+    def _revised(self, system: str, name: str, release: str, items: list[dict[str, Any]]) -> None:
+        self.release = release
+        self.items = items
 
 
 _SPACES = re.compile(r"[\s.\-_]+")
@@ -160,5 +241,5 @@ def normalise_code(system: str, raw: str) -> str | None:
     if system == "HCPCS":
         return compact if re.fullmatch(r"[A-Z][0-9]{4}", compact) else None
     if system == "CPT":
-        return compact if re.fullmatch(r"[0-9]{4}[0-9FTU]", compact) else None
+        return compact if re.fullmatch(r"[0-9]{4}[0-9AFMTU]", compact) else None
     raise UnknownCodeSystem(system)

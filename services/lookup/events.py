@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from services.lookup.domain import Code, CodeSet
+from services.lookup.domain import Code, CodeSet, Reference
 from services.shared.publishing import EventCatalogue
 
 CATALOGUE = EventCatalogue(source="lookup")
@@ -39,3 +39,18 @@ def code_set_created(event: Any) -> dict[str, Any]:
 def release_imported(event: Any) -> dict[str, Any]:
     return {"system": event.system, "release": event.release, "source": event.source, "added": event.added,
             "revised": event.revised, "deleted": event.deleted}
+
+
+def _reference(event: Any) -> dict[str, Any]:
+    return {"system": event.system, "name": event.name, "release": event.release,
+            "items": event.items}
+
+
+@CATALOGUE.publish(Reference.Published, "ReferencePublished", 1)
+def reference_published(event: Any) -> dict[str, Any]:
+    return _reference(event)
+
+
+@CATALOGUE.publish(Reference.Revised, "ReferenceRevised", 1)
+def reference_revised(event: Any) -> dict[str, Any]:
+    return _reference(event)

@@ -5,12 +5,13 @@ from __future__ import annotations
 import strawberry
 from strawberry.types import Info
 
+from services.accounts.client import AccountsClient, AccountsFailure
 from services.lookup.client import LookupClient
 from services.lookup.runtime import start
 from services.lookup.schema import (
+    CodeNotFound,
     CodePage,
     CodePageResult,
-    CodeNotFound,
     CodeSearchConnection,
     CodeSearchEdge,
     CodeSummary,
@@ -74,7 +75,18 @@ class Query:
         detail = await _lookup(info).code_detail(system.value, code)
         if detail is None:
             return CodeNotFound(message=f"No {system.value} code {code.strip()[:20]!r} exists.")
-        return CodePage.of(detail, locked=False, remaining_views=None)
+        ctx = context(info)
+        accounts: AccountsClient | None = ctx.clients.get("accounts")
+        if accounts is None:  # no accounts product installed: nothing is metered
+            return CodePage.of(detail, locked=False, remaining_views=None)
+        # The accounts service decides and records the view (exact under concurrency);
+        # a view is spent only on a page that exists, keyed by its canonical code.
+        try:
+            access = await accounts.open_code_page(ctx.token, detail.system, detail.code)
+        except AccountsFailure as failure:
+            raise UserError(str(failure)) from None
+        return CodePage.of(detail, locked=access.locked, remaining_views=access.remaining,
+                           next_step=access.next_step)
 
 
 product = Product(name="lookup", query=Query, mutation=None, start=start)

@@ -60,10 +60,46 @@ NOTE_LABELS = {
 
 
 @strawberry.type
+class NoteLink:
+    text: str = strawberry.field(description="the note that names the code")
+    code: str
+    title: str
+
+
+@strawberry.type
 class InstructionalNote:
     kind: str = strawberry.field(description="e.g. excludes1, code_first")
     label: str = strawberry.field(description="as the tabular prints it, e.g. 'Excludes1'")
     notes: list[str]
+    source: str = strawberry.field(description="the code, block or chapter it is written on")
+    inherited: bool = strawberry.field(description="written on a level above this code")
+    links: list[NoteLink] = strawberry.field(description="codes the notes point to")
+
+
+@strawberry.type
+class PcsAxis:
+    position: int
+    axis: str = strawberry.field(description="Section, Body System, Root Operation, ...")
+    value: str
+    meaning: str
+    definition: str | None
+
+
+@strawberry.type
+class Icd9Crosswalk:
+    """A General Equivalence Mapping from an ICD-9-CM procedure code to this code."""
+
+    icd9: str
+    description: str | None
+    approximate: bool
+    no_map: bool
+    combination: bool
+
+
+@strawberry.type
+class IndexEntry:
+    term: str
+    text: str
 
 
 @strawberry.type
@@ -92,9 +128,21 @@ class CodePage:
     hierarchy: list[CodeSummary] | None = strawberry.field(
         default=None, description="from the chapter down to the parent"
     )
+    children: list[CodeSummary] | None = None
+    siblings: list[CodeSummary] | None = None
     notes: list[InstructionalNote] | None = None
     seventh_characters: list[SeventhCharacter] | None = None
+    seventh_characters_source: str | None = strawberry.field(
+        default=None, description="where the 7th-character table is defined"
+    )
     history: list[CodeChange] | None = None
+    axes: list[PcsAxis] | None = strawberry.field(
+        default=None, description="ICD-10-PCS: the meaning of each of the 7 characters"
+    )
+    icd9_crosswalk: list[Icd9Crosswalk] | None = None
+    index_entries: list[IndexEntry] | None = strawberry.field(
+        default=None, description="Alphabetic index entries that lead here"
+    )
     next_step: str | None = strawberry.field(
         default=None, description="what to do to unlock the page, when it is locked"
     )
@@ -110,12 +158,34 @@ class CodePage:
         public.kind = detail.kind
         public.chapter = detail.chapter
         public.hierarchy = [CodeSummary.of(a) for a in detail.ancestors]
+        public.children = [CodeSummary.of(c) for c in detail.children]
+        public.siblings = [CodeSummary.of(c) for c in detail.siblings]
         public.notes = [
-            InstructionalNote(kind=k, label=NOTE_LABELS.get(k, k), notes=v)
-            for k, v in detail.notes.items()
+            InstructionalNote(
+                kind=g["kind"], label=NOTE_LABELS.get(g["kind"], g["kind"]), notes=g["notes"],
+                source=g["source"], inherited=g["source"] != detail.code,
+                links=[NoteLink(**link) for link in g["links"]],
+            )
+            for g in detail.notes
         ]
         public.seventh_characters = [
             SeventhCharacter(character=c, meaning=m) for c, m in detail.seven_character
+        ]
+        public.seventh_characters_source = detail.seven_character_source
+        details = detail.details
+        public.axes = [
+            PcsAxis(position=a["position"], axis=a["axis"], value=a["value"],
+                    meaning=a["meaning"], definition=a.get("definition"))
+            for a in details.get("axes", [])
+        ]
+        public.icd9_crosswalk = [
+            Icd9Crosswalk(icd9=g["icd9"], description=g.get("description"),
+                          approximate=bool(g.get("approximate")), no_map=bool(g.get("no_map")),
+                          combination=bool(g.get("combination")))
+            for g in details.get("gems", [])
+        ]
+        public.index_entries = [
+            IndexEntry(term=e["term"], text=e["text"]) for e in details.get("index_entries", [])
         ]
         public.history = [CodeChange(release=h["release"], change=h["change"])
                           for h in detail.history]

@@ -53,7 +53,7 @@ class EventCatalogue:
         return [f"{cls.__module__}:{cls.__qualname__}" for cls in self.events]
 
     def envelope(self, app: Application[Any], notification: Notification) -> Envelope | None:
-        domain_event = app.mapper.to_domain_event(notification)
+        domain_event: Any = app.mapper.to_domain_event(notification)
         public = self.events.get(type(domain_event))
         if public is None:
             return None

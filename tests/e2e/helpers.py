@@ -67,3 +67,12 @@ async def graphql(
     assert response.status_code == 200, response.text
     body: dict[str, Any] = response.json()
     return body
+
+
+async def paid_viewer(platform: Platform) -> dict[str, str]:
+    """Headers of a member on an unlimited plan: code pages open in full, unmetered."""
+    accounts = platform.running["accounts"].client
+    guest = await accounts.start_guest_session("127.0.0.1")
+    member = await accounts.register(guest.token, "reader@example.org", "a long passphrase")
+    await accounts.change_plan(member.viewer.id, "pro", "test")
+    return {"Authorization": f"Bearer {member.token}"}

@@ -18,7 +18,7 @@ from services.lookup.domain import CodeEntry
 from services.lookup.icd10cm import default_tabular_path
 from services.shared.settings import Settings
 from tests.conftest import chapters, gateway, production
-from tests.e2e.helpers import PAGE, SEARCH, graphql, import_entries, lookup
+from tests.e2e.helpers import PAGE, SEARCH, graphql, import_entries, lookup, paid_viewer
 
 pytestmark = pytest.mark.e2e
 
@@ -57,16 +57,40 @@ async def test_words_find_codes_and_pages_continue(served: tuple) -> None:
 
 
 async def test_code_page_in_any_spelling(served: tuple) -> None:
-    client, _ = served
-    body = await graphql(client, PAGE, system="ICD10CM", code="e1165")
+    client, platform = served
+    anonymous = (await graphql(client, PAGE, system="ICD10CM", code="e1165"))["data"]["codePage"]
+    assert anonymous["locked"] is True and anonymous["hierarchy"] is None
+    assert anonymous["title"] == "Type 2 diabetes mellitus with hyperglycemia"
+
+    paid = await paid_viewer(platform)
+    body = await graphql(client, PAGE, paid, system="ICD10CM", code="e1165")
     page = body["data"]["codePage"]
-    assert page["__typename"] == "CodePage"
+    assert page["__typename"] == "CodePage" and page["locked"] is False
     assert (page["code"], page["title"]) == ("E11.65", "Type 2 diabetes mellitus with hyperglycemia")
     assert [h["code"] for h in page["hierarchy"]] == ["4", "E08-E13", "E11", "E11.6"]
     assert page["history"] == [{"release": "2026-04-01", "change": "added"}]
-    i21 = (await graphql(client, PAGE, system="ICD10CM", code="I21"))["data"]["codePage"]
+    i21 = (await graphql(client, PAGE, paid, system="ICD10CM", code="I21"))["data"]["codePage"]
     assert i21["billable"] is False
     assert any(n["kind"] == "use_additional_code" for n in i21["notes"])
+
+
+async def test_code_page_shows_inherited_notes_links_and_family(served: tuple) -> None:
+    client, platform = served
+    paid = await paid_viewer(platform)
+    query = """query { codePage(system: ICD10CM, code: "I21.9") { ... on CodePage {
+        children { code } siblings { code }
+        notes { kind source inherited notes links { code title } } } } }"""
+    page = (await graphql(client, query, paid))["data"]["codePage"]
+    assert page["children"] == []
+    assert {"I21.4", "I21.A"} <= {s["code"] for s in page["siblings"]}
+    by_source = {(n["source"], n["kind"]) for n in page["notes"]}
+    # Written on the category I21 and on the block I20-I25: shown here, marked as such.
+    assert ("I21", "use_additional_code") in by_source
+    assert any(src == "I20-I25" for src, _ in by_source)
+    inherited = [n for n in page["notes"] if n["source"] != "I21.9"]
+    assert inherited and all(n["inherited"] for n in inherited)
+    links = {link["code"] for n in page["notes"] for link in n["links"]}
+    assert "I22" in links  # "subsequent type 1 STEMI or NSTEMI (I22.-)"
 
 
 @pytest.mark.parametrize("code", ["Q99.99", "E11.659", "not a code", "", "Ω" * 50])

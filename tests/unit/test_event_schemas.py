@@ -148,7 +148,13 @@ def envelopes(tmp_path: Path) -> Iterator[list[dict[str, Any]]]:
     try:
         app.import_release("ICD10CM", "2025", "synthetic-2025.xml", _release_1())
         summary = app.import_release("ICD10CM", "2026", "synthetic-2026.xml", _release_2())
-        assert (summary.added, summary.revised, summary.deleted) == (0, 1, 1)
+        # S01.01 retitled, and S01 whose children changed when S01.02 went.
+        assert (summary.added, summary.revised, summary.deleted) == (0, 2, 1)
+        guideline = {"id": "A1", "section": "Conventions", "text": "Seven characters."}
+        assert app.publish_reference("ICD10PCS", "guidelines", "2025", [guideline])
+        assert not app.publish_reference("ICD10PCS", "guidelines", "2025", [guideline])
+        revised = {**guideline, "text": "Always seven characters."}
+        assert app.publish_reference("ICD10PCS", "guidelines", "2026", [revised])
         # As consumers receive them: through JSON.
         yield [json.loads(e.to_json()) for e in LOOKUP.iterate(app)]
     finally:

@@ -72,6 +72,12 @@ def index_body(*, shards: int = 1, replicas: int = 0) -> dict[str, Any]:
             "number_of_shards": shards,
             "number_of_replicas": replicas,
             "analysis": {
+                # "alzheimer's" splits at the apostrophe, as FTS5 and text.words do.
+                "char_filter": {
+                    "medcode_apostrophe": {
+                        "type": "pattern_replace", "pattern": "['\u2019]", "replacement": " ",
+                    },
+                },
                 "filter": {
                     # "english" is Lucene's Porter stemmer, the same algorithm as FTS5's
                     # porter tokenizer, so both backends reduce words alike.
@@ -87,16 +93,19 @@ def index_body(*, shards: int = 1, replicas: int = 0) -> dict[str, Any]:
                     "medcode_text": {
                         "type": "custom",
                         "tokenizer": "standard",
+                        "char_filter": ["medcode_apostrophe"],
                         "filter": ["lowercase", "asciifolding", "medcode_stem"],
                     },
                     "medcode_prefix": {
                         "type": "custom",
                         "tokenizer": "standard",
+                        "char_filter": ["medcode_apostrophe"],
                         "filter": ["lowercase", "asciifolding", "medcode_edge"],
                     },
                     "medcode_prefix_search": {
                         "type": "custom",
                         "tokenizer": "standard",
+                        "char_filter": ["medcode_apostrophe"],
                         "filter": ["lowercase", "asciifolding", "medcode_cut"],
                     },
                 },
@@ -209,6 +218,11 @@ def _words_query(plan: QueryPlan) -> dict[str, Any]:
     return {"bool": {"should": clauses, "minimum_should_match": 1}}
 
 
+def _index_missing(response: Mapping[str, Any]) -> bool:
+    error = response.get("error")
+    return isinstance(error, Mapping) and error.get("type") == "index_not_found_exception"
+
+
 def _raise_for_search(response: Mapping[str, Any]) -> None:
     if "error" in response:
         raise RuntimeError(f"OpenSearch search failed: {response['error']}")
@@ -224,9 +238,12 @@ class OpenSearchIndex:
         *,
         checkpoints: str,
         refresh: Refresh = "wait_for",
+        alias: str | None = None,
     ) -> None:
         self._client = client
         self.name = name
+        # Searches fall back to the alias when a promote dropped this version mid-request.
+        self._alias = alias
         self._checkpoints = checkpoints
         self._refresh = refresh
 
@@ -329,11 +346,9 @@ class OpenSearchIndex:
             searches.append({"query": {"bool": query}, "sort": ["_score", {"doc_id": "asc"}]})
         if not searches:
             return Candidates(documents=[], total=0)
-        body: list[dict[str, Any]] = []
-        for search in searches:
-            body.append({"index": self.name})
-            body.append({**search, "size": window, "track_total_hits": True})
-        response = await self._client().msearch(body=body)
+        response = await self._msearch(self.name, searches, window)
+        if self._alias and any(_index_missing(r) for r in response["responses"]):
+            response = await self._msearch(self._alias, searches, window)
         documents: list[CodeDocument] = []
         total = 0
         for result in response["responses"]:
@@ -342,6 +357,15 @@ class OpenSearchIndex:
             total += int(hits["total"]["value"])
             documents.extend(_from_source(hit["_source"]) for hit in hits["hits"])
         return Candidates(documents=documents[:window], total=total)
+
+    async def _msearch(
+        self, target: str, searches: list[dict[str, Any]], window: int
+    ) -> Any:
+        body: list[dict[str, Any]] = []
+        for search in searches:
+            body.append({"index": target})
+            body.append({**search, "size": window, "track_total_hits": True})
+        return await self._client().msearch(body=body)
 
     async def get(self, doc_id: str) -> CodeDocument | None:
         try:
@@ -416,7 +440,8 @@ class OpenSearchCatalog:
 
     def _index(self, name: str) -> OpenSearchIndex:
         return OpenSearchIndex(
-            self._client, name, checkpoints=self.checkpoints, refresh=self._refresh
+            self._client, name, checkpoints=self.checkpoints, refresh=self._refresh,
+            alias=self.prefix,
         )
 
     def _number(self, name: str) -> int | None:

@@ -10,7 +10,7 @@ import re
 from dataclasses import dataclass
 
 from services.shared.search.model import CodeDocument, QueryPlan
-from services.shared.search.text import MAX_QUERY_WORDS, stem, words
+from services.shared.search.text import MAX_QUERY_WORDS, stem, stems, words
 
 # Anything a coder may type as a code of some system: I21.9, i219, 0DTJ4ZZ, J1100, 99213.
 _CODE_LIKE = re.compile(r"[A-Z0-9]{3,7}")
@@ -71,8 +71,8 @@ def _score(
         elif doc.compact.startswith(plan.code):
             score += 500.0 - (len(doc.compact) - len(plan.code))
     if query:
-        title = {stem(w) for w in words(doc.title)}
-        terms = {stem(w) for t in doc.terms for w in words(t)}
+        title = stems(doc.title)
+        terms = stems(" | ".join(doc.terms))
         last = len(query) - 1
         covered_title = covered_any = 0
         for i, word in enumerate(query):
@@ -85,6 +85,6 @@ def _score(
         score -= 0.2 * max(0, len(title) - covered_title)
     if doc.billable:
         score += 1.0
-    # The backend's own relevance breaks the remaining ties.
-    score += 2.0 * (total - position) / max(total, 1)
+    # No term for the backend's own order: backends score differently, and relevance
+    # must not depend on the mode. Exact ties fall back to code order in rank().
     return score

@@ -1,0 +1,380 @@
+"""The accounts service against real stores: the embedded SQLite file and PostgreSQL.
+
+The concurrency proofs start their threads on a barrier so that every request races
+for the same aggregate version; only the event store's optimistic concurrency keeps
+the counts exact.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+import threading
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any, TypeVar
+from uuid import UUID
+
+import httpx
+import pytest
+
+from services.accounts.api import create_app as create_api
+from services.accounts.application import Accounts, AccountsPolicy, PageAccess, SessionInfo
+from services.accounts.client import HttpAccounts, LocalAccounts
+from services.accounts.domain import AccountsFailure, PlanCatalogue
+from services.accounts.events import CATALOGUE
+from services.shared.event_schemas import validate_envelope
+from services.shared.settings import Settings
+from tests.servers.postgres import fresh_database
+
+pytestmark = pytest.mark.integration
+
+T = TypeVar("T")
+
+
+class Clock:
+    """A clock the test moves by hand (sessions, locks and guest days depend on it)."""
+
+    def __init__(self) -> None:
+        self.now = datetime(2026, 4, 1, 12, 0, tzinfo=UTC)
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, **delta: float) -> None:
+        self.now += timedelta(**delta)
+
+
+@pytest.fixture(scope="module")
+def postgres_database() -> Iterator[str]:
+    """One fresh database for this module; tests keep apart by unique emails/addresses."""
+    with fresh_database() as name:
+        yield name
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> dict[str, str]:
+    if request.param == "sqlite":
+        return Settings(data_dir=tmp_path).event_store_env("accounts")
+    dbname = request.getfixturevalue("postgres_database")
+    return Settings(mode="distributed", postgres_dbname=dbname).event_store_env("accounts")
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock()
+
+
+def make_app(store: dict[str, str], clock: Clock, **policy: Any) -> Accounts:
+    return Accounts(
+        env=store,
+        policy=AccountsPolicy(
+            PlanCatalogue({"guest": 1, "free": 6, "pro": None}),
+            login_failure_delay=0.0,
+            **policy,
+        ),
+        clock=clock,
+    )
+
+
+@pytest.fixture
+def app(store: dict[str, str], clock: Clock) -> Iterator[Accounts]:
+    accounts = make_app(store, clock)
+    yield accounts
+    accounts.close()
+
+
+def address() -> str:
+    return f"10.{secrets.randbelow(256)}.{secrets.randbelow(256)}.{secrets.randbelow(256)}"
+
+
+def email(name: str = "ann") -> str:
+    return f"{name}.{secrets.token_hex(4)}@Example.org"
+
+
+def in_parallel(calls: list[Callable[[], T]]) -> list[T | AccountsFailure]:
+    """Run every call in its own thread, released together; failures are returned."""
+    barrier = threading.Barrier(len(calls))
+
+    def run(call: Callable[[], T]) -> T | AccountsFailure:
+        barrier.wait()
+        try:
+            return call()
+        except AccountsFailure as failure:
+            return failure
+
+    with ThreadPoolExecutor(max_workers=len(calls)) as pool:
+        return list(pool.map(run, calls))
+
+
+def opens(app: Accounts, token: str, codes: list[str]) -> list[PageAccess]:
+    results = in_parallel([
+        (lambda c=c: app.open_code_page(token, "ICD10CM", c)) for c in codes  # type: ignore[misc]
+    ])
+    assert all(isinstance(r, PageAccess) for r in results), results
+    return results  # type: ignore[return-value]
+
+
+def published(app: Accounts, type_: str, aggregate: str | None = None) -> list[dict[str, Any]]:
+    return [
+        e.payload for e in CATALOGUE.iterate(app)
+        if e.type == type_ and (aggregate is None or str(e.aggregate_id) == aggregate)
+    ]
+
+
+def failure_of(call: Callable[[], object]) -> AccountsFailure:
+    with pytest.raises(AccountsFailure) as raised:
+        call()
+    return raised.value
+
+
+# -- metering under concurrency -------------------------------------------------------------
+
+
+def test_guest_then_member_parallel_opens_are_exact(app: Accounts) -> None:
+    """The issue's Done: 20 parallel opens with 1 view unlock 1 page; after registering,
+    19 parallel opens unlock exactly 5 more; the viewer then has 0 left."""
+    guest = app.start_guest_session(address())
+    first = opens(app, guest.token, [f"A00.{n:02d}" for n in range(20)])
+    assert sum(not r.locked for r in first) == 1
+    assert sum(r.spent for r in first) == 1
+    assert all(r.remaining == 0 for r in first)
+    assert all(r.next_step and "Register" in r.next_step for r in first if r.locked)
+
+    member = app.register(guest.token, email(), "correct horse battery")
+    assert (member.viewer.kind, member.viewer.used, member.viewer.remaining) == ("MEMBER", 1, 5)
+    second = opens(app, member.token, [f"A01.{n:02d}" for n in range(19)])
+    assert sum(not r.locked for r in second) == 5
+    assert all(r.next_step and "Upgrade" in r.next_step for r in second if r.locked)
+
+    viewer = app.viewer(member.token)
+    assert (viewer.used, viewer.limit, viewer.remaining) == (6, 6, 0)
+    assert viewer.id is not None
+    assert len(published(app, "CodePageUnlocked", viewer.id)) == 6
+
+
+def test_parallel_opens_of_one_page_spend_one_view(app: Accounts) -> None:
+    guest = app.start_guest_session(address())
+    results = opens(app, guest.token, ["I21.9"] * 20)
+    assert all(not r.locked for r in results)  # the page is this viewer's: all see it
+    assert sum(r.spent for r in results) == 1
+
+
+def test_unlimited_plan_parallel_opens_all_unlock(app: Accounts) -> None:
+    member = app.register(None, email(), "correct horse battery")
+    assert member.viewer.id is not None
+    app.change_plan(member.viewer.id, "pro", "subscription_created", "evt_" + secrets.token_hex(4))
+    results = opens(app, member.token, [f"B00.{n:02d}" for n in range(20)])
+    assert all(not r.locked and r.spent and r.remaining is None for r in results)
+    assert app.viewer(member.token).used == 20
+
+
+def test_busy_viewers_load_from_snapshots(app: Accounts) -> None:
+    member = app.register(None, email(), "correct horse battery")
+    assert member.viewer.id is not None
+    app.change_plan(member.viewer.id, "pro", "subscription_created", None)
+    for n in range(60):
+        app.open_code_page(member.token, "ICD10CM", f"C00.{n:02d}")
+    assert app.snapshots is not None
+    snapshots = list(app.snapshots.get(UUID(member.viewer.id)))
+    assert [s.originator_version for s in snapshots] == [50]
+    assert app.open_code_page(member.token, "ICD10CM", "C00.07").spent is False
+    assert app.viewer(member.token).used == 60
+
+
+def test_one_email_registers_once_even_concurrently(app: Accounts) -> None:
+    base = email("race").lower()
+    spellings = [base.upper(), base, base.title(), f"  {base} "] * 2
+    guests = [app.start_guest_session(address()) for _ in spellings]
+    results = in_parallel([
+        (lambda g=g, e=e: app.register(g.token, e, "correct horse battery"))  # type: ignore[misc]
+        for g, e in zip(guests, spellings, strict=True)
+    ])
+    winners = [r for r in results if isinstance(r, SessionInfo)]
+    assert len(winners) == 1
+    assert {r.code for r in results if isinstance(r, AccountsFailure)} == {"EMAIL_TAKEN"}
+
+
+def test_guest_sessions_are_capped_per_address_per_day(
+    store: dict[str, str], clock: Clock
+) -> None:
+    app = make_app(store, clock, guest_sessions_per_address_per_day=5)
+    try:
+        here = address()
+        results = in_parallel([lambda: app.start_guest_session(here)] * 12)
+        assert sum(isinstance(r, SessionInfo) for r in results) == 5
+        refused = [r for r in results if isinstance(r, AccountsFailure)]
+        assert {r.code for r in refused} == {"GUEST_SESSION_LIMIT"}
+        assert "limit is 5 a day" in str(refused[0])
+        app.start_guest_session(address())  # another network is not affected
+        clock.advance(days=1)
+        app.start_guest_session(here)  # nor is the next UTC day
+    finally:
+        app.close()
+
+
+# -- identity and sessions -------------------------------------------------------------------
+
+
+def test_registration_errors_are_typed(app: Accounts) -> None:
+    taken = email()
+    app.register(None, taken, "correct horse battery")
+    guest = app.start_guest_session(address()).token
+    assert failure_of(lambda: app.register(guest, taken.upper(), "another password")).code == (
+        "EMAIL_TAKEN")
+    assert failure_of(lambda: app.register(guest, email(), "abc")).code == "WEAK_PASSWORD"
+    assert failure_of(lambda: app.register(guest, "not-an-email", "correct horse")).code == (
+        "INVALID_EMAIL")
+    assert failure_of(lambda: app.register(guest, email(), "x" * 2000)).code == (
+        "PASSWORD_TOO_LONG")
+    assert app.register(guest, email(), "x" * 128).viewer.kind == "MEMBER"  # 128 is fine
+
+
+def test_wrong_password_and_unknown_email_fail_alike(app: Accounts) -> None:
+    known = email()
+    app.register(None, known, "correct horse battery")
+    wrong = failure_of(lambda: app.login(known, "wrong horse battery"))
+    unknown = failure_of(lambda: app.login(email("nobody"), "wrong horse battery"))
+    assert (wrong.code, str(wrong)) == (unknown.code, str(unknown))
+    assert wrong.code == "INVALID_CREDENTIALS"
+    session = app.login(known.upper(), "correct horse battery")
+    assert session.viewer.email == known.lower()
+
+
+def test_repeated_failures_lock_for_a_growing_time(app: Accounts, clock: Clock) -> None:
+    known = email()
+    member = app.register(None, known, "correct horse battery")
+    for _ in range(4):
+        assert failure_of(lambda: app.login(known, "guess")).code == "INVALID_CREDENTIALS"
+    assert failure_of(lambda: app.login(known, "guess")).code == "ACCOUNT_LOCKED"
+    # Locked: even the right password is refused, per account whatever the address.
+    assert failure_of(lambda: app.login(known, "correct horse battery")).code == (
+        "ACCOUNT_LOCKED")
+    clock.advance(seconds=61)
+    for _ in range(5):
+        failure_of(lambda: app.login(known, "guess"))
+    clock.advance(seconds=61)  # the second lock lasts two minutes
+    assert failure_of(lambda: app.login(known, "correct horse battery")).code == (
+        "ACCOUNT_LOCKED")
+    clock.advance(seconds=60)
+    assert app.login(known, "correct horse battery").viewer.id == member.viewer.id
+
+    locks = published(app, "AccountLocked")
+    mine = [p for p in locks if p["viewer_id"] == member.viewer.id]
+    assert [p["lock_number"] for p in mine] == [1, 2]
+    ends = [datetime.fromisoformat(p["until"]) for p in mine]
+    # The first lock ran 60 s; the second started 1 s after it ended and ran 120 s.
+    assert ends[1] - ends[0] == timedelta(seconds=1 + 120)
+    unlocks = [p for p in published(app, "AccountUnlocked")
+               if p["viewer_id"] == member.viewer.id]
+    assert [p["reason"] for p in unlocks] == ["expired", "expired"]
+
+
+def test_an_unknown_email_locks_exactly_like_a_known_one(app: Accounts) -> None:
+    known, unknown = email(), email("ghost")
+    app.register(None, known, "correct horse battery")
+    answers = {}
+    for who in (known, unknown):
+        answers[who] = [(f.code, str(f)) for f in
+                        (failure_of(lambda who=who: app.login(who, "guess")) for _ in range(6))]
+    assert answers[known] == answers[unknown]
+    assert answers[known][-1][0] == "ACCOUNT_LOCKED"
+
+
+def test_logout_revokes_and_sessions_expire(app: Accounts, clock: Clock) -> None:
+    guest = app.start_guest_session(address())
+    assert app.viewer(guest.token).kind == "GUEST"
+    assert app.logout(guest.token) is True
+    assert app.logout(guest.token) is False
+    assert app.viewer(guest.token).kind == "ANONYMOUS"
+    assert app.open_code_page(guest.token, "ICD10CM", "I21.9").locked
+
+    other = app.start_guest_session(address())
+    clock.advance(days=30, seconds=1)
+    assert app.viewer(other.token).kind == "ANONYMOUS"
+    assert app.viewer("forged-" + secrets.token_urlsafe(32)).kind == "ANONYMOUS"
+    assert app.viewer(None).kind == "ANONYMOUS"
+
+
+def test_registering_rotates_the_token(app: Accounts) -> None:
+    guest = app.start_guest_session(address())
+    member = app.register(guest.token, email(), "correct horse battery")
+    assert member.token != guest.token
+    assert app.viewer(guest.token).kind == "ANONYMOUS"
+    assert app.viewer(member.token).id == guest.viewer.id  # same viewer, same history
+    assert failure_of(
+        lambda: app.register(member.token, email(), "correct horse battery")
+    ).code == "ALREADY_REGISTERED"
+
+
+def test_plan_changes_are_idempotent_per_webhook_event(app: Accounts) -> None:
+    member = app.register(None, email(), "correct horse battery")
+    viewer_id = member.viewer.id
+    assert viewer_id is not None
+    ref = "evt_" + secrets.token_hex(6)
+    assert app.change_plan(viewer_id, "pro", "subscription_created", ref).limit is None
+    app.change_plan(viewer_id, "pro", "subscription_created", ref)  # redelivered
+    changes = published(app, "PlanChanged", viewer_id)
+    assert changes == [{"from_plan": "free", "to_plan": "pro",
+                        "reason": "subscription_created", "external_ref": ref}]
+    assert failure_of(lambda: app.change_plan(viewer_id, "platinum", "x")).code == (
+        "UNKNOWN_PLAN")
+    guest = app.start_guest_session(address())
+    assert guest.viewer.id is not None
+    assert failure_of(lambda: app.change_plan(guest.viewer.id, "pro", "x")).code == (
+        "NOT_REGISTERED")
+
+
+def test_published_payloads_match_their_schemas_and_hold_no_secrets(
+    app: Accounts, clock: Clock
+) -> None:
+    known = email()
+    guest = app.start_guest_session(address())
+    app.open_code_page(guest.token, "ICD10CM", "I21.9")
+    member = app.register(guest.token, known, "correct horse battery")
+    assert member.viewer.id is not None
+    app.change_plan(member.viewer.id, "pro", "subscription_created", "evt_schema")
+    for _ in range(5):
+        failure_of(lambda: app.login(known, "guess"))
+    clock.advance(hours=1)
+    app.login(known, "correct horse battery")
+
+    envelopes = [json.loads(e.to_json()) for e in CATALOGUE.iterate(app)]
+    assert {e["type"] for e in envelopes} >= {p.type for p in CATALOGUE.events.values()}
+    for envelope in envelopes:
+        validate_envelope(envelope)
+    text = json.dumps(envelopes)
+    assert "argon2" not in text and guest.token not in text and member.token not in text
+
+
+# -- distributed: the HTTP client against the service's own API ---------------------------
+
+
+async def test_http_client_behaves_like_the_local_one(app: Accounts) -> None:
+    api = create_api(LocalAccounts(app))
+    remote = HttpAccounts("http://accounts")
+    await remote._rpc._http.aclose()
+    remote._rpc._http = httpx.AsyncClient(transport=httpx.ASGITransport(app=api),
+                                          base_url="http://accounts")
+    try:
+        guest = await remote.start_guest_session(address())
+        assert guest.viewer.kind == "GUEST" and guest.expires_at.tzinfo is not None
+        access = await remote.open_code_page(guest.token, "ICD10CM", "I21.9")
+        assert (access.locked, access.spent, access.remaining) == (False, True, 0)
+        known = email()
+        member = await remote.register(guest.token, known, "correct horse battery")
+        assert (await remote.viewer(member.token)).remaining == 5
+        with pytest.raises(AccountsFailure) as raised:
+            await remote.login(known, "wrong horse battery")
+        assert raised.value.code == "INVALID_CREDENTIALS"
+        with pytest.raises(AccountsFailure) as raised:
+            await remote.register(None, known.upper(), "correct horse battery")
+        assert raised.value.code == "EMAIL_TAKEN"
+        assert member.viewer.id is not None
+        assert (await remote.change_plan(member.viewer.id, "pro", "test")).limit is None
+        assert await remote.logout(member.token) is True
+        assert (await remote.viewer(member.token)).kind == "ANONYMOUS"
+    finally:
+        await remote.close()
