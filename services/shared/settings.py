@@ -172,5 +172,6 @@ class Settings:
             "POSTGRES_PASSWORD": self.postgres_password,
             "POSTGRES_POOL_SIZE": "4",
             "POSTGRES_MAX_OVERFLOW": "8",
+            "APPLICATION_RECORDER_TOPIC": "services.shared.postgres_recorder:BulkInsertRecorder",
             "CREATE_TABLE": "y",
         }
