@@ -2,19 +2,52 @@
 
 from __future__ import annotations
 
+from dataclasses import asdict
+from datetime import date
 from typing import Any
 
 from starlette.applications import Starlette
 
 from services.lookup.client import LocalLookup, serialise
+from services.lookup.domain import LookupFailure
 from services.shared.rpc import rpc_app
+
+
+def _date(value: str | None) -> date | None:
+    if value is None:
+        return None
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise LookupFailure(f"{value!r} is not a date (YYYY-MM-DD)") from None
 
 
 def create_app(lookup: LocalLookup) -> Starlette:
     async def search_codes(**kwargs: Any) -> dict[str, Any] | None:
         return serialise(await lookup.search_codes(**kwargs))
 
-    async def code_detail(system: str, code: str) -> dict[str, Any] | None:
-        return serialise(await lookup.code_detail(system, code))
+    async def code_detail(
+        system: str, code: str, as_of: str | None = None
+    ) -> dict[str, Any] | None:
+        return serialise(await lookup.code_detail(system, code, _date(as_of)))
 
-    return rpc_app({"search_codes": search_codes, "code_detail": code_detail})
+    async def codes_as_of(codes: list[list[str]], as_of: str) -> list[dict[str, Any] | None]:
+        day = _date(as_of)
+        assert day is not None
+        found = await lookup.codes_as_of([(s, c) for s, c in codes], day)
+        return [asdict(f) if f else None for f in found]
+
+    async def changes(
+        system: str, since: str | None = None, until: str | None = None, offset: int = 0,
+        limit: int = 50,
+    ) -> dict[str, Any] | None:
+        return serialise(await lookup.changes(system, since, until, offset, limit))
+
+    async def releases(system: str) -> list[dict[str, Any]]:
+        return [asdict(r) for r in await lookup.releases(system)]
+
+    return rpc_app(
+        {"search_codes": search_codes, "code_detail": code_detail,
+         "codes_as_of": codes_as_of, "changes": changes, "releases": releases},
+        expected=(LookupFailure,),
+    )

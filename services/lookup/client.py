@@ -4,13 +4,20 @@ from __future__ import annotations
 
 import re
 from dataclasses import asdict, dataclass, field
+from datetime import date
 from typing import Any, Protocol
 
 from starlette.concurrency import run_in_threadpool
 
-from services.lookup.application import CodeSets
-from services.lookup.domain import Code, normalise_code
-from services.shared.rpc import RpcClient
+from services.lookup.application import CodeSets, effective_iso
+from services.lookup.domain import (
+    Code,
+    LookupFailure,
+    UndatedRelease,
+    UnknownRelease,
+    normalise_code,
+)
+from services.shared.rpc import RemoteError, RpcClient
 from services.shared.search.engine import search
 from services.shared.search.model import SearchCatalog
 
@@ -58,12 +65,50 @@ class CodeDetail:
         return cls(**data)
 
 
+@dataclass(frozen=True)
+class ReleaseChange:
+    """One change a release made to one entry."""
+
+    system: str
+    code: str
+    change: str  # added | revised | deleted
+    release: str
+    effective: str | None  # ISO date the release took effect
+    title: str  # as the release left it; the last known title for a deletion
+    previous_title: str | None = None  # for a revision that changed the title
+
+
+@dataclass(frozen=True)
+class ChangePage:
+    items: list[ReleaseChange]
+    total: int
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> ChangePage:
+        return cls([ReleaseChange(**i) for i in data["items"]], data["total"])
+
+
+@dataclass(frozen=True)
+class ReleaseInfo:
+    """An imported release of a code set, with what it changed."""
+
+    system: str
+    release: str
+    effective: str | None  # ISO date, None when the identifier names no date
+    source: str
+    added: int
+    revised: int
+    deleted: int
+
+
 MAX_CHILDREN = 500  # a PCS table can hold hundreds of codes; a page lists the first ones
 
 # Notes that speak only of the entry they are written on; the rest apply below it too.
 _LOCAL_NOTES = {"inclusion_terms"}
 # Code references as the tabular writes them: "S78.-", "M97.0-", "E08-E13", "Z16.-".
-_REFERENCE = re.compile(r"\b([A-Z][0-9]{2}-[A-Z][0-9][0-9A-Z]|[A-Z][0-9][0-9A-Z](?:\.[0-9A-Z]{1,4})?)")
+_REFERENCE = re.compile(
+    r"\b([A-Z][0-9]{2}-[A-Z][0-9][0-9A-Z]|[A-Z][0-9][0-9A-Z](?:\.[0-9A-Z]{1,4})?)"
+)
 
 
 def references(system: str, text: str) -> list[str]:
@@ -88,8 +133,36 @@ class LookupClient(Protocol):
         billable_only: bool = False,
     ) -> SearchPage: ...
 
-    async def code_detail(self, system: str, code: str) -> CodeDetail | None:
-        """The full entry for a code typed in any common spelling, or None."""
+    async def code_detail(
+        self, system: str, code: str, as_of: date | None = None
+    ) -> CodeDetail | None:
+        """The full entry for a code typed in any common spelling, or None.
+
+        With ``as_of`` (a date of service), the entry as it stood on that day: None if it
+        did not exist then; its family and notes as of the same day. The history is
+        always the whole of it.
+        """
+
+    async def codes_as_of(
+        self, codes: list[tuple[str, str]], as_of: date
+    ) -> list[CodeSummary | None]:
+        """Each (system, canonical code) as it stood on ``as_of``; None where it did not
+        exist on that day."""
+
+    async def changes(
+        self,
+        system: str,
+        since: str | None = None,
+        until: str | None = None,
+        offset: int = 0,
+        limit: int = 50,
+    ) -> ChangePage:
+        """What the releases after ``since`` up to and including ``until`` changed (until:
+        the latest release by default; since: the release before until). Raises
+        UnknownRelease for a release that was never imported."""
+
+    async def releases(self, system: str) -> list[ReleaseInfo]:
+        """The releases imported, oldest import first."""
 
 
 def _summary(code: Code) -> CodeSummary:
@@ -121,25 +194,55 @@ class LocalLookup:
             results.total,
         )
 
-    async def code_detail(self, system: str, code: str) -> CodeDetail | None:
+    async def code_detail(
+        self, system: str, code: str, as_of: date | None = None
+    ) -> CodeDetail | None:
         canonical = normalise_code(system, code)
         if canonical is None:
             return None
-        return await run_in_threadpool(self._detail, system, canonical)
+        return await run_in_threadpool(self._detail, system, canonical, as_of)
 
-    def _detail(self, system: str, code: str) -> CodeDetail | None:
-        found = self.app.code(system, code)
+    async def codes_as_of(
+        self, codes: list[tuple[str, str]], as_of: date
+    ) -> list[CodeSummary | None]:
+        def read() -> list[CodeSummary | None]:
+            return [_summary(c) if (c := self.app.code(system, code, as_of)) else None
+                    for system, code in codes]
+
+        return await run_in_threadpool(read)
+
+    async def changes(
+        self,
+        system: str,
+        since: str | None = None,
+        until: str | None = None,
+        offset: int = 0,
+        limit: int = 50,
+    ) -> ChangePage:
+        def read() -> ChangePage:
+            total = self.app.count_changes(system, since, until)
+            items = self.app.changes(system, since, until, offset=offset, limit=limit)
+            return ChangePage([ReleaseChange(system=system, **i) for i in items], total)
+
+        return await run_in_threadpool(read)
+
+    async def releases(self, system: str) -> list[ReleaseInfo]:
+        found = await run_in_threadpool(self.app.releases, system)
+        return [ReleaseInfo(system=system, **r) for r in found]
+
+    def _detail(self, system: str, code: str, as_of: date | None = None) -> CodeDetail | None:
+        found = self.app.code(system, code, as_of)
         if found is None:
             return None
         lineage: list[Code] = []  # the parent first, the top last
         parent = found.content.get("parent")
         while parent:
-            above = self.app.code(system, parent)
+            above = self.app.code(system, parent, as_of)
             if above is None:
                 break
             lineage.append(above)
             parent = above.content.get("parent")
-        notes = self._notes(found, lineage)
+        notes = self._notes(found, lineage, as_of)
         seventh = next(
             (c for c in [found, *lineage] if c.content.get("seven_character")), None
         )
@@ -151,24 +254,36 @@ class LocalLookup:
             kind=str(found.content["kind"]),
             chapter=found.content.get("chapter"),
             ancestors=[_summary(c) for c in reversed(lineage)],
-            children=self._summaries(system, found.content.get("children", [])[:MAX_CHILDREN]),
+            children=self._summaries(
+                system, found.content.get("children", [])[:MAX_CHILDREN], as_of
+            ),
             siblings=self._summaries(
                 system,
                 [c for c in lineage[0].content.get("children", []) if c != found.code]
                 if lineage else [],
+                as_of,
             ),
             notes=notes,
             seven_character=[list(p) for p in seventh.content["seven_character"]]
             if seventh else [],
             seven_character_source=seventh.code if seventh else None,
-            history=list(found.history),
+            # The whole history, also when answering as of a date: what happened later
+            # (a revision, a deletion) is what a coder checking an old claim needs to see.
+            history=self.app.history(system, code) if as_of else [
+                {**h, "effective": effective_iso(h["release"], system)} for h in found.history
+            ],
             details=dict(found.content.get("details", {})),
         )
 
-    def _summaries(self, system: str, codes: list[str]) -> list[CodeSummary]:
-        return [_summary(c) for code in codes if (c := self.app.code(system, code)) is not None]
+    def _summaries(
+        self, system: str, codes: list[str], as_of: date | None = None
+    ) -> list[CodeSummary]:
+        return [_summary(c) for code in codes
+                if (c := self.app.code(system, code, as_of)) is not None]
 
-    def _notes(self, found: Code, lineage: list[Code]) -> list[dict[str, Any]]:
+    def _notes(
+        self, found: Code, lineage: list[Code], as_of: date | None = None
+    ) -> list[dict[str, Any]]:
         groups: list[dict[str, Any]] = []
         for holder in [found, *lineage]:
             for kind, texts in holder.content.get("notes", {}).items():
@@ -177,7 +292,7 @@ class LocalLookup:
                 links = []
                 for text in texts:
                     for ref in references(found.system, text):
-                        target = self.app.code(found.system, ref)
+                        target = self.app.code(found.system, ref, as_of)
                         if target is not None and ref != found.code:
                             links.append({"text": text, "code": target.code,
                                           "title": target.title})
@@ -206,13 +321,49 @@ class HttpLookup:
         )
         return SearchPage([CodeSummary(**i) for i in data["items"]], data["total"])
 
-    async def code_detail(self, system: str, code: str) -> CodeDetail | None:
-        data = await self._rpc.call("code_detail", system=system, code=code)
+    async def _call(self, method: str, **kwargs: Any) -> Any:
+        try:
+            return await self._rpc.call(method, **kwargs)
+        except RemoteError as error:
+            raise _FAILURES.get(error.type, LookupFailure)(str(error)) from None
+
+    async def code_detail(
+        self, system: str, code: str, as_of: date | None = None
+    ) -> CodeDetail | None:
+        data = await self._call("code_detail", system=system, code=code,
+                                as_of=as_of.isoformat() if as_of else None)
         return CodeDetail.from_dict(data) if data else None
+
+    async def codes_as_of(
+        self, codes: list[tuple[str, str]], as_of: date
+    ) -> list[CodeSummary | None]:
+        data = await self._call("codes_as_of", codes=[list(c) for c in codes],
+                                as_of=as_of.isoformat())
+        return [CodeSummary(**i) if i else None for i in data]
+
+    async def changes(
+        self,
+        system: str,
+        since: str | None = None,
+        until: str | None = None,
+        offset: int = 0,
+        limit: int = 50,
+    ) -> ChangePage:
+        data = await self._call("changes", system=system, since=since, until=until,
+                                offset=offset, limit=limit)
+        return ChangePage.from_dict(data)
+
+    async def releases(self, system: str) -> list[ReleaseInfo]:
+        return [ReleaseInfo(**r) for r in await self._call("releases", system=system)]
 
     async def close(self) -> None:
         await self._rpc.close()
 
 
-def serialise(value: SearchPage | CodeDetail | None) -> dict[str, Any] | None:
+_FAILURES: dict[str, type[LookupFailure]] = {
+    cls.__name__: cls for cls in (UnknownRelease, UndatedRelease)
+}
+
+
+def serialise(value: SearchPage | CodeDetail | ChangePage | None) -> dict[str, Any] | None:
     return asdict(value) if value is not None else None

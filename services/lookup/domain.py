@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from datetime import date
 from typing import Any
 from uuid import UUID, uuid5
 
@@ -24,6 +25,41 @@ class ReleaseAlreadyImported(LookupFailure):
 
 class UnknownCodeSystem(LookupFailure):
     pass
+
+
+class UnknownRelease(LookupFailure):
+    pass
+
+
+class UndatedRelease(LookupFailure, ValueError):
+    """A release identifier that says no date, so no date of service can be matched to it."""
+
+
+_ISO_DAY = re.compile(r"(\d{4})-(\d{2})-(\d{2})")
+_YEAR = re.compile(r"\d{4}")
+
+
+def effective_date(release: str, system: str | None = None) -> date:
+    """The day a release takes effect, from its identifier.
+
+    ``"2026-04-01"`` is that day. ``"2025"`` is a fiscal year (ICD-10-PCS: FY2025) and
+    takes effect on October 1 of the year before (2024-10-01), except for CPT, whose
+    yearly edition takes effect on January 1 of its year. Anything else raises
+    ``UndatedRelease`` (a ValueError).
+    """
+    text = release.strip()
+    try:
+        if _ISO_DAY.fullmatch(text):
+            return date.fromisoformat(text)
+        if _YEAR.fullmatch(text):
+            year = int(text)
+            return date(year, 1, 1) if system == "CPT" else date(year - 1, 10, 1)
+    except ValueError:
+        pass
+    raise UndatedRelease(
+        f"release {release!r} has no effective date: expected YYYY-MM-DD (the day it "
+        "takes effect) or YYYY (a fiscal year)"
+    )
 
 
 @dataclass(frozen=True)
@@ -146,6 +182,9 @@ class CodeSet(Aggregate):
         added: int
         revised: int
         deleted: int
+        # [code, "added" | "revised" | "deleted"] in the order recorded; empty for the
+        # first release (everything added). None in events recorded before it existed.
+        changes: list[list[str]] | None = None
 
     @staticmethod
     def create_id(system: str) -> UUID:
@@ -155,23 +194,28 @@ class CodeSet(Aggregate):
     def __init__(self, system: str) -> None:
         self.system = system
         self.releases: list[dict[str, Any]] = []
+        # Each release's change list (see ReleaseImported.changes), by release.
+        self.changes: dict[str, list[list[str]] | None] = {}
 
     def import_release(
-        self, release: str, source: str, added: int, revised: int, deleted: int
+        self, release: str, source: str, added: int, revised: int, deleted: int,
+        changes: list[list[str]],
     ) -> None:
         self._release_imported(
             system=self.system, release=release, source=source, added=added,
-            revised=revised, deleted=deleted,
+            revised=revised, deleted=deleted, changes=changes,
         )
 
     @event(ReleaseImported)
     def _release_imported(
-        self, system: str, release: str, source: str, added: int, revised: int, deleted: int
+        self, system: str, release: str, source: str, added: int, revised: int, deleted: int,
+        changes: list[list[str]] | None = None,
     ) -> None:
         self.releases.append(
             {"release": release, "source": source, "added": added, "revised": revised,
              "deleted": deleted}
         )
+        self.changes[release] = changes
 
     def has_release(self, release: str) -> bool:
         return any(r["release"] == release for r in self.releases)

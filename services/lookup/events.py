@@ -37,8 +37,10 @@ def code_set_created(event: Any) -> dict[str, Any]:
 
 @CATALOGUE.publish(CodeSet.ReleaseImported, "ReleaseImported", 1)
 def release_imported(event: Any) -> dict[str, Any]:
-    return {"system": event.system, "release": event.release, "source": event.source, "added": event.added,
-            "revised": event.revised, "deleted": event.deleted}
+    return {"system": event.system, "release": event.release, "source": event.source,
+            "added": event.added, "revised": event.revised, "deleted": event.deleted,
+            # [code, change] pairs; absent on events stored before releases listed them.
+            "changes": getattr(event, "changes", None)}
 
 
 def _reference(event: Any) -> dict[str, Any]:

@@ -2,18 +2,26 @@
 
 from __future__ import annotations
 
+from datetime import date
+from typing import Annotated
+
 import strawberry
 from strawberry.types import Info
 
 from services.accounts.client import AccountsClient, AccountsFailure
-from services.lookup.client import LookupClient
+from services.lookup import client as lookup
+from services.lookup.client import LookupClient, LookupFailure
 from services.lookup.runtime import start
 from services.lookup.schema import (
+    CodeChangeConnection,
+    CodeChangeEdge,
     CodeNotFound,
     CodePage,
     CodePageResult,
     CodeSearchConnection,
     CodeSearchEdge,
+    CodeSetChange,
+    CodeSetRelease,
     CodeSummary,
     CodeSystem,
 )
@@ -27,6 +35,16 @@ from services.shared.graphql import (
 from services.shared.product import Product
 
 MAX_PAGE = 100
+# searchCodes with a date of service: how many more results to ask for than the page
+# needs, and how many times, to make up for codes that did not exist on that date.
+DATED_EXTRA = 5
+DATED_ROUNDS = 3
+
+DateOfService = Annotated[
+    date | None,
+    strawberry.argument(description="answer as of this day (the day the patient was seen): "
+                        "the release in force then decides"),
+]
 
 
 def _lookup(info: Info) -> LookupClient:
@@ -36,7 +54,12 @@ def _lookup(info: Info) -> LookupClient:
 
 @strawberry.type
 class Query:
-    @strawberry.field(description="Free, unmetered search across every loaded code system.")
+    @strawberry.field(description=(
+        "Free, unmetered search across every loaded code system. With dateOfService, only "
+        "codes that existed on that day, with the titles they had then; totalCount then "
+        "counts matches before that filter. Search covers the current releases only: a "
+        "code deleted since is not found here, only through codePage with a dateOfService."
+    ))
     async def search_codes(
         self,
         info: Info,
@@ -45,11 +68,17 @@ class Query:
         first: int | None = 10,
         after: str | None = None,
         billable_only: bool = False,
+        date_of_service: DateOfService = None,
     ) -> CodeSearchConnection:
         first = 10 if first is None else first
         if not 0 < first <= MAX_PAGE:
             raise UserError(f"'first' must be between 1 and {MAX_PAGE}")
         offset = cursor_offset(after)
+        if date_of_service is not None:
+            return await _dated_search(
+                _lookup(info), query, [s.value for s in systems] if systems else None,
+                offset, first, billable_only, date_of_service,
+            )
         page = await _lookup(info).search_codes(
             query,
             systems=[s.value for s in systems] if systems else None,
@@ -70,11 +99,23 @@ class Query:
             total_count=page.total,
         )
 
-    @strawberry.field(description="A code page; 'code' in any common spelling.")
-    async def code_page(self, info: Info, system: CodeSystem, code: str) -> CodePageResult:
-        detail = await _lookup(info).code_detail(system.value, code)
+    @strawberry.field(description=(
+        "A code page; 'code' in any common spelling. With dateOfService, the code as it "
+        "stood that day (CodeNotFound if it was not valid then); its history is always whole."
+    ))
+    async def code_page(
+        self, info: Info, system: CodeSystem, code: str, date_of_service: DateOfService = None
+    ) -> CodePageResult:
+        try:
+            detail = await _lookup(info).code_detail(system.value, code, as_of=date_of_service)
+        except LookupFailure as failure:
+            raise UserError(str(failure)) from None
         if detail is None:
-            return CodeNotFound(message=f"No {system.value} code {code.strip()[:20]!r} exists.")
+            shown = repr(code.strip()[:20])
+            if date_of_service is not None:
+                return CodeNotFound(message=f"No {system.value} code {shown} existed on "
+                                    f"{date_of_service.isoformat()}.")
+            return CodeNotFound(message=f"No {system.value} code {shown} exists.")
         ctx = context(info)
         accounts: AccountsClient | None = ctx.clients.get("accounts")
         if accounts is None:  # no accounts product installed: nothing is metered
@@ -87,6 +128,98 @@ class Query:
             raise UserError(str(failure)) from None
         return CodePage.of(detail, locked=access.locked, remaining_views=access.remaining,
                            next_step=access.next_step)
+
+    @strawberry.field(description=(
+        "What the releases of a code set after 'since' up to and including 'until' changed, "
+        "one item per change, in release order. 'until' defaults to the latest release and "
+        "'since' to the release before 'until'; see codeSetReleases. The first release "
+        "imported is the baseline and lists no changes."
+    ))
+    async def code_changes(
+        self,
+        info: Info,
+        system: CodeSystem,
+        since: str | None = None,
+        until: str | None = None,
+        first: int | None = 50,
+        after: str | None = None,
+    ) -> CodeChangeConnection:
+        first = 50 if first is None else first
+        if not 0 < first <= MAX_PAGE:
+            raise UserError(f"'first' must be between 1 and {MAX_PAGE}")
+        offset = cursor_offset(after)
+        try:
+            page = await _lookup(info).changes(system.value, since, until, offset=offset,
+                                               limit=first)
+        except LookupFailure as failure:
+            raise UserError(str(failure)) from None
+        edges = [
+            CodeChangeEdge(cursor=offset_cursor(offset + i), node=CodeSetChange.of(item))
+            for i, item in enumerate(page.items)
+        ]
+        return CodeChangeConnection(
+            edges=edges,
+            page_info=PageInfo(
+                has_next_page=offset + len(edges) < page.total,
+                end_cursor=edges[-1].cursor if edges else None,
+            ),
+            total_count=page.total,
+        )
+
+    @strawberry.field(description="The releases of a code set imported, oldest first.")
+    async def code_set_releases(self, info: Info, system: CodeSystem) -> list[CodeSetRelease]:
+        return [CodeSetRelease.of(r) for r in await _lookup(info).releases(system.value)]
+
+
+async def _dated_search(
+    client: LookupClient,
+    query: str,
+    systems: list[str] | None,
+    offset: int,
+    first: int,
+    billable_only: bool,
+    day: date,
+) -> CodeSearchConnection:
+    """A search page of codes that existed on ``day``, as they stood then.
+
+    Cursors stay positions in the undated results, so pages continue where the last
+    one stopped; a few extra results are asked for to fill the page.
+    """
+    kept: list[tuple[int, lookup.CodeSummary]] = []
+    position = offset  # the next undated result to look at
+    total = 0
+    for _ in range(DATED_ROUNDS):
+        wanted = first - len(kept)
+        page = await client.search_codes(
+            query, systems=systems, offset=position,
+            limit=min(wanted + max(DATED_EXTRA, wanted // 2), MAX_PAGE),
+            billable_only=billable_only,
+        )
+        total = page.total
+        if not page.items:
+            break
+        try:
+            then = await client.codes_as_of([(i.system, i.code) for i in page.items], day)
+        except LookupFailure as failure:
+            raise UserError(str(failure)) from None
+        for found in then:
+            if len(kept) == first:
+                break
+            if found is not None:
+                kept.append((position, found))
+            position += 1
+        if len(kept) == first or position >= total:
+            break
+    edges = [CodeSearchEdge(cursor=offset_cursor(at), node=CodeSummary.of(item))
+             for at, item in kept]
+    return CodeSearchConnection(
+        edges=edges,
+        page_info=PageInfo(
+            has_next_page=position < total,
+            end_cursor=offset_cursor(position - 1) if position > offset else None,
+        ),
+        total_count=total,
+    )
 
 
 product = Product(name="lookup", query=Query, mutation=None, start=start)

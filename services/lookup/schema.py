@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import date
 from enum import Enum
 from typing import Annotated
 
@@ -108,10 +109,75 @@ class SeventhCharacter:
     meaning: str
 
 
+def _day(iso: str | None) -> date | None:
+    return date.fromisoformat(iso) if iso else None
+
+
 @strawberry.type
 class CodeChange:
+    """One change in a code's history."""
+
     release: str
     change: str = strawberry.field(description="added, revised or deleted")
+    effective_date: date | None = strawberry.field(
+        default=None, description="the day the release took effect (null when it names none)"
+    )
+
+
+@strawberry.type
+class CodeSetChange:
+    """A change one release made to one code: an item of codeChanges."""
+
+    system: CodeSystem
+    code: str
+    change: str = strawberry.field(description="added, revised or deleted")
+    release: str
+    effective_date: date | None
+    title: str = strawberry.field(
+        description="as the release left it; for a deleted code, its last title"
+    )
+    previous_title: str | None = strawberry.field(
+        description="the title before a revision that changed it"
+    )
+
+    @classmethod
+    def of(cls, item: lookup.ReleaseChange) -> CodeSetChange:
+        return cls(system=CodeSystem(item.system), code=item.code, change=item.change,
+                   release=item.release, effective_date=_day(item.effective),
+                   title=item.title, previous_title=item.previous_title)
+
+
+@strawberry.type
+class CodeChangeEdge:
+    cursor: str
+    node: CodeSetChange
+
+
+@strawberry.type
+class CodeChangeConnection:
+    edges: list[CodeChangeEdge]
+    page_info: PageInfo
+    total_count: int
+
+
+@strawberry.type
+class CodeSetRelease:
+    """A release of a code set as imported, with how many entries it changed."""
+
+    release: str
+    effective_date: date | None = strawberry.field(
+        description="the day it took effect (null when the release names no date)"
+    )
+    source: str = strawberry.field(description="the file it was read from")
+    added: int
+    revised: int
+    deleted: int
+
+    @classmethod
+    def of(cls, info: lookup.ReleaseInfo) -> CodeSetRelease:
+        return cls(release=info.release, effective_date=_day(info.effective),
+                   source=info.source, added=info.added, revised=info.revised,
+                   deleted=info.deleted)
 
 
 @strawberry.type
@@ -187,7 +253,8 @@ class CodePage:
         public.index_entries = [
             IndexEntry(term=e["term"], text=e["text"]) for e in details.get("index_entries", [])
         ]
-        public.history = [CodeChange(release=h["release"], change=h["change"])
+        public.history = [CodeChange(release=h["release"], change=h["change"],
+                                     effective_date=_day(h.get("effective")))
                           for h in detail.history]
         return public
 
