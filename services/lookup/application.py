@@ -342,20 +342,8 @@ class CodeSets(Application[UUID]):
 
     def _current_contents(self, system: str, report: Progress) -> dict[str, dict[str, Any] | None]:
         """Fold the log into each code's current content (None once deleted)."""
-        topics = [
-            f"{Code.__module__}:{Code.__qualname__}.{name}"
-            for name in ("Added", "Revised", "Deleted")
-        ]
         contents: dict[str, dict[str, Any] | None] = {}
-        start = 0
-        while page := self.recorder.select_notifications(
-            start, 5000, topics=topics, inclusive_of_start=False
-        ):
-            for notification in page:
-                event: Any = self.mapper.to_domain_event(notification)
-                if event.system == system:
-                    deleted = isinstance(event, Code.Deleted)
-                    contents[event.code] = None if deleted else event.content
-            start = page[-1].id
-            report("read", len(contents), 0)
+        for event in self._code_events(system, report):
+            deleted = isinstance(event, Code.Deleted)
+            contents[event.code] = None if deleted else event.content
         return contents

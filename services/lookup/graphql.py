@@ -31,6 +31,7 @@ from services.shared.graphql import (
     context,
     cursor_offset,
     offset_cursor,
+    page,
 )
 from services.shared.product import Product
 
@@ -79,24 +80,18 @@ class Query:
                 _lookup(info), query, [s.value for s in systems] if systems else None,
                 offset, first, billable_only, date_of_service,
             )
-        page = await _lookup(info).search_codes(
+        found = await _lookup(info).search_codes(
             query,
             systems=[s.value for s in systems] if systems else None,
             offset=offset,
             limit=first,
             billable_only=billable_only,
         )
-        edges = [
-            CodeSearchEdge(cursor=offset_cursor(offset + i), node=CodeSummary.of(item))
-            for i, item in enumerate(page.items)
-        ]
+        items, page_info = page(offset, found.items, found.total)
         return CodeSearchConnection(
-            edges=edges,
-            page_info=PageInfo(
-                has_next_page=offset + len(edges) < page.total,
-                end_cursor=edges[-1].cursor if edges else None,
-            ),
-            total_count=page.total,
+            edges=[CodeSearchEdge(cursor=c, node=CodeSummary.of(i)) for c, i in items],
+            page_info=page_info,
+            total_count=found.total,
         )
 
     @strawberry.field(description=(
@@ -149,21 +144,15 @@ class Query:
             raise UserError(f"'first' must be between 1 and {MAX_PAGE}")
         offset = cursor_offset(after)
         try:
-            page = await _lookup(info).changes(system.value, since, until, offset=offset,
-                                               limit=first)
+            changes = await _lookup(info).changes(system.value, since, until, offset=offset,
+                                                  limit=first)
         except LookupFailure as failure:
             raise UserError(str(failure)) from None
-        edges = [
-            CodeChangeEdge(cursor=offset_cursor(offset + i), node=CodeSetChange.of(item))
-            for i, item in enumerate(page.items)
-        ]
+        items, page_info = page(offset, changes.items, changes.total)
         return CodeChangeConnection(
-            edges=edges,
-            page_info=PageInfo(
-                has_next_page=offset + len(edges) < page.total,
-                end_cursor=edges[-1].cursor if edges else None,
-            ),
-            total_count=page.total,
+            edges=[CodeChangeEdge(cursor=c, node=CodeSetChange.of(i)) for c, i in items],
+            page_info=page_info,
+            total_count=changes.total,
         )
 
     @strawberry.field(description="The releases of a code set imported, oldest first.")
@@ -190,23 +179,23 @@ async def _dated_search(
     total = 0
     for _ in range(DATED_ROUNDS):
         wanted = first - len(kept)
-        page = await client.search_codes(
+        found = await client.search_codes(
             query, systems=systems, offset=position,
             limit=min(wanted + max(DATED_EXTRA, wanted // 2), MAX_PAGE),
             billable_only=billable_only,
         )
-        total = page.total
-        if not page.items:
+        total = found.total
+        if not found.items:
             break
         try:
-            then = await client.codes_as_of([(i.system, i.code) for i in page.items], day)
+            then = await client.codes_as_of([(i.system, i.code) for i in found.items], day)
         except LookupFailure as failure:
             raise UserError(str(failure)) from None
-        for found in then:
+        for summary in then:
             if len(kept) == first:
                 break
-            if found is not None:
-                kept.append((position, found))
+            if summary is not None:
+                kept.append((position, summary))
             position += 1
         if len(kept) == first or position >= total:
             break

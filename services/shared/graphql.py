@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import base64
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 import strawberry
 from strawberry.types import Info
+
+T = TypeVar("T")
 
 
 @dataclass
@@ -35,6 +38,15 @@ def context(info: Info) -> RequestContext:
 class PageInfo:
     has_next_page: bool
     end_cursor: str | None
+
+
+def page(offset: int, items: Sequence[T], total: int) -> tuple[list[tuple[str, T]], PageInfo]:
+    """Each item with its cursor, and the page info, for an offset-paged connection."""
+    with_cursors = [(offset_cursor(offset + i), item) for i, item in enumerate(items)]
+    return with_cursors, PageInfo(
+        has_next_page=offset + len(items) < total,
+        end_cursor=with_cursors[-1][0] if with_cursors else None,
+    )
 
 
 def offset_cursor(offset: int) -> str:
