@@ -15,13 +15,12 @@ T = TypeVar("T")
 
 @dataclass
 class RequestContext:
-    """Built per request by the gateway: clients, the caller's token, and loaders."""
+    """Built per request by the gateway: the clients, and who is asking."""
 
     clients: dict[str, Any]
     token: str | None = None
     client_address: str | None = None
     development: bool = False
-    loaders: dict[str, Any] = field(default_factory=dict)
     response_cookies: dict[str, str | None] = field(default_factory=dict)
 
     def client(self, product: str) -> Any:
