@@ -132,7 +132,7 @@ def create_app(settings: Settings, platform: Platform | None = None) -> Starlett
         return JSONResponse({"status": "ok"})
 
     async def readyz(request: Request) -> Response:
-        if platform.healthy and platform.tasks:
+        if platform.started and platform.healthy:
             return JSONResponse({"status": "ready"})
         return JSONResponse(
             {"status": "not ready", "failures": platform.failures}, status_code=503

@@ -41,6 +41,7 @@ class Platform:
         self.consumers: list[Consumer] = []
         self.tasks: list[asyncio.Task[None]] = []
         self.failures: list[str] = []
+        self.started = False  # relays and consumers launched
 
     @property
     def running(self) -> dict[str, Running]:
@@ -64,6 +65,7 @@ class Platform:
 
     def run_background(self) -> None:
         """Start relays and consumers; a task that dies marks the platform unready."""
+        self.started = True
         for relay in self.relays:
             self._spawn(relay.name, relay.run_forever())
         for consumer in self.consumers:

@@ -125,6 +125,8 @@ def serve(settings: Settings) -> None:
     from gateway.app import create_app
 
     async def prepare() -> None:
+        if settings.service_url("lookup"):
+            return  # the lookup service runs (and imports) elsewhere
         platform = Platform(settings)
         try:
             lookup = await _lookup(platform)

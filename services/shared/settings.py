@@ -164,7 +164,7 @@ class Settings:
                 "SQLITE_LOCK_TIMEOUT": "30",
             }
         return {
-            "PERSISTENCE_MODULE": "eventsourcing.postgres",
+            "PERSISTENCE_MODULE": "services.shared.postgres_recorder:Factory",
             "POSTGRES_DBNAME": self.postgres_dbname,
             "POSTGRES_HOST": self.postgres_host,
             "POSTGRES_PORT": str(self.postgres_port),
@@ -172,6 +172,5 @@ class Settings:
             "POSTGRES_PASSWORD": self.postgres_password,
             "POSTGRES_POOL_SIZE": "4",
             "POSTGRES_MAX_OVERFLOW": "8",
-            "APPLICATION_RECORDER_TOPIC": "services.shared.postgres_recorder:BulkInsertRecorder",
             "CREATE_TABLE": "y",
         }

@@ -64,8 +64,9 @@ def expected_documents(app: CodeSets) -> list[CodeDocument]:
     return sorted((d for d in latest.values() if d), key=lambda d: d.doc_id)
 
 
-def start_worker(settings: Settings) -> subprocess.Popen[bytes]:
-    env = {
+def process_env(settings: Settings) -> dict[str, str]:
+    """The environment that makes a medcode process use these distributed settings."""
+    return {
         **os.environ,
         "MEDCODE_MODE": "distributed",
         "POSTGRES_DBNAME": settings.postgres_dbname,
@@ -76,8 +77,11 @@ def start_worker(settings: Settings) -> subprocess.Popen[bytes]:
         "SEARCH_ALIAS": settings.search_alias,
         "DATA_DIR": str(settings.data_dir),
     }
+
+
+def start_worker(settings: Settings) -> subprocess.Popen[bytes]:
     return subprocess.Popen(
-        [sys.executable, "-m", "gateway.cli", "worker"], env=env,
+        [sys.executable, "-m", "gateway.cli", "worker"], env=process_env(settings),
         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
     )
 
