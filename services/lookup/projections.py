@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from services.lookup.lexicon import default_lexicon
 from services.shared.bus import Delivery
 from services.shared.consumer import ProjectionMoved
 from services.shared.search.model import (
@@ -17,6 +18,14 @@ from services.shared.search.model import (
 
 def document(payload: dict[str, Any], version: int) -> CodeDocument:
     notes = payload.get("notes") or {}
+    # Inclusion terms are the tabular's own synonyms, PCS index entries the index's; the
+    # lexicon adds lay words and shorthand. Searchable, never shown as titles.
+    terms = default_lexicon().terms(
+        payload["system"],
+        payload["title"],
+        tuple(notes.get("inclusion_terms", ())),
+        payload.get("details") or {},
+    )
     return CodeDocument(
         system=payload["system"],
         code=payload["code"],
@@ -25,8 +34,7 @@ def document(payload: dict[str, Any], version: int) -> CodeDocument:
         kind=payload["kind"],
         chapter=payload.get("chapter"),
         parent=payload.get("parent"),
-        # Inclusion terms are the tabular's own synonyms: searchable, never shown as titles.
-        terms=tuple(notes.get("inclusion_terms", ())),
+        terms=terms,
         version=version,
     )
 

@@ -909,7 +909,7 @@ PARITY_QUERIES = [
     query("type 1 diab", "E10.9"),
     query("diabetes"),
     query("heart failure"),
-    query("congestive heart failure", "I50.22"),
+    query("congestive heart failure", "I50.9"),  # the index: "Failure, heart, congestive" I50.9
     query("chronic systolic"),
     query("fractures femur"),
     query("hip fracture"),  # no entry says "hip": any word will do

@@ -1,0 +1,1 @@
+"""Data files of the lookup service (shipped as package data)."""

@@ -1,0 +1,251 @@
+"""The lexicon (what people type, written into the index) and the query side of search:
+text folding, spelling correction and the ranking rules that use the lexicon's marks."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+from services.lookup.lexicon import DATA, Lexicon, default_lexicon
+from services.shared.search.model import CodeDocument
+from services.shared.search.ranking import Query, Vocabulary, analyze, rank
+from services.shared.search.text import (
+    detail_stems,
+    name_key,
+    query_tokens,
+    query_words,
+    stem,
+)
+
+# -- the shipped lexicon ---------------------------------------------------------------
+
+
+def test_the_shipped_lexicon_loads_and_is_broad() -> None:
+    data = json.loads(DATA.read_text(encoding="utf-8"))
+    groups = data["concepts"]
+    assert len(groups) >= 10  # every body system, symptoms, injuries, procedures...
+    synonyms = [s for group in groups.values() for names in group.values() for s in names]
+    assert len(synonyms) > 5000
+    assert all(isinstance(s, str) and s.strip() for s in synonyms)
+    assert default_lexicon().size > 1500
+
+
+@pytest.mark.parametrize(
+    ("title", "wanted"),
+    [
+        ("Acute myocardial infarction, unspecified", {"heart attack NOS", "ami NOS"}),
+        ("Essential (primary) hypertension", {"htn NOS", "high blood pressure NOS"}),
+        ("Heart failure, unspecified", {"chf NOS"}),
+        ("Type 2 diabetes mellitus with hyperglycemia", {"t2dm", "dm2", "uncontrolled"}),
+        ("Gastro-esophageal reflux disease without esophagitis", {"gerd NOS"}),
+        ("Calculus of kidney", {"kidney stone NOS"}),
+        ("Tinea pedis", {"athletes foot"}),
+    ],
+)
+def test_titles_get_lay_words_and_shorthand(title: str, wanted: set[str]) -> None:
+    terms = set(default_lexicon().terms("ICD10CM", title))
+    assert wanted <= terms
+
+
+def test_inclusion_terms_come_first_and_nothing_twice() -> None:
+    terms = default_lexicon().terms(
+        "ICD10CM", "Cerebral infarction, unspecified", ("Stroke NOS",)
+    )
+    assert terms[0] == "Stroke NOS"
+    assert "cva NOS" in terms
+    assert len({t.lower() for t in terms}) == len(terms)
+    assert "stroke" not in terms  # "Stroke NOS" says it already
+
+
+def test_concepts_match_what_a_title_states() -> None:
+    lexicon = default_lexicon()
+    # Negated: no fracture synonyms for osteoporosis *without* fracture.
+    title = "Age-related osteoporosis without current pathological fracture"
+    terms = lexicon.terms("ICD10CM", title)
+    assert "thin bones" in terms and "broken" not in terms
+    # Left open: "not specified as acute or chronic" is neither.
+    assert "flare" not in lexicon.terms("ICD10CM", "Bronchitis, not specified as acute or chronic")
+    # Words, not Porter stems: "prostatitis" is not every prostate.
+    assert "prostate infection" not in lexicon.terms("ICD10CM", "Malignant neoplasm of prostate")
+
+
+def test_a_name_given_to_a_specific_concept_is_that_concepts_only() -> None:
+    lexicon = Lexicon({
+        "osteoporosis": ["thin bones", "brittle bones"],
+        "age related osteoporosis": ["thin bones"],
+    })
+    assert "thin bones" in lexicon.terms("ICD10CM", "Age-related osteoporosis")
+    assert lexicon.terms("ICD10CM", "Localized osteoporosis") == ("brittle bones",)
+
+
+def _axes(*meanings: str, system: str = "D") -> list[dict[str, Any]]:
+    names = ("Section", "Body System", "Root Operation", "Body Part", "Approach", "Device",
+             "Qualifier")
+    return [
+        {"axis": axis, "meaning": meaning, "value": system if axis == "Body System" else "0"}
+        for axis, meaning in zip(names, meanings, strict=True)
+    ]
+
+
+def test_procedure_names_come_from_the_axes() -> None:
+    lexicon = default_lexicon()
+    appendix = _axes("Medical and Surgical", "Gastrointestinal System", "Resection", "Appendix",
+                     "Percutaneous Endoscopic", "No Device", "No Qualifier")
+    terms = lexicon.terms("ICD10PCS", "Resection of Appendix, Percutaneous Endoscopic Approach",
+                          details={"axes": appendix})
+    assert {"appendectomy NOS", "laparoscopic", "appendix removal", "appy"} <= set(terms)
+    biopsy = _axes("Medical and Surgical", "Endocrine System", "Excision", "Thyroid Gland",
+                   "Percutaneous", "No Device", "Diagnostic", system="G")
+    assert "Thyroid Gland biopsy" in lexicon.terms(
+        "ICD10PCS", "Excision of Thyroid Gland, Percutaneous Approach, Diagnostic",
+        details={"axes": biopsy})
+
+
+def test_an_ostomy_is_a_bypass_to_the_skin() -> None:
+    lexicon = default_lexicon()
+    to_skin = _axes("Medical and Surgical", "Gastrointestinal System", "Bypass", "Sigmoid Colon",
+                    "Open", "No Device", "Cutaneous")
+    joined = _axes("Medical and Surgical", "Gastrointestinal System", "Bypass",
+                   "Large Intestine", "Open", "No Device", "Large Intestine")
+    assert "colostomy" in lexicon.terms(
+        "ICD10PCS", "Bypass Sigmoid Colon to Cutaneous, Open Approach", details={"axes": to_skin})
+    assert "colostomy" not in lexicon.terms(
+        "ICD10PCS", "Bypass Large Intestine to Large Intestine, Open Approach",
+        details={"axes": joined})
+
+
+def test_a_concept_naming_an_operation_skips_a_device_of_that_name() -> None:
+    lexicon = default_lexicon()
+    tap = _axes("Medical and Surgical", "Central Nervous System", "Drainage", "Spinal Canal",
+                "Percutaneous", "No Device", "Diagnostic", system="0")
+    device = _axes("Medical and Surgical", "Central Nervous System", "Removal", "Spinal Canal",
+                   "Percutaneous", "Drainage Device", "No Qualifier", system="0")
+    assert "lumbar puncture" in lexicon.terms(
+        "ICD10PCS", "Drainage of Spinal Canal, Percutaneous Approach, Diagnostic",
+        details={"axes": tap})
+    assert "lumbar puncture" not in lexicon.terms(
+        "ICD10PCS", "Removal of Drainage Device from Spinal Canal, Percutaneous Approach",
+        details={"axes": device})
+
+
+def test_pcs_index_entries_name_the_codes_they_point_to() -> None:
+    details = {"index_entries": [
+        {"term": "Appendectomy", "text": "see Resection, Appendix 0DTJ"},
+        {"term": "Resection", "text": "Appendix 0DTJ"},  # the title's own tree: left out
+        {"term": "Colonoscopy", "text": "0DJD8ZZ"},  # the code itself: its default
+        {"term": "Gastrectomy", "text": "Vertical (sleeve) see Excision, Stomach 0DB6"},
+    ]}
+    terms = Lexicon({}).terms("ICD10PCS", "Some title", details=details)
+    assert terms == ("Appendectomy", "Colonoscopy NOS", "Gastrectomy, Vertical (sleeve)")
+
+
+# -- text ------------------------------------------------------------------------------
+
+
+def test_stems_are_porter_stems_and_irregular_plurals_meet() -> None:
+    assert [stem(w) for w in ("fractures", "infarction", "hypertensive", "relational")] == [
+        "fractur", "infarct", "hypertens", "relat",
+    ]
+    assert stem("feet") == stem("foot")
+    assert stem("i219") == "i219"
+
+
+def test_queries_spell_out_clinical_notation() -> None:
+    assert query_tokens("DM type II w/o complications") == [
+        "dm", "type", "2", "without", "complications",
+    ]
+    assert query_tokens("h/o DVT") == ["history", "of", "dvt"]
+    assert query_words(("fluid", "on", "the", "knee")) == ("fluid", "knee")
+    assert query_words(("a",)) == ("a",)
+
+
+def test_a_title_states_details_but_not_what_it_leaves_out() -> None:
+    assert detail_stems("Type 2 diabetes mellitus without complications") == {
+        "2", "diabet", "mellitu",
+    }
+    assert detail_stems("Gastric ulcer, unspecified as acute or chronic") == {"gastric", "ulcer"}
+    assert detail_stems("Essential (primary) hypertension") == {"essenti", "hypertens"}
+
+
+def test_a_name_is_the_words_as_typed() -> None:
+    assert name_key("Swimmer's ear, unspecified ear") == name_key("swimmers ear")
+    assert name_key("on blood thinners") != name_key("blood thinners")
+
+
+# -- spelling correction ---------------------------------------------------------------
+
+VOCABULARY = Vocabulary([
+    "Pneumonia, unspecified organism", "Pneumonitis due to inhalation", "Bronchitis",
+    "Bronchus injury", "Bronchus injury", *(f"Migraine, {kind}" for kind in "abcdefghijk"),
+    "Thrombophlebitis migrans", "Hemorrhoids", "Sprain of ankle", "Schizophrenia",
+    "Type 2 diabetes mellitus", "Diabetic neuropathy", "Asthma",
+])
+
+
+@pytest.mark.parametrize(
+    ("typed", "meant"),
+    [
+        ("pnemonia", "pneumonia"),
+        ("bronchitus", "bronchitis"),  # one edit beats a commoner word two edits away
+        ("hemroids", "hemorrhoids"),
+        ("skitzophrenia", "schizophrenia"),
+        ("athsma", "asthma"),  # letters swapped
+        ("diabetis", "diabetes"),
+        ("migrane", "migraine"),  # stems like the rare "migrans"; means the common word
+    ],
+)
+def test_misspellings_are_corrected_to_index_words(typed: str, meant: str) -> None:
+    assert VOCABULARY.correct(typed) == meant
+
+
+@pytest.mark.parametrize("word", ["pneumonia", "sprained", "cad", "dm2", "e119", "zzzzzzzz"])
+def test_known_short_coded_and_hopeless_words_stay(word: str) -> None:
+    assert VOCABULARY.correct(word) == word
+
+
+def test_a_last_word_being_typed_is_not_corrected() -> None:
+    assert VOCABULARY.correct("schizo", as_prefix=True) == "schizo"
+    assert VOCABULARY.entries("migraine") >= 3
+
+
+# -- ranking ---------------------------------------------------------------------------
+
+
+def _doc(
+    code: str, title: str, *terms: str, billable: bool = True, kind: str = "code"
+) -> CodeDocument:
+    return CodeDocument("ICD10CM", code, title, billable, kind, terms=terms)
+
+
+def _ranked(text: str, *docs: CodeDocument) -> list[str]:
+    plan = analyze(text)
+    reading = Query.of(query_words(plan.words), prefix=True)  # as typed: maybe unfinished
+    return [d.code for d in rank(plan, list(docs), [reading])]
+
+
+def test_the_entry_a_term_marks_nos_leads() -> None:
+    assert _ranked(
+        "stroke",
+        _doc("Z82.3", "Family history of stroke"),
+        _doc("G46.4", "Cerebellar stroke syndrome"),
+        _doc("I63.9", "Cerebral infarction, unspecified", "Stroke NOS"),
+    )[0] == "I63.9"
+
+
+def test_conditions_in_another_context_give_way() -> None:
+    assert _ranked(
+        "urinary tract infection",
+        _doc("O23.40", "Unspecified infection of urinary tract in pregnancy, first trimester"),
+        _doc("N39.0", "Urinary tract infection, site not specified"),
+    )[0] == "N39.0"
+
+
+def test_headings_and_prefix_completions_give_way() -> None:
+    assert _ranked(
+        "hiv",
+        _doc("B20-B20", "Human immunodeficiency virus [HIV] disease", billable=False, kind="block"),
+        _doc("L50.9", "Urticaria, unspecified", "hives NOS"),
+        _doc("B20", "Human immunodeficiency virus [HIV] disease", "hiv NOS"),
+    ) == ["B20", "L50.9", "B20-B20"]
