@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import time
 from dataclasses import asdict, dataclass, field
 from datetime import date
 from typing import Any, Protocol
@@ -11,6 +12,7 @@ from starlette.concurrency import run_in_threadpool
 
 from services.lookup.application import CodeSets, effective_iso
 from services.lookup.domain import (
+    SYSTEMS,
     Code,
     LookupFailure,
     UndatedRelease,
@@ -35,6 +37,7 @@ class CodeSummary:
 class SearchPage:
     items: list[CodeSummary]
     total: int
+    unloaded: list[str] = field(default_factory=list)  # asked-for systems with no data
 
 
 @dataclass(frozen=True)
@@ -101,6 +104,7 @@ class ReleaseInfo:
     deleted: int
 
 
+LOADED_TTL = 5.0  # seconds a search trusts its list of loaded code systems
 MAX_CHILDREN = 500  # a PCS table can hold hundreds of codes; a page lists the first ones
 
 # Notes that speak only of the entry they are written on; the rest apply below it too.
@@ -176,6 +180,15 @@ class LocalLookup:
     def __init__(self, app: CodeSets, catalog: SearchCatalog) -> None:
         self.app = app
         self.catalog = catalog
+        self._loaded: tuple[float, frozenset[str]] = (0.0, frozenset())
+
+    def _loaded_systems(self) -> frozenset[str]:
+        """Systems with at least one release; re-read every few seconds, not per search."""
+        read_at, loaded = self._loaded
+        if time.monotonic() - read_at > LOADED_TTL:
+            loaded = frozenset(s for s in SYSTEMS if self.app.releases(s))
+            self._loaded = (time.monotonic(), loaded)
+        return loaded
 
     async def search_codes(
         self,
@@ -189,9 +202,11 @@ class LocalLookup:
             self.catalog, query, systems=tuple(systems or ()), billable_only=billable_only,
             offset=offset, limit=limit,
         )
+        loaded = await run_in_threadpool(self._loaded_systems)
         return SearchPage(
             [CodeSummary(d.system, d.code, d.title, d.billable, d.kind) for d in results.documents],
             results.total,
+            [s for s in systems or () if s not in loaded],
         )
 
     async def code_detail(
@@ -319,7 +334,8 @@ class HttpLookup:
             "search_codes", query=query, systems=systems, offset=offset, limit=limit,
             billable_only=billable_only,
         )
-        return SearchPage([CodeSummary(**i) for i in data["items"]], data["total"])
+        return SearchPage([CodeSummary(**i) for i in data["items"]], data["total"],
+                          data.get("unloaded", []))
 
     async def _call(self, method: str, **kwargs: Any) -> Any:
         try:

@@ -24,6 +24,7 @@ from services.lookup.schema import (
     CodeSetRelease,
     CodeSummary,
     CodeSystem,
+    unloaded_notices,
 )
 from services.shared.graphql import (
     PageInfo,
@@ -92,6 +93,7 @@ class Query:
             edges=[CodeSearchEdge(cursor=c, node=CodeSummary.of(i)) for c, i in items],
             page_info=page_info,
             total_count=found.total,
+            notices=unloaded_notices(found.unloaded),
         )
 
     @strawberry.field(description=(

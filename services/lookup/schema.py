@@ -45,6 +45,22 @@ class CodeSearchConnection:
     edges: list[CodeSearchEdge]
     page_info: PageInfo
     total_count: int
+    notices: list[str] = strawberry.field(
+        default_factory=list,
+        description="Why results may be missing, e.g. a code system with no data loaded",
+    )
+
+
+UNLOADED = {
+    "CPT": "No CPT data is loaded: CPT descriptors are licensed by the AMA, and an operator "
+           "imports the licensed files with `medcode import cpt --file ... --release ...`.",
+    "HCPCS": "No HCPCS Level II data is loaded: an operator imports the CMS release file "
+             "with `medcode import hcpcs --file ...`.",
+}
+
+
+def unloaded_notices(systems: list[str]) -> list[str]:
+    return [UNLOADED.get(s, f"No {s} data is loaded yet.") for s in systems]
 
 
 NOTE_LABELS = {

@@ -199,3 +199,16 @@ def test_broken_file_names_the_place_and_records_nothing(
     assert truncated.name in str(failure.value) and "line" in str(failure.value)
     out = io.StringIO()
     assert asyncio.run(cli.export_events(embedded_settings, out, None, None, None, None)) == 0
+
+
+async def test_a_system_with_no_data_answers_empty_and_says_so(served: tuple) -> None:
+    client, _ = served
+    query = """query($q: String!) { searchCodes(query: $q, systems: [CPT, ICD10CM]) {
+        totalCount notices edges { node { system code } } } }"""
+    body = await graphql(client, query, q="99213")
+    assert "errors" not in body
+    result = body["data"]["searchCodes"]
+    assert all(e["node"]["system"] == "ICD10CM" for e in result["edges"])
+    assert len(result["notices"]) == 1 and "CPT" in result["notices"][0]
+    only_icd = await graphql(client, SEARCH, q="diabetes")
+    assert "errors" not in only_icd

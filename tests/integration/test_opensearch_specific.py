@@ -11,7 +11,6 @@ from uuid import uuid4
 
 import pytest
 
-from services.shared.search import opensearch as opensearch_module
 from services.shared.search.model import Checkpoint, CodeDocument, IndexChange, SearchIndex
 from services.shared.search.opensearch import (
     OpenSearchCatalog,
@@ -88,13 +87,10 @@ async def test_failed_bulk_item_raises_and_keeps_checkpoint(index: SearchIndex) 
     assert await index.checkpoint("search", "codes") == checkpoint(1)
 
 
-async def test_documents_pages_through_everything(
-    index: SearchIndex, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setattr(opensearch_module, "_PAGE", 3)  # 7 documents: pages of 3, 3, 1
-    assert await index.documents() == sorted(DOCS, key=lambda d: d.doc_id)
-    monkeypatch.setattr(opensearch_module, "_PAGE", len(DOCS))  # a full last page
-    assert await index.documents() == sorted(DOCS, key=lambda d: d.doc_id)
+async def test_documents_pages_through_everything(index: OpenSearchIndex) -> None:
+    expected = sorted(DOCS, key=lambda d: d.doc_id)
+    assert await index.documents(page=3) == expected  # 7 documents: pages of 3, 3, 1
+    assert await index.documents(page=len(DOCS)) == expected  # a full last page
 
 
 async def test_live_names_versions_after_the_prefix(catalog: OpenSearchCatalog) -> None:

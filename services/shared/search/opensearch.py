@@ -378,7 +378,7 @@ class OpenSearchIndex:
         response = await self._client().count(index=self.name)
         return int(response["count"])
 
-    async def documents(self) -> list[CodeDocument]:
+    async def documents(self, *, page: int = _PAGE) -> list[CodeDocument]:
         """Every document by doc id, paged with ``search_after`` (no scroll state to leak).
 
         Not a snapshot: concurrent writes may or may not show up.
@@ -390,7 +390,7 @@ class OpenSearchIndex:
             body: dict[str, Any] = {
                 "query": {"match_all": {}},
                 "sort": [{"doc_id": "asc"}],
-                "size": _PAGE,
+                "size": page,
                 "track_total_hits": False,
             }
             if after is not None:
@@ -398,7 +398,7 @@ class OpenSearchIndex:
             response = await client.search(index=self.name, body=body)
             hits = response["hits"]["hits"]
             documents.extend(_from_source(hit["_source"]) for hit in hits)
-            if len(hits) < _PAGE:
+            if len(hits) < page:
                 return documents
             after = hits[-1]["sort"]
 
