@@ -26,6 +26,7 @@ from services.lookup.icd10pcs import PcsError, import_icd10pcs
 from services.lookup.importers import import_icd10cm
 from services.lookup.projections import SearchProjection
 from services.shared.consumer import Consumer
+from services.shared.rpc import ServiceAuth
 from services.shared.settings import Settings, SettingsError
 
 
@@ -168,6 +169,9 @@ def run_service(settings: Settings, name: str) -> None:
     import uvicorn
     from starlette.applications import Starlette
 
+    if not settings.service_token and not settings.development:
+        raise CommandError("set MEDCODE_SERVICE_TOKEN (the same secret on the gateway): "
+                           "a service's own API answers internal commands")
     module = importlib.import_module(f"services.{name}.api")
     platform = Platform(settings)
 
@@ -180,7 +184,8 @@ def run_service(settings: Settings, name: str) -> None:
     from contextlib import asynccontextmanager
 
     api = Starlette(lifespan=asynccontextmanager(lifespan))
-    uvicorn.run(api, host=settings.host, port=settings.port, log_level="info")
+    served: Any = ServiceAuth(api, settings.service_token) if settings.service_token else api
+    uvicorn.run(served, host=settings.host, port=settings.port, log_level="info")
 
 
 async def import_command(

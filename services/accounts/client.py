@@ -117,8 +117,8 @@ FAILURES: dict[str, type[AccountsFailure]] = {
 class HttpAccounts:
     """The client used when the accounts service runs as its own process (see api.py)."""
 
-    def __init__(self, base_url: str) -> None:
-        self._rpc = RpcClient(base_url)
+    def __init__(self, base_url: str, token: str | None = None) -> None:
+        self._rpc = RpcClient(base_url, token=token)
 
     async def _call(self, method: str, **kwargs: Any) -> Any:
         try:

@@ -12,7 +12,7 @@ async def start(infra: Infrastructure) -> Running:
     settings = infra.settings
     url = settings.service_url("accounts")
     if url:
-        remote = HttpAccounts(url)
+        remote = HttpAccounts(url, token=settings.service_token)
         return Running(client=remote, closers=[remote.close])
     app = Accounts(env=settings.event_store_env("accounts"),
                    policy=AccountsPolicy.from_settings(settings))

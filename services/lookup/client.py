@@ -319,8 +319,8 @@ class LocalLookup:
 class HttpLookup:
     """The client used when the lookup service runs as its own process (see api.py)."""
 
-    def __init__(self, base_url: str) -> None:
-        self._rpc = RpcClient(base_url)
+    def __init__(self, base_url: str, token: str | None = None) -> None:
+        self._rpc = RpcClient(base_url, token=token)
 
     async def search_codes(
         self,

@@ -26,7 +26,7 @@ async def start(infra: Infrastructure) -> Running:
     settings = infra.settings
     url = settings.service_url("lookup")
     if url:
-        remote = HttpLookup(url)
+        remote = HttpLookup(url, token=settings.service_token)
         return Running(client=remote, closers=[remote.close])
     app = CodeSets(env=settings.event_store_env("lookup"))
     catalog = search_catalog(settings)

@@ -7,6 +7,7 @@ so the client can raise the same typed error the in-process client would.
 
 from __future__ import annotations
 
+import hmac
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -15,6 +16,7 @@ from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 Method = Callable[..., Awaitable[Any]]
 
@@ -47,9 +49,33 @@ def rpc_app(methods: dict[str, Method], expected: tuple[type[Exception], ...] = 
                              Route("/healthz", healthz)])
 
 
+class ServiceAuth:
+    """Only callers holding the shared service token may call a service's API.
+
+    A service answers commands (a plan change, say) that the public gateway never
+    exposes, so its own port must not be open to whoever can reach it.
+    """
+
+    def __init__(self, app: ASGIApp, token: str) -> None:
+        self.app = app
+        self.expected = f"Bearer {token}".encode()
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["path"] != "/healthz":
+            given = dict(scope.get("headers") or []).get(b"authorization", b"")
+            if not hmac.compare_digest(given, self.expected):
+                response = JSONResponse({"error": {"type": "Unauthorized",
+                                                   "message": "a service token is required"}},
+                                        status_code=401)
+                await response(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
+
+
 class RpcClient:
-    def __init__(self, base_url: str, timeout: float = 10.0) -> None:
-        self._http = httpx.AsyncClient(base_url=base_url, timeout=timeout)
+    def __init__(self, base_url: str, timeout: float = 10.0, token: str | None = None) -> None:
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        self._http = httpx.AsyncClient(base_url=base_url, timeout=timeout, headers=headers)
 
     async def call(self, method: str, **kwargs: Any) -> Any:
         response = await self._http.post(f"/rpc/{method}", json=kwargs)

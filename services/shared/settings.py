@@ -76,6 +76,8 @@ class Settings:
     max_request_bytes: int = 64 * 1024
     # MEDCODE_<PRODUCT>_URL: where a product runs as its own process (distributed).
     service_urls: tuple[tuple[str, str], ...] = ()
+    # Shared secret between the gateway and the services' own APIs (distributed mode).
+    service_token: str | None = None
     # Accounts: sessions, the guest-session cap (0 = no cap) and login throttling.
     session_ttl_seconds: int = 30 * 24 * 3600
     guest_sessions_per_address_per_day: int = 20
@@ -140,6 +142,7 @@ class Settings:
             graphql_max_aliases=integer("GRAPHQL_MAX_ALIASES", 30),
             graphql_max_tokens=integer("GRAPHQL_MAX_TOKENS", 2000),
             max_request_bytes=integer("MAX_REQUEST_BYTES", 64 * 1024),
+            service_token=env.get("MEDCODE_SERVICE_TOKEN") or None,
             service_urls=tuple(
                 (key[len("MEDCODE_") : -len("_URL")].lower(), value)
                 for key, value in sorted(env.items())

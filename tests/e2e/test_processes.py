@@ -31,9 +31,13 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+SERVICE_TOKEN = "test-service-token"
+
+
 def launch(settings: Settings, *args: str, **extra: str) -> subprocess.Popen[bytes]:
+    env = {**process_env(settings), "MEDCODE_SERVICE_TOKEN": SERVICE_TOKEN, **extra}
     return subprocess.Popen(
-        [sys.executable, "-m", "gateway.cli", *args], env={**process_env(settings), **extra},
+        [sys.executable, "-m", "gateway.cli", *args], env=env,
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )
 
@@ -115,3 +119,9 @@ async def test_gateway_reaches_services_over_http(
         assert second["locked"] is True  # the guest's one view went to E11.65
         missing = (await ask(PAGE, token, system="ICD10CM", code="Q99.99"))["data"]
         assert missing["codePage"]["__typename"] == "CodeNotFound"
+
+        # A service's own API answers only holders of the service token.
+        accounts_api = services[1].removesuffix("/healthz")
+        unauthorised = await client.post(f"{accounts_api}/rpc/change_plan", json={
+            "viewer_id": "x", "plan": "pro", "reason": "free upgrade"})
+        assert unauthorised.status_code == 401
