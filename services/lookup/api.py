@@ -46,8 +46,12 @@ def create_app(lookup: LocalLookup) -> Starlette:
     async def releases(system: str) -> list[dict[str, Any]]:
         return [asdict(r) for r in await lookup.releases(system)]
 
+    async def reference(system: str, name: str) -> list[dict[str, Any]]:
+        return await lookup.reference(system, name)
+
     return rpc_app(
         {"search_codes": search_codes, "code_detail": code_detail,
-         "codes_as_of": codes_as_of, "changes": changes, "releases": releases},
+         "codes_as_of": codes_as_of, "changes": changes, "releases": releases,
+         "reference": reference},
         expected=(LookupFailure,),
     )

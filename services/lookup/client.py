@@ -135,6 +135,7 @@ class LookupClient(Protocol):
         offset: int = 0,
         limit: int = 10,
         billable_only: bool = False,
+        chapter: str | None = None,
     ) -> SearchPage: ...
 
     async def code_detail(
@@ -168,6 +169,10 @@ class LookupClient(Protocol):
     async def releases(self, system: str) -> list[ReleaseInfo]:
         """The releases imported, oldest import first."""
 
+    async def reference(self, system: str, name: str) -> list[dict[str, Any]]:
+        """A reference text published with the code set ("guidelines", "index",
+        "modifiers"): its items, empty when none was published."""
+
 
 def _summary(code: Code) -> CodeSummary:
     return CodeSummary(code.system, code.code, code.title, code.billable,
@@ -197,10 +202,11 @@ class LocalLookup:
         offset: int = 0,
         limit: int = 10,
         billable_only: bool = False,
+        chapter: str | None = None,
     ) -> SearchPage:
         results = await search(
             self.catalog, query, systems=tuple(systems or ()), billable_only=billable_only,
-            offset=offset, limit=limit,
+            chapter=chapter, offset=offset, limit=limit,
         )
         loaded = await run_in_threadpool(self._loaded_systems)
         return SearchPage(
@@ -244,6 +250,10 @@ class LocalLookup:
     async def releases(self, system: str) -> list[ReleaseInfo]:
         found = await run_in_threadpool(self.app.releases, system)
         return [ReleaseInfo(system=system, **r) for r in found]
+
+    async def reference(self, system: str, name: str) -> list[dict[str, Any]]:
+        found = await run_in_threadpool(self.app.reference, system, name)
+        return list(found.items) if found else []
 
     def _detail(self, system: str, code: str, as_of: date | None = None) -> CodeDetail | None:
         found = self.app.code(system, code, as_of)
@@ -329,10 +339,11 @@ class HttpLookup:
         offset: int = 0,
         limit: int = 10,
         billable_only: bool = False,
+        chapter: str | None = None,
     ) -> SearchPage:
         data = await self._rpc.call(
             "search_codes", query=query, systems=systems, offset=offset, limit=limit,
-            billable_only=billable_only,
+            billable_only=billable_only, chapter=chapter,
         )
         return SearchPage([CodeSummary(**i) for i in data["items"]], data["total"],
                           data.get("unloaded", []))
@@ -371,6 +382,10 @@ class HttpLookup:
 
     async def releases(self, system: str) -> list[ReleaseInfo]:
         return [ReleaseInfo(**r) for r in await self._call("releases", system=system)]
+
+    async def reference(self, system: str, name: str) -> list[dict[str, Any]]:
+        items: list[dict[str, Any]] = await self._call("reference", system=system, name=name)
+        return items
 
     async def close(self) -> None:
         await self._rpc.close()

@@ -24,6 +24,8 @@ from services.lookup.schema import (
     CodeSetRelease,
     CodeSummary,
     CodeSystem,
+    Guideline,
+    IndexTerm,
     unloaded_notices,
 )
 from services.shared.graphql import (
@@ -55,7 +57,32 @@ def _lookup(info: Info) -> LookupClient:
 
 
 @strawberry.type
-class Query:
+class ReferenceQuery:
+    """The reference texts published with the code sets."""
+
+    @strawberry.field(description="The official coding guidelines of a code set, in order.")
+    async def guidelines(self, info: Info, system: CodeSystem) -> list[Guideline]:
+        items = await _lookup(info).reference(system.value, "guidelines")
+        return [Guideline(id=i["id"], section=i["section"], topic=i["topic"], text=i["text"])
+                for i in items]
+
+    @strawberry.field(description="Alphabetic Index entries whose term starts with the text.")
+    async def alphabetic_index(
+        self, info: Info, system: CodeSystem, starts_with: str, first: int = 50
+    ) -> list[IndexTerm]:
+        if not 0 < first <= MAX_PAGE:
+            raise UserError(f"'first' must be between 1 and {MAX_PAGE}")
+        wanted = starts_with.strip().casefold()
+        if not wanted:
+            raise UserError("'startsWith' needs at least one character")
+        items = await _lookup(info).reference(system.value, "index")
+        found = [i for i in items if i["term"].casefold().startswith(wanted)]
+        return [IndexTerm(term=i["term"], text=i["text"], codes=list(i.get("codes", [])))
+                for i in found[:first]]
+
+
+@strawberry.type
+class Query(ReferenceQuery):
     @strawberry.field(description=(
         "Free, unmetered search across every loaded code system. With dateOfService, only "
         "codes that existed on that day, with the titles they had then; totalCount then "
@@ -71,6 +98,9 @@ class Query:
         after: str | None = None,
         billable_only: bool = False,
         date_of_service: DateOfService = None,
+        chapter: Annotated[str | None, strawberry.argument(
+            description="only entries under this chapter (ICD-10-CM) or section (PCS...)"
+        )] = None,
     ) -> CodeSearchConnection:
         first = 10 if first is None else first
         if not 0 < first <= MAX_PAGE:
@@ -79,7 +109,7 @@ class Query:
         if date_of_service is not None:
             return await _dated_search(
                 _lookup(info), query, [s.value for s in systems] if systems else None,
-                offset, first, billable_only, date_of_service,
+                offset, first, billable_only, chapter, date_of_service,
             )
         found = await _lookup(info).search_codes(
             query,
@@ -87,6 +117,7 @@ class Query:
             offset=offset,
             limit=first,
             billable_only=billable_only,
+            chapter=chapter,
         )
         items, page_info = page(offset, found.items, found.total)
         return CodeSearchConnection(
@@ -169,6 +200,7 @@ async def _dated_search(
     offset: int,
     first: int,
     billable_only: bool,
+    chapter: str | None,
     day: date,
 ) -> CodeSearchConnection:
     """A search page of codes that existed on ``day``, as they stood then.
@@ -184,7 +216,7 @@ async def _dated_search(
         found = await client.search_codes(
             query, systems=systems, offset=position,
             limit=min(wanted + max(DATED_EXTRA, wanted // 2), MAX_PAGE),
-            billable_only=billable_only,
+            billable_only=billable_only, chapter=chapter,
         )
         total = found.total
         if not found.items:

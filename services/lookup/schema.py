@@ -281,3 +281,22 @@ class CodeNotFound:
 
 
 CodePageResult = Annotated[CodePage | CodeNotFound, strawberry.union("CodePageResult")]
+
+
+@strawberry.type
+class Guideline:
+    """A paragraph of the official coding guidelines, e.g. ICD-10-PCS B3.1a."""
+
+    id: str
+    section: str
+    topic: str
+    text: str
+
+
+@strawberry.type
+class IndexTerm:
+    """An Alphabetic Index entry, with the codes or tables it points to."""
+
+    term: str
+    text: str
+    codes: list[str]

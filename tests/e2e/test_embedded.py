@@ -212,3 +212,32 @@ async def test_a_system_with_no_data_answers_empty_and_says_so(served: tuple) ->
     assert len(result["notices"]) == 1 and "CPT" in result["notices"][0]
     only_icd = await graphql(client, SEARCH, q="diabetes")
     assert "errors" not in only_icd
+
+
+async def test_chapter_filter_keeps_to_the_chapter(served: tuple) -> None:
+    client, _ = served
+    query = """query($q: String!, $chapter: String) { searchCodes(query: $q, chapter: $chapter,
+        first: 50) { totalCount edges { node { code } } } }"""
+    everywhere = (await graphql(client, query, q="chronic"))["data"]["searchCodes"]
+    respiratory = (await graphql(client, query, q="chronic", chapter="10"))["data"]["searchCodes"]
+    assert {e["node"]["code"][0] for e in everywhere["edges"]} > {"J"}
+    assert respiratory["edges"] and respiratory["totalCount"] < everywhere["totalCount"]
+    assert all(e["node"]["code"][0] == "J" for e in respiratory["edges"])
+
+
+async def test_guidelines_and_alphabetic_index(served: tuple) -> None:
+    client, platform = served
+    app = lookup(platform).app
+    app.publish_reference("ICD10PCS", "guidelines", "2025", [
+        {"id": "B3.1a", "section": "Root Operation", "topic": "General Guidelines",
+         "text": "Apply the full definition of the root operation."}])
+    app.publish_reference("ICD10PCS", "index", "2025", [
+        {"term": "Appendectomy", "text": "see Resection, Appendix 0DTJ", "codes": ["0DTJ"]},
+        {"term": "Arthroscopy", "text": "see Inspection", "codes": []}])
+    query = """{ guidelines(system: ICD10PCS) { id topic text }
+                 alphabeticIndex(system: ICD10PCS, startsWith: "append") { term codes } }"""
+    body = (await graphql(client, query))["data"]
+    assert body["guidelines"][0]["id"] == "B3.1a"
+    assert body["alphabeticIndex"] == [{"term": "Appendectomy", "codes": ["0DTJ"]}]
+    none = (await graphql(client, "{ guidelines(system: CPT) { id } }"))["data"]
+    assert none["guidelines"] == []
