@@ -17,12 +17,11 @@ from tqdm import tqdm
 from gateway.bootstrap import Platform
 from services.lookup.application import CodeSets, ImportSummary
 from services.lookup.client import LocalLookup
-from services.lookup.cpt import CptError, import_cpt
-from services.lookup.domain import ReleaseAlreadyImported
+from services.lookup.cpt import import_cpt
+from services.lookup.domain import ReleaseAlreadyImported, ReleaseFileError
 from services.lookup.events import CATALOGUE as LOOKUP_EVENTS
-from services.lookup.hcpcs import HcpcsError, import_hcpcs
-from services.lookup.icd10cm import TabularError
-from services.lookup.icd10pcs import PcsError, import_icd10pcs
+from services.lookup.hcpcs import import_hcpcs
+from services.lookup.icd10pcs import import_icd10pcs
 from services.lookup.importers import import_icd10cm
 from services.lookup.projections import SearchProjection
 from services.shared.consumer import Consumer
@@ -77,7 +76,7 @@ def run_import(
     try:
         kwargs: dict[str, Any] = {"release": release} if release and system not in SHIPPED else {}
         summary = importer(app, path, progress=report, **kwargs)
-    except (TabularError, PcsError, HcpcsError, CptError, OSError) as exc:
+    except (ReleaseFileError, OSError) as exc:
         raise CommandError(f"{exc}") from None
     except ReleaseAlreadyImported as exc:
         return str(exc)

@@ -39,7 +39,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from services.lookup.application import CodeSets, ImportSummary, Progress
-from services.lookup.domain import CodeEntry
+from services.lookup.domain import CodeEntry, ReleaseFileError
 
 __all__ = ["SECTIONS", "CptError", "CptRelease", "import_cpt", "parse_cpt", "section_of"]
 
@@ -83,7 +83,7 @@ _ADVICE = (
 )
 
 
-class CptError(ValueError):
+class CptError(ReleaseFileError):
     """The CPT file cannot be read; the message says where, never quoting a descriptor."""
 
 

@@ -19,6 +19,11 @@ class LookupFailure(Exception):
     """Base for expected lookup failures (typed for the API layer)."""
 
 
+class ReleaseFileError(ValueError):
+    """A release file cannot be read; each importer's message names the file, the
+    place and what to do."""
+
+
 class ReleaseAlreadyImported(LookupFailure):
     pass
 

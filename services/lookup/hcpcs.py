@@ -51,7 +51,7 @@ from pathlib import Path
 from typing import Any
 
 from services.lookup.application import CodeSets, ImportSummary, Progress
-from services.lookup.domain import CodeEntry
+from services.lookup.domain import CodeEntry, ReleaseFileError
 
 __all__ = [
     "SECTION_TITLES",
@@ -116,7 +116,7 @@ _ADVICE = (
 )
 
 
-class HcpcsError(ValueError):
+class HcpcsError(ReleaseFileError):
     """The HCPCS file cannot be read; the message says where and what to do."""
 
 

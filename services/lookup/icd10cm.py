@@ -20,6 +20,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from services.lookup.domain import ReleaseFileError
+
 __all__ = [
     "Tabular",
     "TabularEntry",
@@ -52,7 +54,7 @@ _RELEASE_RE = re.compile(r"([A-Za-z]+)-(\d{1,2})-(\d{4})")
 _TABULAR_GLOB = "icd10c-tabular-*.xml"
 
 
-class TabularError(ValueError):
+class TabularError(ReleaseFileError):
     """The tabular file cannot be read; the message says where and what to do."""
 
 

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from services.lookup.application import CodeSets, ImportSummary, Progress
-from services.lookup.domain import CodeEntry, ReleaseAlreadyImported
+from services.lookup.domain import CodeEntry, ReleaseAlreadyImported, ReleaseFileError
 
 __all__ = [
     "PcsError",
@@ -92,7 +92,7 @@ _OBSTETRIC_FRAMES = {
 }
 
 
-class PcsError(ValueError):
+class PcsError(ReleaseFileError):
     """The PCS database cannot be used; the message names the file and what to do."""
 
 
