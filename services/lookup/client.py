@@ -22,6 +22,7 @@ from services.lookup.domain import (
 from services.shared.rpc import RemoteError, RpcClient
 from services.shared.search.engine import search
 from services.shared.search.model import SearchCatalog
+from services.shared.search.text import matched_spans
 
 
 @dataclass(frozen=True)
@@ -38,6 +39,8 @@ class SearchPage:
     items: list[CodeSummary]
     total: int
     unloaded: list[str] = field(default_factory=list)  # asked-for systems with no data
+    # For each item, where the searched words stand in its title: [start, end] offsets.
+    title_matches: list[list[list[int]]] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -213,6 +216,8 @@ class LocalLookup:
             [CodeSummary(d.system, d.code, d.title, d.billable, d.kind) for d in results.documents],
             results.total,
             [s for s in systems or () if s not in loaded],
+            [[list(span) for span in matched_spans(d.title, results.asked)]
+             for d in results.documents],
         )
 
     async def code_detail(
@@ -346,7 +351,7 @@ class HttpLookup:
             billable_only=billable_only, chapter=chapter,
         )
         return SearchPage([CodeSummary(**i) for i in data["items"]], data["total"],
-                          data.get("unloaded", []))
+                          data.get("unloaded", []), data.get("title_matches", []))
 
     async def _call(self, method: str, **kwargs: Any) -> Any:
         try:

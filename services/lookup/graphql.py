@@ -26,6 +26,7 @@ from services.lookup.schema import (
     CodeSystem,
     Guideline,
     IndexTerm,
+    TextSpan,
     unloaded_notices,
 )
 from services.shared.graphql import (
@@ -120,8 +121,13 @@ class Query(ReferenceQuery):
             chapter=chapter,
         )
         items, page_info = page(offset, found.items, found.total)
+        spans = found.title_matches or [[] for _ in items]
         return CodeSearchConnection(
-            edges=[CodeSearchEdge(cursor=c, node=CodeSummary.of(i)) for c, i in items],
+            edges=[
+                CodeSearchEdge(cursor=c, node=CodeSummary.of(i),
+                               title_matches=[TextSpan(start=a, end=b) for a, b in matches])
+                for (c, i), matches in zip(items, spans, strict=True)
+            ],
             page_info=page_info,
             total_count=found.total,
             notices=unloaded_notices(found.unloaded),

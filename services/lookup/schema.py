@@ -35,9 +35,20 @@ class CodeSummary:
 
 
 @strawberry.type
+class TextSpan:
+    """Character offsets [start, end) into a text."""
+
+    start: int
+    end: int
+
+
+@strawberry.type
 class CodeSearchEdge:
     cursor: str
     node: CodeSummary
+    title_matches: list[TextSpan] = strawberry.field(
+        default_factory=list, description="where the searched words stand in the title"
+    )
 
 
 @strawberry.type

@@ -241,3 +241,15 @@ async def test_guidelines_and_alphabetic_index(served: tuple) -> None:
     assert body["alphabeticIndex"] == [{"term": "Appendectomy", "codes": ["0DTJ"]}]
     none = (await graphql(client, "{ guidelines(system: CPT) { id } }"))["data"]
     assert none["guidelines"] == []
+
+
+async def test_search_shows_where_the_words_matched(served: tuple) -> None:
+    client, _ = served
+    query = """query($q: String!) { searchCodes(query: $q, first: 1) {
+        edges { node { code title } titleMatches { start end } } } }"""
+    edge = (await graphql(client, query, q="diabetis hyperglyc"))["data"]["searchCodes"]
+    first = edge["edges"][0]
+    title = first["node"]["title"]
+    marked = [title[s["start"]:s["end"]] for s in first["titleMatches"]]
+    # The misspelt word is matched as corrected; the last word as a prefix.
+    assert "diabetes" in marked and "hyperglycemia" in marked, (title, marked)

@@ -52,6 +52,7 @@ _COMMON = 5000
 class Results:
     documents: list[CodeDocument]
     total: int
+    asked: tuple[str, ...] = ()  # the words searched for, after spelling correction
 
 
 @dataclass
@@ -252,4 +253,4 @@ async def search(
         total = max(total, more_total)
     ranked = rank(plan, documents, readings)
     total = max(total, len(ranked))
-    return Results(ranked[offset : offset + limit], total)
+    return Results(ranked[offset : offset + limit], total, asked)

@@ -121,6 +121,26 @@ def stems(text: str) -> frozenset[str]:
     return frozenset(stem(w) for w in words(text))
 
 
+_TOKEN = re.compile(r"[^\W_]+")
+
+
+def matched_spans(text: str, asked: tuple[str, ...]) -> list[tuple[int, int]]:
+    """Where the asked words stand in ``text`` (start, end offsets), for highlighting.
+
+    A word matches by stem; the last one also as the start of a word, as search does.
+    """
+    if not asked:
+        return []
+    wanted = {stem(w) for w in asked}
+    last = asked[-1]
+    spans = []
+    for match in _TOKEN.finditer(text):
+        token = fold(match.group())
+        if stem(token) in wanted or token.startswith(last):
+            spans.append((match.start(), match.end()))
+    return spans
+
+
 def query_words(tokens: tuple[str, ...]) -> tuple[str, ...]:
     """The words of a query that say what is sought: stopwords out.
 
