@@ -19,6 +19,13 @@ class LookupFailure(Exception):
     """Base for expected lookup failures (typed for the API layer)."""
 
 
+# English month names, as release file names spell them ("April-1-2026", "HCPC2026_JAN").
+MONTHS = (
+    "january", "february", "march", "april", "may", "june",
+    "july", "august", "september", "october", "november", "december",
+)  # fmt: skip
+
+
 class ReleaseFileError(ValueError):
     """A release file cannot be read; each importer's message names the file, the
     place and what to do."""

@@ -51,7 +51,7 @@ from pathlib import Path
 from typing import Any
 
 from services.lookup.application import CodeSets, ImportSummary, Progress
-from services.lookup.domain import CodeEntry, ReleaseFileError
+from services.lookup.domain import MONTHS, CodeEntry, ReleaseFileError
 
 __all__ = [
     "SECTION_TITLES",
@@ -105,11 +105,7 @@ SECTION_TITLES: dict[str, str] = {
 _CODE_RE = re.compile(r"[A-Z][0-9]{4}")
 _MODIFIER_RE = re.compile(r"[A-Z0-9]{2}")
 _NAME_RE = re.compile(r"HCPC(\d{4})_([A-Za-z]+)", re.IGNORECASE)
-_MONTHS = ("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec")
-_FULL_MONTHS = (
-    "january", "february", "march", "april", "may", "june",
-    "july", "august", "september", "october", "november", "december",
-)  # fmt: skip
+_MONTHS = tuple(month[:3] for month in MONTHS)
 _ADVICE = (
     "The HCPCS file is not usable; download the alpha-numeric HCPCS file again from CMS "
     "(the HCPC<year>_<month>_ANWEB text file) or fix it at that place."
@@ -167,8 +163,8 @@ def _release_from_name(name: str) -> str | None:
         month = 1
     elif word in _MONTHS:
         month = _MONTHS.index(word) + 1
-    elif word in _FULL_MONTHS:
-        month = _FULL_MONTHS.index(word) + 1
+    elif word in MONTHS:
+        month = MONTHS.index(word) + 1
     else:
         return None
     return dt.date(year, month, 1).isoformat()

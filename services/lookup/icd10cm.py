@@ -20,7 +20,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from services.lookup.domain import ReleaseFileError
+from services.lookup.domain import MONTHS, ReleaseFileError
 
 __all__ = [
     "Tabular",
@@ -46,10 +46,6 @@ NOTE_KINDS: dict[str, str] = {
     "sevenChrNote": "seven_character_note",
 }
 
-_MONTHS = (
-    "january", "february", "march", "april", "may", "june",
-    "july", "august", "september", "october", "november", "december",
-)  # fmt: skip
 _RELEASE_RE = re.compile(r"([A-Za-z]+)-(\d{1,2})-(\d{4})")
 _TABULAR_GLOB = "icd10c-tabular-*.xml"
 
@@ -111,9 +107,9 @@ def _release_from_name(name: str) -> str | None:
     """``icd10c-tabular-April-1-2026.xml`` -> ``2026-04-01`` (None if the name has no date)."""
     for m in _RELEASE_RE.finditer(name):
         month, day, year = m.group(1).lower(), int(m.group(2)), int(m.group(3))
-        if month in _MONTHS:
+        if month in MONTHS:
             try:
-                return dt.date(year, _MONTHS.index(month) + 1, day).isoformat()
+                return dt.date(year, MONTHS.index(month) + 1, day).isoformat()
             except ValueError:
                 return None
     return None
