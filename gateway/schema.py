@@ -7,18 +7,23 @@ from collections.abc import Callable, Sequence
 import strawberry
 from graphql import GraphQLError
 from strawberry.extensions import (
+    AddValidationRules,
     DisableIntrospection,
     MaskErrors,
     MaxAliasesLimiter,
     MaxTokensLimiter,
+    ParserCache,
     QueryDepthLimiter,
     SchemaExtension,
+    ValidationCache,
 )
 from strawberry.tools import merge_types
 
 from services.shared.graphql import UserError
 from services.shared.product import Product
 from services.shared.settings import Settings
+
+_DOCUMENTS_CACHED = 256
 
 
 class DuplicateField(Exception):
@@ -53,11 +58,20 @@ def build_schema(products: Sequence[Product], settings: Settings) -> strawberry.
     if query is None:
         raise RuntimeError("no product provides a Query: is the project installed?")
     mutation = _merge("Mutation", [p.mutation for p in products if p.mutation])
-    # Factories: strawberry builds a fresh extension for every request.
+    # The depth and alias rules are classes made once: the validation cache is keyed by
+    # the rule classes, and a limiter built per request would make new ones every time.
+    limits = [
+        *QueryDepthLimiter(max_depth=settings.graphql_max_depth).validation_rules,
+        *MaxAliasesLimiter(max_alias_count=settings.graphql_max_aliases).validation_rules,
+    ]
+    # Factories: strawberry builds a fresh extension for every request. Clients send the
+    # same few documents with different variables, so each is parsed and validated once
+    # (bounded LRU caches: unique query texts cannot grow memory).
     extensions: list[Callable[[], SchemaExtension] | type[SchemaExtension]] = [
-        lambda: QueryDepthLimiter(max_depth=settings.graphql_max_depth),
-        lambda: MaxAliasesLimiter(max_alias_count=settings.graphql_max_aliases),
+        lambda: AddValidationRules(limits),
         lambda: MaxTokensLimiter(max_token_count=settings.graphql_max_tokens),
+        lambda: ParserCache(maxsize=_DOCUMENTS_CACHED),
+        lambda: ValidationCache(maxsize=_DOCUMENTS_CACHED),
     ]
     if not settings.development:
         extensions += [lambda: MaskErrors(should_mask_error=_should_mask), DisableIntrospection]
