@@ -39,6 +39,7 @@ from services.shared.search.text import STOPWORDS, detail_stems, fold, stem, ste
 
 DATA = Path(__file__).parent / "data" / "lexicon.json"
 _LATERALITY = re.compile(r"\b(left|right|bilateral)\b", re.I)
+_GENERIC_PART = re.compile(r"\b(gland|lobe)s?\b", re.I)  # "Thyroid Gland Lobe" is the thyroid
 # What a title leaves open is not what it says: "not specified as acute or chronic".
 _OPEN_QUESTION = re.compile(r"\b(?:unspecified|not specified) as\b[^,;]*", re.I)
 # Nor what it rules out: "osteoporosis without current pathological fracture".
@@ -121,13 +122,16 @@ class _Morphology:
                 found.extend(names)
         # What people call the commonest operations on any body part, "prostate removal"
         # and "thyroid biopsy", in the body part's own words.
+        # Said without "gland" or "lobe" too: "thyroid biopsy", "adrenal removal".
         named = " ".join(
             _LATERALITY.sub(" ", meaning.get("Body Part", "")).replace(",", " ").split()
         )
-        if named and operation == "Resection":
-            found.append(f"{named} removal")
-        if named and operation == "Excision" and meaning.get("Qualifier") == "Diagnostic":
-            found.append(f"{named} biopsy")
+        plain = " ".join(_GENERIC_PART.sub(" ", named).split())
+        parts = dict.fromkeys(n for n in (named, plain) if n)
+        if operation == "Resection":
+            found.extend(f"{part} removal" for part in parts)
+        if operation == "Excision" and meaning.get("Qualifier") == "Diagnostic":
+            found.extend(f"{part} biopsy" for part in parts)
         return found
 
 

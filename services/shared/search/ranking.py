@@ -49,7 +49,11 @@ from services.shared.search.text import (
 
 # Anything a coder may type as a code of some system: I21.9, i219, 0DTJ4ZZ, J1100, 99213.
 _CODE_LIKE = re.compile(r"[A-Z0-9]{3,7}")
-_CODE_NOISE = re.compile(r"[\s.\-_]+")
+_CODE_NOISE = re.compile(r"[\s.,\-_]+")
+# The code set named before the code: "ICD-10 I50.9", "icd10cm: e11.9", "code I10".
+_CODE_SET = re.compile(r"^\s*(?:icd[\s\-]*(?:10|9)?(?:[\s\-]*(?:cm|pcs))?|code)\b[\s:#]*")
+# An ICD-10-CM code is a letter and a digit, then (after a dot) up to four more.
+_CM_DOTTED = re.compile(r"[a-z0-9]\d[a-z0-9]\.[a-z0-9]{1,4}")
 
 # Spelling correction: only words this long are corrected (shorter ones are mostly
 # abbreviations), to vocabulary words this similar (rapidfuzz ratio, 0-100).
@@ -77,9 +81,26 @@ _CONTEXT_STEMS = frozenset(stem(w) for w in CONTEXT)
 def code_in(text: str) -> str | None:
     """The compact code a query names, when the whole query reads as one code (typed in
     full-width characters too)."""
-    compact = _CODE_NOISE.sub("", fold(text).strip()).upper()
+    folded = _CODE_SET.sub("", fold(text).strip())
+    compact = _CODE_NOISE.sub("", folded).upper()
     if not _CODE_LIKE.fullmatch(compact) or not any(c.isdigit() for c in compact):
         return None
+    return _unconfused(compact, _CM_DOTTED.fullmatch(folded.strip(" .")) is not None)
+
+
+def _unconfused(compact: str, dotted: bool) -> str:
+    """A code with the letter O typed for a zero, or a zero for the letter O.
+
+    ICD-10-PCS uses neither O nor I (they read as 0 and 1): seven characters from a digit
+    on are such a code ("1OE0XZZ"), as is one from an O then a letter, since an
+    ICD-10-CM code has a digit second ("ODTJ4ZZ" is 0DTJ4ZZ). A zero does not begin an
+    ICD-10-CM code, nor does an ICD-10-PCS code have a dot: "024.419" is O24.419.
+    """
+    procedure = len(compact) == 7 and compact[0].isdigit()
+    if procedure or (compact[0] == "O" and len(compact) > 1 and compact[1].isalpha()):
+        return compact.replace("O", "0").replace("I", "1")
+    if dotted and compact[0] == "0":
+        return "O" + compact[1:]
     return compact
 
 
@@ -124,6 +145,10 @@ class Vocabulary:
             if word.isalpha() and len(word) >= MIN_CORRECTED - 1:
                 self._by_initial.setdefault(word[0], []).append(word)
         self._alphabetic = [w for group in self._by_initial.values() for w in group]
+        self._sounded: dict[str, list[str]] = {}
+        for word in self._alphabetic:
+            for key in {_sound(word), _sound(stem(word))}:
+                self._sounded.setdefault(key, []).append(word)
 
     @classmethod
     def of(cls, documents: Iterable[CodeDocument]) -> Vocabulary:
@@ -158,23 +183,44 @@ class Vocabulary:
             return word
         if stem(word) in self.stems:
             # Known by its stem ("sprained"), unless that stem is a rarity and a word an
-            # edit or two away is common: "migrane" stems like "migrans", means "migraine".
+            # edit or two away is common, or a word that sounds the same is commoner:
+            # "migrane" stems like "migrans", means "migraine"; "oesophagitis" like
+            # "oesophagus", means "esophagitis".
+            known = self.stem_counts[stem(word)]
             best = self._closest(
                 word, self._by_initial.get(word[0], []), _CUTOFF, other_than=stem(word)
             )
             if (
                 best is not None
                 and OSA.distance(word, best) <= 2
-                and self.counts[best] >= _OUTNUMBERED * self.stem_counts[stem(word)]
+                and self.counts[best] >= _OUTNUMBERED * known
             ):
                 return best
+            alike = [w for w in self._sounded.get(_sound(word), ()) if stem(w) != stem(word)]
+            if alike:
+                best = max(alike, key=lambda w: (self.counts[w], w))
+                if self.counts[best] > known:
+                    return best
             return word
         if self.knows(word, as_prefix=as_prefix):
             return word
-        best = self._closest(word, self._by_initial.get(word[0], []), _CUTOFF)
-        if best is None:
-            best = self._closest(word, self._alphabetic, _CUTOFF_OTHER_INITIAL)
-        return best or word
+        # Spelt as it sounds: a letter doubled or not, a silent "h", British "ae" and "oe"
+        # ("cirosis", "hemorroids", "chrons", "haemorrhage") - however many edits that is.
+        sounded = self._sounded.get(_sound(word)) or self._sounded.get(_sound(stem(word)))
+        if sounded:
+            return max(sounded, key=lambda w: (self.counts[w], w))
+        same = self._closest(word, self._by_initial.get(word[0], []), _CUTOFF)
+        other = self._closest(word, self._alphabetic, _CUTOFF_OTHER_INITIAL)
+        if same is None or other is None:
+            return same or other or word
+        # A first letter left out or mistyped ("neumonia", "soriasis") is rarer than a
+        # later slip, so it must take fewer edits, or as many to a far commoner word.
+        edits_same, edits_other = OSA.distance(word, same), OSA.distance(word, other)
+        if edits_other < edits_same or (
+            edits_other == edits_same and self.counts[other] >= _OUTNUMBERED * self.counts[same]
+        ):
+            return other
+        return same
 
     def _closest(
         self, word: str, choices: Sequence[str], cutoff: float, other_than: str = ""
@@ -194,6 +240,22 @@ class Vocabulary:
             (choice for choice, _, _ in found),
             key=lambda c: (OSA.distance(word, c), -self.counts[c], c),
         )
+
+
+def _sound(word: str) -> str:
+    """A word as it sounds, more or less: "ae" and "oe" read "e", "ph" "f", a first
+    letter silent before another ("pneumonia", "psoriasis", "knee") is left out, as is
+    any "h" but a first, and a doubled letter is single. "cirrhosis" and "cirosis" sound
+    alike, as do "haemorrhoids" and "hemoroids", "crohn" and "chron", "pneumonia" and
+    "neumonia"."""
+    word = word.replace("ae", "e").replace("oe", "e").replace("ph", "f")
+    word = _SILENT_INITIAL.sub("", word)
+    word = word[:1] + word[1:].replace("h", "")
+    return _DOUBLED.sub(r"\1", word)
+
+
+_SILENT_INITIAL = re.compile(r"^(?:p(?=[snt])|[kg](?=n)|w(?=r))")
+_DOUBLED = re.compile(r"(.)\1+")
 
 
 @dataclass(frozen=True)

@@ -50,6 +50,9 @@ CONTEXT = frozenset(
 _NOTATION = (
     (re.compile(r"\bw/o\b"), " without "),
     (re.compile(r"\bh/o\b"), " history of "),
+    (re.compile(r"\bd/o\b"), " disorder "),
+    (re.compile(r"\bf/u\b"), " follow up "),
+    (re.compile(r"\bi\s*&\s*d\b"), " incision and drainage "),
     (re.compile(r"\bb/l\b"), " bilateral "),
     (re.compile(r"\b[cr]/o\b"), " "),  # complains of, rule out
 )
