@@ -41,6 +41,7 @@ class Platform:
         self.consumers: list[Consumer] = []
         self.tasks: list[asyncio.Task[None]] = []
         self.failures: list[str] = []
+        self._warming: set[asyncio.Task[None]] = set()
         self.started = False  # relays and consumers launched
 
     @property
@@ -71,6 +72,19 @@ class Platform:
         for consumer in self.consumers:
             self._spawn(consumer.name, consumer.run())
 
+    def warm(self) -> None:
+        """Start the products' warm-ups; they end when done, and a failure only logs."""
+        for name, running in self.running.items():
+            for warmup in running.warmups:
+                task = asyncio.create_task(warmup(), name=f"{name} warm-up")
+                task.add_done_callback(self._warmed)
+                self._warming.add(task)
+
+    def _warmed(self, task: asyncio.Task[None]) -> None:
+        self._warming.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.warning("%s failed", task.get_name(), exc_info=task.exception())
+
     def _spawn(self, name: str, work: Coroutine[Any, Any, None]) -> None:
         task = asyncio.create_task(work, name=name)
 
@@ -87,9 +101,10 @@ class Platform:
         return not self.failures and all(not t.done() for t in self.tasks)
 
     async def stop(self) -> None:
-        for task in self.tasks:
+        background = [*self.tasks, *self._warming]
+        for task in background:
             task.cancel()
-        await asyncio.gather(*self.tasks, return_exceptions=True)
+        await asyncio.gather(*background, return_exceptions=True)
         self.tasks.clear()
         for running in reversed(list(self.running.values())):
             await running.close()

@@ -176,6 +176,7 @@ def run_service(settings: Settings, name: str) -> None:
 
     async def lifespan(app: Starlette) -> Any:
         await platform.start()
+        platform.warm()
         api.mount("/", module.create_app(platform.running[name].client))
         yield
         await platform.stop()

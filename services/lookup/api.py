@@ -26,6 +26,9 @@ def create_app(lookup: LocalLookup) -> Starlette:
     async def search_codes(**kwargs: Any) -> dict[str, Any] | None:
         return serialise(await lookup.search_codes(**kwargs))
 
+    async def search_facets(**kwargs: Any) -> dict[str, Any] | None:
+        return serialise(await lookup.search_facets(**kwargs))
+
     async def code_detail(
         system: str, code: str, as_of: str | None = None
     ) -> dict[str, Any] | None:
@@ -50,7 +53,8 @@ def create_app(lookup: LocalLookup) -> Starlette:
         return await lookup.reference(system, name)
 
     return rpc_app(
-        {"search_codes": search_codes, "code_detail": code_detail,
+        {"search_codes": search_codes, "search_facets": search_facets,
+         "code_detail": code_detail,
          "codes_as_of": codes_as_of, "changes": changes, "releases": releases,
          "reference": reference},
         expected=(LookupFailure,),

@@ -20,8 +20,9 @@ from services.lookup.domain import (
     normalise_code,
 )
 from services.shared.rpc import RemoteError, RpcClient
-from services.shared.search.engine import search
-from services.shared.search.model import SearchCatalog
+from services.shared.search.cache import SearchCache
+from services.shared.search.engine import VOCABULARIES, facets, search
+from services.shared.search.model import Facets, SearchCatalog
 from services.shared.search.text import matched_spans
 
 
@@ -41,6 +42,57 @@ class SearchPage:
     unloaded: list[str] = field(default_factory=list)  # asked-for systems with no data
     # For each item, where the searched words stand in its title: [start, end] offsets.
     title_matches: list[list[list[int]]] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class SystemCount:
+    system: str
+    count: int
+
+
+@dataclass(frozen=True)
+class ChapterCount:
+    system: str
+    chapter: str  # as the chapter filter takes it: "9", or a PCS section such as "0"
+    count: int
+    title: str | None = None  # the chapter's (section's) own title, where it is loaded
+
+
+@dataclass(frozen=True)
+class BillableCount:
+    billable: bool
+    count: int
+
+
+@dataclass(frozen=True)
+class SearchFacets:
+    """How many entries a search counts fall in each system, chapter, billable state;
+    each group without its own filter (see services.shared.search.engine.facets).
+    Most entries first."""
+
+    systems: list[SystemCount]
+    chapters: list[ChapterCount]
+    billable: list[BillableCount]
+
+    @classmethod
+    def of(cls, counted: Facets, titles: dict[tuple[str, str], str]) -> SearchFacets:
+        return cls(
+            [SystemCount(s, n) for s, n in sorted(counted.systems.items(), key=_most)],
+            [ChapterCount(s, c, n, titles.get((s, c)))
+             for (s, c), n in sorted(counted.chapters.items(), key=_most)],
+            [BillableCount(b, n) for b, n in sorted(counted.billable.items(), key=_most)],
+        )
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> SearchFacets:
+        return cls([SystemCount(**i) for i in data["systems"]],
+                   [ChapterCount(**i) for i in data["chapters"]],
+                   [BillableCount(**i) for i in data["billable"]])
+
+
+def _most(item: tuple[Any, int]) -> tuple[int, Any]:
+    """Most entries first, then by value: the same order from either backend."""
+    return -item[1], item[0]
 
 
 @dataclass(frozen=True)
@@ -141,6 +193,16 @@ class LookupClient(Protocol):
         chapter: str | None = None,
     ) -> SearchPage: ...
 
+    async def search_facets(
+        self,
+        query: str,
+        systems: list[str] | None = None,
+        billable_only: bool = False,
+        chapter: str | None = None,
+    ) -> SearchFacets:
+        """How the entries ``search_codes`` counts in its total fall by code system,
+        chapter and billable state; each group ignores its own filter."""
+
     async def code_detail(
         self, system: str, code: str, as_of: date | None = None
     ) -> CodeDetail | None:
@@ -185,16 +247,26 @@ def _summary(code: Code) -> CodeSummary:
 class LocalLookup:
     """The in-process client: used by the embedded gateway and by the lookup API."""
 
-    def __init__(self, app: CodeSets, catalog: SearchCatalog) -> None:
+    def __init__(
+        self, app: CodeSets, catalog: SearchCatalog, cache: SearchCache | None = None
+    ) -> None:
         self.app = app
         self.catalog = catalog
+        self.cache = cache
         self._loaded: tuple[float, frozenset[str]] = (0.0, frozenset())
 
-    def _loaded_systems(self) -> frozenset[str]:
+    async def warm(self) -> None:
+        """Read the index's spelling vocabulary now (seconds for a full index) rather
+        than in the first search that corrects a word."""
+        await VOCABULARIES.of(self.catalog, await self.catalog.live())
+
+    async def _loaded_systems(self) -> frozenset[str]:
         """Systems with at least one release; re-read every few seconds, not per search."""
         read_at, loaded = self._loaded
         if time.monotonic() - read_at > LOADED_TTL:
-            loaded = frozenset(s for s in SYSTEMS if self.app.releases(s))
+            loaded = await run_in_threadpool(
+                lambda: frozenset(s for s in SYSTEMS if self.app.releases(s))
+            )
             self._loaded = (time.monotonic(), loaded)
         return loaded
 
@@ -209,9 +281,9 @@ class LocalLookup:
     ) -> SearchPage:
         results = await search(
             self.catalog, query, systems=tuple(systems or ()), billable_only=billable_only,
-            chapter=chapter, offset=offset, limit=limit,
+            chapter=chapter, offset=offset, limit=limit, cache=self.cache,
         )
-        loaded = await run_in_threadpool(self._loaded_systems)
+        loaded = await self._loaded_systems()
         return SearchPage(
             [CodeSummary(d.system, d.code, d.title, d.billable, d.kind) for d in results.documents],
             results.total,
@@ -219,6 +291,25 @@ class LocalLookup:
             [[list(span) for span in matched_spans(d.title, results.asked)]
              for d in results.documents],
         )
+
+    async def search_facets(
+        self,
+        query: str,
+        systems: list[str] | None = None,
+        billable_only: bool = False,
+        chapter: str | None = None,
+    ) -> SearchFacets:
+        counted = await facets(
+            self.catalog, query, systems=tuple(systems or ()), billable_only=billable_only,
+            chapter=chapter,
+        )
+        titles = await run_in_threadpool(self._chapter_titles, list(counted.chapters))
+        return SearchFacets.of(counted, titles)
+
+    def _chapter_titles(self, chapters: list[tuple[str, str]]) -> dict[tuple[str, str], str]:
+        """The titles of (system, chapter)s: each system's chapter or section heading is
+        the entry whose code is the chapter id."""
+        return {key: found.title for key in chapters if (found := self.app.code(*key))}
 
     async def code_detail(
         self, system: str, code: str, as_of: date | None = None
@@ -353,6 +444,19 @@ class HttpLookup:
         return SearchPage([CodeSummary(**i) for i in data["items"]], data["total"],
                           data.get("unloaded", []), data.get("title_matches", []))
 
+    async def search_facets(
+        self,
+        query: str,
+        systems: list[str] | None = None,
+        billable_only: bool = False,
+        chapter: str | None = None,
+    ) -> SearchFacets:
+        data = await self._rpc.call(
+            "search_facets", query=query, systems=systems, billable_only=billable_only,
+            chapter=chapter,
+        )
+        return SearchFacets.from_dict(data)
+
     async def _call(self, method: str, **kwargs: Any) -> Any:
         try:
             return await self._rpc.call(method, **kwargs)
@@ -401,5 +505,7 @@ _FAILURES: dict[str, type[LookupFailure]] = {
 }
 
 
-def serialise(value: SearchPage | CodeDetail | ChangePage | None) -> dict[str, Any] | None:
+def serialise(
+    value: SearchPage | SearchFacets | CodeDetail | ChangePage | None,
+) -> dict[str, Any] | None:
     return asdict(value) if value is not None else None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import date
+from functools import partial
 from typing import Annotated
 
 import strawberry
@@ -107,14 +108,21 @@ class Query(ReferenceQuery):
         if not 0 < first <= MAX_PAGE:
             raise UserError(f"'first' must be between 1 and {MAX_PAGE}")
         offset = cursor_offset(after)
+        client = _lookup(info)
+        wanted = [s.value for s in systems] if systems else None
+        count_facets = partial(
+            client.search_facets, query, systems=wanted, billable_only=billable_only,
+            chapter=chapter,
+        )
         if date_of_service is not None:
-            return await _dated_search(
-                _lookup(info), query, [s.value for s in systems] if systems else None,
-                offset, first, billable_only, chapter, date_of_service,
+            dated = await _dated_search(
+                client, query, wanted, offset, first, billable_only, chapter, date_of_service
             )
-        found = await _lookup(info).search_codes(
+            dated.count_facets = count_facets
+            return dated
+        found = await client.search_codes(
             query,
-            systems=[s.value for s in systems] if systems else None,
+            systems=wanted,
             offset=offset,
             limit=first,
             billable_only=billable_only,
@@ -131,6 +139,7 @@ class Query(ReferenceQuery):
             page_info=page_info,
             total_count=found.total,
             notices=unloaded_notices(found.unloaded),
+            count_facets=count_facets,
         )
 
     @strawberry.field(description=(

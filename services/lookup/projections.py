@@ -7,6 +7,7 @@ from typing import Any
 from services.lookup.lexicon import default_lexicon
 from services.shared.bus import Delivery
 from services.shared.consumer import ProjectionMoved
+from services.shared.search.cache import SearchCache
 from services.shared.search.model import (
     Checkpoint,
     CodeDocument,
@@ -43,11 +44,16 @@ class SearchProjection:
     """Keeps the live search index (or one pinned version, when rebuilding) in step."""
 
     def __init__(
-        self, catalog: SearchCatalog, name: str = "search", pinned: SearchIndex | None = None
+        self,
+        catalog: SearchCatalog,
+        name: str = "search",
+        pinned: SearchIndex | None = None,
+        cache: SearchCache | None = None,
     ) -> None:
         self.catalog = catalog
         self.name = name
         self.pinned = pinned
+        self.cache = cache  # answers from the index written here: forgotten on each write
         self._current: SearchIndex | None = None
 
     async def _target(self) -> SearchIndex:
@@ -82,3 +88,5 @@ class SearchProjection:
         await (await self._target()).write(
             change, Checkpoint(self.name, source, last.envelope.position, last.cursor)
         )
+        if self.cache is not None:
+            self.cache.changed()

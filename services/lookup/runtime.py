@@ -8,6 +8,7 @@ from services.lookup.events import CATALOGUE
 from services.lookup.projections import SearchProjection
 from services.shared.consumer import Consumer
 from services.shared.product import Infrastructure, Running
+from services.shared.search.cache import SearchCache
 from services.shared.search.model import SearchCatalog
 from services.shared.settings import Settings
 
@@ -30,10 +31,14 @@ async def start(infra: Infrastructure) -> Running:
         return Running(client=remote, closers=[remote.close])
     app = CodeSets(env=settings.event_store_env("lookup"))
     catalog = search_catalog(settings)
+    cache = SearchCache(settings.search_cache_entries, settings.search_cache_seconds)
+    projection = SearchProjection(catalog, cache=cache)
+    client = LocalLookup(app, catalog, cache)
     return Running(
-        client=LocalLookup(app, catalog),
+        client=client,
         app=app,
         catalogue=CATALOGUE,
-        consumers=[Consumer(SearchProjection(catalog), infra.bus, CATALOGUE.source)],
+        consumers=[Consumer(projection, infra.bus, CATALOGUE.source)],
         closers=[catalog.close],
+        warmups=[client.warm],
     )

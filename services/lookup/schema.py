@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from datetime import date
 from enum import Enum
 from typing import Annotated
@@ -52,6 +53,55 @@ class CodeSearchEdge:
 
 
 @strawberry.type
+class SystemCount:
+    system: CodeSystem
+    count: int
+
+
+@strawberry.type
+class ChapterCount:
+    system: CodeSystem
+    chapter: str = strawberry.field(
+        description="the chapter (ICD-10-CM) or section (PCS...), as the chapter filter takes it"
+    )
+    title: str | None = strawberry.field(description="the chapter's or section's title")
+    count: int
+
+
+@strawberry.type
+class BillableCount:
+    billable: bool
+    count: int
+
+
+@strawberry.type(description=(
+    "How many of the matches totalCount counts fall in each code system, chapter and "
+    "billable state, most first. Each list ignores its own filter argument (systems, "
+    "chapter, billableOnly) and keeps the others, so it shows what choosing another value "
+    "would find. Values with no match are left out, and so are entries with no chapter."
+))
+class SearchFacets:
+    systems: list[SystemCount]
+    chapters: list[ChapterCount]
+    billable: list[BillableCount]
+
+    @classmethod
+    def of(cls, facets: lookup.SearchFacets) -> SearchFacets:
+        return cls(
+            systems=[SystemCount(system=CodeSystem(c.system), count=c.count)
+                     for c in facets.systems],
+            chapters=[ChapterCount(system=CodeSystem(c.system), chapter=c.chapter,
+                                   title=c.title, count=c.count) for c in facets.chapters],
+            billable=[BillableCount(billable=c.billable, count=c.count)
+                      for c in facets.billable],
+        )
+
+
+# Counts the facets of a search, when a query selects them.
+FacetCounter = Callable[[], Awaitable[lookup.SearchFacets]]
+
+
+@strawberry.type
 class CodeSearchConnection:
     edges: list[CodeSearchEdge]
     page_info: PageInfo
@@ -60,6 +110,17 @@ class CodeSearchConnection:
         default_factory=list,
         description="Why results may be missing, e.g. a code system with no data loaded",
     )
+    # Held, not called: only a query that selects facets pays for counting them.
+    count_facets: strawberry.Private[FacetCounter | None] = None
+
+    @strawberry.field(description=(
+        "The matches counted by code system, chapter and billable state, for filters; "
+        "with dateOfService, counted before that filter, as totalCount is."
+    ))
+    async def facets(self) -> SearchFacets:
+        if self.count_facets is None:
+            return SearchFacets(systems=[], chapters=[], billable=[])
+        return SearchFacets.of(await self.count_facets())
 
 
 UNLOADED = {

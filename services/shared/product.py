@@ -8,7 +8,7 @@ bus and the relay), and its consumers.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
 from importlib.metadata import entry_points
 from typing import Any
@@ -40,6 +40,9 @@ class Running:
     catalogue: EventCatalogue | None = None
     consumers: list[Consumer] = field(default_factory=list)
     closers: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
+    # Run once in the background where requests are served: what is worth having in
+    # memory before the first request needs it.
+    warmups: list[Callable[[], Coroutine[Any, Any, None]]] = field(default_factory=list)
 
     async def close(self) -> None:
         for close in self.closers:

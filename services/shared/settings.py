@@ -69,6 +69,9 @@ class Settings:
     kafka_topic_prefix: str = "medcode"
     opensearch_url: str = "http://127.0.0.1:9200"
     search_alias: str = "medcode-codes"
+    # Recent search answers kept in memory (0 entries: none), and for how long at most.
+    search_cache_entries: int = 2048
+    search_cache_seconds: int = 60
     # Hostile-query limits for the public GraphQL API.
     graphql_max_depth: int = 12
     graphql_max_aliases: int = 30
@@ -138,6 +141,8 @@ class Settings:
             kafka_topic_prefix=env.get("KAFKA_TOPIC_PREFIX", "medcode"),
             opensearch_url=env.get("OPENSEARCH_URL", "http://127.0.0.1:9200"),
             search_alias=env.get("SEARCH_ALIAS", "medcode-codes"),
+            search_cache_entries=integer("SEARCH_CACHE_ENTRIES", 2048),
+            search_cache_seconds=integer("SEARCH_CACHE_SECONDS", 60),
             graphql_max_depth=integer("GRAPHQL_MAX_DEPTH", 12),
             graphql_max_aliases=integer("GRAPHQL_MAX_ALIASES", 30),
             graphql_max_tokens=integer("GRAPHQL_MAX_TOKENS", 2000),

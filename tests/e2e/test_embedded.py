@@ -8,14 +8,19 @@ import io
 import json
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
 
 from gateway import cli
 from gateway.bootstrap import Platform
+from services.lookup.api import create_app as lookup_api
+from services.lookup.client import HttpLookup, SearchFacets
 from services.lookup.domain import CodeEntry
 from services.lookup.icd10cm import default_tabular_path
+from services.shared.search.model import CodeDocument
+from services.shared.search.ranking import Vocabulary
 from services.shared.settings import Settings
 from tests.conftest import chapters, gateway, production
 from tests.e2e.helpers import PAGE, SEARCH, graphql, import_entries, lookup, paid_viewer
@@ -114,9 +119,10 @@ async def test_hostile_requests_get_errors_not_500s(served: tuple) -> None:
         {"query": "{ searchCodes(query: \"x\", first: -1) { totalCount } }"},
         {"query": "{ searchCodes(query: \"x\", after: \"bogus\") { totalCount } }"},
     ):
-        response = await client.post("/graphql", json=body)
-        assert response.status_code in (200, 400), response.text
-        assert response.json()["errors"]
+        for _ in range(2):  # the second time from the parse and validation caches
+            response = await client.post("/graphql", json=body)
+            assert response.status_code in (200, 400), response.text
+            assert response.json()["errors"]
     huge = {"query": SEARCH, "variables": {"q": "x" * 200_000}}
     response = await client.post("/graphql", json=huge)
     assert response.status_code == 413 and response.json()["errors"]
@@ -253,3 +259,124 @@ async def test_search_shows_where_the_words_matched(served: tuple) -> None:
     marked = [title[s["start"]:s["end"]] for s in first["titleMatches"]]
     # The misspelt word is matched as corrected; the last word as a prefix.
     assert "diabetes" in marked and "hyperglycemia" in marked, (title, marked)
+
+
+async def test_a_repeated_search_sees_a_newer_release_at_once(
+    served: tuple, icd10cm_release: tuple[str, list[CodeEntry]]
+) -> None:
+    """Answers are cached, and the embedded projection forgets them when it writes."""
+    client, platform = served
+    release, entries = icd10cm_release
+
+    async def a00_codes() -> list[str]:
+        body = await graphql(client, SEARCH, q="a009")
+        assert "errors" not in body
+        return [e["node"]["code"] for e in body["data"]["searchCodes"]["edges"]]
+
+    assert "A00.9" not in await a00_codes()
+    assert "A00.9" not in await a00_codes()  # now answered from the cache
+    later = chapters(entries, "1", "4", "9", "10")  # a "newer release" adding chapter 1
+    await import_entries(platform, f"{release}-later", later)
+    assert (await a00_codes())[0] == "A00.9"
+
+
+FACETS = """query($q: String!, $chapter: String, $billableOnly: Boolean = false) {
+  searchCodes(query: $q, chapter: $chapter, billableOnly: $billableOnly) {
+    totalCount
+    facets { systems { system count } chapters { system chapter title count }
+             billable { billable count } }
+  }
+}"""
+
+
+async def test_search_counts_matches_by_system_chapter_and_billable(served: tuple) -> None:
+    client, _ = served
+    everywhere = (await graphql(client, FACETS, q="chronic"))["data"]["searchCodes"]
+    total, counted = everywhere["totalCount"], everywhere["facets"]
+    assert counted["systems"] == [{"system": "ICD10CM", "count": total}]
+    assert sum(c["count"] for c in counted["billable"]) == total
+    chapters = {c["chapter"]: c for c in counted["chapters"]}
+    assert set(chapters) == {"4", "9", "10"}  # the chapters imported
+    assert sum(c["count"] for c in chapters.values()) == total
+    assert "respiratory" in chapters["10"]["title"].lower()
+    counts = [c["count"] for c in counted["chapters"]]
+    assert counts == sorted(counts, reverse=True)
+
+    # Choosing a chapter finds what its count said; the chapter list stays whole.
+    chosen = (await graphql(client, FACETS, q="chronic", chapter="10"))["data"]["searchCodes"]
+    assert chosen["totalCount"] == chapters["10"]["count"] < total
+    assert chosen["facets"]["chapters"] == counted["chapters"]
+    assert chosen["facets"]["systems"] == [{"system": "ICD10CM", "count": chosen["totalCount"]}]
+    billable = (await graphql(client, FACETS, q="chronic", billableOnly=True))["data"]
+    assert billable["searchCodes"]["facets"]["billable"] == counted["billable"]
+    assert {"billable": True, "count": billable["searchCodes"]["totalCount"]} in counted["billable"]
+
+
+async def test_facets_are_counted_only_when_asked_for(
+    served: tuple, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    client, platform = served
+    local = lookup(platform)
+    calls: list[str] = []
+    count = local.search_facets
+
+    async def counting(query: str, **filters: Any) -> SearchFacets:
+        calls.append(query)
+        return await count(query, **filters)
+
+    monkeypatch.setattr(local, "search_facets", counting)
+    assert "errors" not in await graphql(client, SEARCH, q="diabetis")
+    assert calls == []
+    found = (await graphql(client, FACETS, q="diabetis"))["data"]["searchCodes"]
+    assert calls == ["diabetis"]
+    # The misspelt word is read as the search reads it: the same entries are counted.
+    assert found["totalCount"] > 0
+    assert sum(c["count"] for c in found["facets"]["systems"]) == found["totalCount"]
+    empty = (await graphql(client, FACETS, q="  "))["data"]["searchCodes"]
+    assert empty["totalCount"] == 0
+    assert empty["facets"] == {"systems": [], "chapters": [], "billable": []}
+
+
+async def test_the_http_client_counts_the_same_facets(served: tuple) -> None:
+    """Through the lookup service's own API, as the gateway reaches it when distributed."""
+    _, platform = served
+    local = lookup(platform)
+    remote = HttpLookup("http://lookup")
+    remote._rpc._http = httpx.AsyncClient(  # through the ASGI app, no socket
+        transport=httpx.ASGITransport(app=lookup_api(local)), base_url="http://lookup")
+    try:
+        filters: list[dict[str, Any]] = [
+            {}, {"chapter": "9"}, {"systems": ["ICD10CM"], "billable_only": True}
+        ]
+        for chosen in filters:
+            found = await remote.search_facets("heart", **chosen)
+            assert found == await local.search_facets("heart", **chosen)
+            assert found.chapters
+    finally:
+        await remote.close()
+
+
+async def test_serving_reads_the_spelling_vocabulary_before_the_first_search(
+    served: tuple, embedded_settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    built: list[int] = []
+    original = Vocabulary.of
+
+    def counted(documents: list[CodeDocument]) -> Vocabulary:
+        built.append(len(documents))
+        return original(documents)
+
+    monkeypatch.setattr(Vocabulary, "of", staticmethod(counted))
+    platform = Platform(embedded_settings)  # a second process's view of the same data
+    await platform.start()
+    try:
+        platform.warm()
+        async with asyncio.timeout(60):
+            while not built or platform._warming:
+                await asyncio.sleep(0.05)
+        assert built[0] > 1000
+        found = await lookup(platform).search_codes("diabetis")  # corrected, not rebuilt
+        assert found.items[0].code.startswith("E1")
+        assert len(built) == 1
+    finally:
+        await platform.stop()

@@ -25,10 +25,12 @@ from uuid import uuid4
 
 import pytest
 
-from services.shared.search.engine import search
+from services.shared.search.cache import SearchCache
+from services.shared.search.engine import facets, search
 from services.shared.search.model import (
     Checkpoint,
     CodeDocument,
+    Facets,
     IndexChange,
     QueryPlan,
     SearchCatalog,
@@ -263,6 +265,18 @@ async def test_only_the_last_word_is_a_prefix(index: SearchIndex) -> None:
     assert result.documents == [] and result.total == 0
 
 
+async def test_a_single_letter_last_word_is_matched_whole(index: SearchIndex) -> None:
+    # "type 2 d..." must not drag in every entry with a word beginning with "d".
+    await index.write(
+        IndexChange(upserts=[icd("Z99.1", "Type d exposure"), icd("Z99.2", "Type 2 dementia")]),
+        checkpoint(2),
+    )
+    assert await codes(index, QueryPlan(words=("type", "d"))) == ["Z99.1"]
+    assert QueryPlan(words=("type", "d")).prefix is None
+    assert QueryPlan(words=("type", "de")).prefix == "de"
+    assert sorted(await codes(index, QueryPlan(words=("type", "de")))) == ["Z99.2"]
+
+
 async def test_words_are_stemmed(index: SearchIndex) -> None:
     found = await codes(index, QueryPlan(words=("infarctions", "acute")))
     assert sorted(found) == ["I21", "I21.9"]
@@ -274,6 +288,18 @@ async def test_words_are_stemmed(index: SearchIndex) -> None:
 async def test_accents_are_folded(index: SearchIndex) -> None:
     assert await codes(index, QueryPlan(words=("sjogren",))) == ["M35.00"]
     assert await codes(index, QueryPlan(words=("sjog",))) == ["M35.00"]
+
+
+async def test_words_split_at_every_punctuation_mark(index: SearchIndex) -> None:
+    # FTS5 reads "40.0-44.9" as 40, 0, 44, 9 and "O157:H7" as o157, h7; a tokenizer that
+    # keeps "40.0" whole lets "40" (not a prefix here: it is not the last word) miss it.
+    upserts = [
+        icd("Z68.41", "Body mass index [BMI] 40.0-44.9, adult", chapter="21"),
+        icd("A04.3", "Enterohemorrhagic E. coli infection", chapter="1", terms=("O157:H7",)),
+    ]
+    await index.write(IndexChange(upserts=upserts), checkpoint(2))
+    assert await codes(index, QueryPlan(words=("40", "bmi"))) == ["Z68.41"]
+    assert await codes(index, QueryPlan(words=("o157", "h7"))) == ["A04.3"]
 
 
 async def test_terms_are_searchable(index: SearchIndex) -> None:
@@ -372,6 +398,82 @@ async def test_candidates_round_trip_documents(index: SearchIndex) -> None:
     (doc,) = (await index.candidates(QueryPlan(words=("cane",)))).documents
     assert doc == DOCS[-1]
     assert doc.chapter is None and doc.parent is None and doc.terms == ()
+
+
+# --- facets: every match counted, each group without its own filter ---------------------
+
+# "E" begins E11, E11.65 and E0100 (HCPCS, no chapter); "type" is in E11, E11.65 and
+# I21.A1 (chapter 9): four entries, E11 the one not billable.
+TYPE_OR_E = QueryPlan(words=("type",), code="E")
+
+
+async def test_facets_count_every_match_once(index: SearchIndex) -> None:
+    facets = await index.facets(replace(TYPE_OR_E, window=1))  # the window limits no count
+    assert facets == Facets(
+        systems={ICD: 3, "HCPCS": 1},
+        chapters={(ICD, "4"): 2, (ICD, "9"): 1},
+        billable={True: 3, False: 1},
+    )
+    assert sum(facets.systems.values()) == (await index.candidates(TYPE_OR_E)).total
+
+
+async def test_each_facet_ignores_its_own_filter_and_keeps_the_others(index: SearchIndex) -> None:
+    hcpcs = await index.facets(replace(TYPE_OR_E, systems=("HCPCS",)))
+    assert hcpcs == Facets(systems={ICD: 3, "HCPCS": 1}, chapters={}, billable={True: 1})
+    chapter_4 = await index.facets(replace(TYPE_OR_E, chapter="4"))
+    assert chapter_4 == Facets(
+        systems={ICD: 2}, chapters={(ICD, "4"): 2, (ICD, "9"): 1}, billable={True: 1, False: 1}
+    )
+    billable = await index.facets(replace(TYPE_OR_E, billable_only=True))
+    assert billable == Facets(
+        systems={ICD: 2, "HCPCS": 1},
+        chapters={(ICD, "4"): 1, (ICD, "9"): 1},
+        billable={True: 3, False: 1},
+    )
+    both = await index.facets(replace(TYPE_OR_E, systems=(ICD,), billable_only=True))
+    assert both == Facets(
+        systems={ICD: 2, "HCPCS": 1},
+        chapters={(ICD, "4"): 1, (ICD, "9"): 1},
+        billable={True: 2, False: 1},
+    )
+
+
+@pytest.mark.parametrize(
+    "plan",
+    [
+        TYPE_OR_E,
+        QueryPlan(words=("myocardial",)),
+        QueryPlan(words=(), code="I2", billable_only=True),
+        QueryPlan(words=("acute", "old"), match_all=False, chapter="9"),
+        QueryPlan(words=("diabetes",), code="I21", systems=(ICD,)),
+        QueryPlan(words=("blood", "pressure"), systems=("HCPCS",)),
+    ],
+    ids=lambda plan: f"{plan.words}-{plan.code}",
+)
+async def test_a_facet_count_is_what_choosing_that_value_finds(
+    index: SearchIndex, plan: QueryPlan
+) -> None:
+    async def total(narrowed: QueryPlan) -> int:
+        return (await index.candidates(narrowed)).total
+
+    facets = await index.facets(plan)
+    assert facets.systems or facets.billable, "a plan meant to match something"
+    for system, count in facets.systems.items():
+        assert await total(replace(plan, systems=(system,))) == count, system
+    assert sum(facets.systems.values()) == await total(replace(plan, systems=()))
+    for (system, chapter), count in facets.chapters.items():
+        assert await total(replace(plan, systems=(system,), chapter=chapter)) == count
+    everything = await total(replace(plan, billable_only=False))
+    billable = await total(replace(plan, billable_only=True))
+    assert facets.billable.get(True, 0) == billable
+    assert facets.billable.get(False, 0) == everything - billable
+
+
+async def test_facets_of_nothing_are_empty(index: SearchIndex) -> None:
+    assert await index.facets(QueryPlan(words=())) == Facets()
+    assert await index.facets(QueryPlan(words=(), code="")) == Facets()
+    assert await index.facets(QueryPlan(words=(), code="Z99")) == Facets()
+    assert await index.facets(QueryPlan(words=("zebra",))) == Facets()
 
 
 # --- documents, get, count --------------------------------------------------------------
@@ -625,6 +727,8 @@ async def test_search_begun_on_a_version_that_is_then_promoted_away(
     result = await reader.candidates(QueryPlan(words=("myocardial",), code="I21"))
     assert [d.code for d in result.documents][:3] == ["I21", "I21.9", "I21.A1"]
     assert result.total == 4
+    counted = await reader.facets(QueryPlan(words=("myocardial",), code="I21"))
+    assert counted.systems == {ICD: 4}
 
 
 # --- relevance parity: the same entries, the same engine, the same answers --------------
@@ -988,3 +1092,53 @@ async def test_parity_same_top_five(
     assert found["sqlite"] == found["opensearch"]
     if first is not None:
         assert found["sqlite"][0][:1] == [first]
+
+
+@pytest.mark.parametrize(("text", "first"), parity_cases())
+async def test_parity_same_facets(
+    both_backends: dict[str, SearchCatalog], text: str, first: str | None
+) -> None:
+    """Both backends count the same; the counts add up to the search's total."""
+    counted = {backend: await facets(c, text) for backend, c in both_backends.items()}
+    assert counted["sqlite"] == counted["opensearch"]
+    total = (await search(both_backends["sqlite"], text)).total
+    assert sum(counted["sqlite"].systems.values()) == total
+    assert sum(counted["sqlite"].billable.values()) == total
+
+
+async def test_facets_read_the_query_as_search_does(
+    both_backends: dict[str, SearchCatalog],
+) -> None:
+    for catalog in both_backends.values():
+        assert await facets(catalog, "diabetis") == await facets(catalog, "diabetes")
+        assert (await facets(catalog, "diabetes")).chapters == {(ICD, "4"): 6}
+        # No entry says "hip": counted as search relaxes it, over "fracture".
+        hip = await facets(catalog, "hip fracture")
+        assert hip.chapters == {(ICD, "13"): 1, (ICD, "19"): 3}
+        assert await facets(catalog, "  ") == Facets()
+        kidney = await facets(catalog, "chronic kidney", chapter="14", billable_only=True)
+        assert kidney.chapters == {(ICD, "4"): 1, (ICD, "14"): 1}
+        assert kidney.systems == {ICD: 1} and kidney.billable == {True: 1}
+
+
+# --- the search cache: answers kept until the index changes ------------------------------
+
+
+async def test_cached_answers_are_served_until_the_index_changes(
+    catalog: SearchCatalog, index: SearchIndex
+) -> None:
+    cache = SearchCache(entries=16, ttl=600)
+    first = await search(catalog, "hypertension", cache=cache)
+    assert [d.code for d in first.documents] == ["I10", "R03.0"]
+    await index.write(
+        IndexChange(upserts=[icd("I15.0", "Renovascular hypertension")]), checkpoint(2)
+    )
+    # Written behind the cache's back (another process): the kept answer is served.
+    kept = await search(catalog, "Hypertension ", cache=cache)
+    assert [d.code for d in kept.documents] == ["I10", "R03.0"] and kept.total == 2
+    cache.changed()  # what the embedded projection calls after each write
+    again = await search(catalog, "hypertension", cache=cache)
+    assert "I15.0" in [d.code for d in again.documents]
+    assert again.total == 3
+    uncached = await search(catalog, "hypertension")
+    assert [d.code for d in again.documents] == [d.code for d in uncached.documents]

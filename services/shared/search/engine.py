@@ -17,9 +17,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from itertools import combinations
 
+from services.shared.search.cache import SearchCache
 from services.shared.search.model import (
     Candidates,
     CodeDocument,
+    Facets,
     QueryPlan,
     SearchCatalog,
     SearchIndex,
@@ -37,6 +39,7 @@ from services.shared.search.text import IRREGULAR, query_words
 log = logging.getLogger(__name__)
 
 MAX_WINDOW = 1000
+_MIN_WINDOW = 200  # candidates re-ranked for any page, however small
 _RECHECK_SECONDS = 30.0  # how often a cached vocabulary is checked against its index
 _SHORT = 2  # words this short are poor prefixes: sent first, so a longer word ends the plan
 _FEW = 1  # with fewer billable entries than this having every word, look at those missing one
@@ -53,6 +56,26 @@ class Results:
     documents: list[CodeDocument]
     total: int
     asked: tuple[str, ...] = ()  # the words searched for, after spelling correction
+
+
+@dataclass(frozen=True)
+class _Analysis:
+    """What the query asks for, as search reads it before asking a backend."""
+
+    plan: QueryPlan  # as typed (filters, code, window)
+    asked: tuple[str, ...]  # the words, spelling corrected, stopwords dropped
+    wordings: list[tuple[str, ...]]  # asked, and its singular when that differs
+    readings: list[Query]  # the wordings as the ranker reads them
+    vocabulary: Vocabulary | None
+
+
+@dataclass(frozen=True)
+class _Found:
+    """Candidates gathered from one or more plans."""
+
+    documents: list[CodeDocument]
+    total: int  # the largest plan's match count
+    counted: QueryPlan | None  # that plan: the entries ``total`` counts
 
 
 @dataclass
@@ -96,6 +119,10 @@ class Vocabularies:
             cached = versions.get(index.name)
             try:
                 count = await index.count()
+                if count == 0:
+                    # Nothing to correct against yet; not kept, so that the first
+                    # entries indexed are known at once (a warm-up may come first).
+                    return Vocabulary(())
                 if cached is None or cached.count != count:
                     documents = await index.documents()
                     vocabulary = await asyncio.to_thread(Vocabulary.of, documents)
@@ -148,7 +175,7 @@ async def _gather(
     plan: QueryPlan,
     wordings: Sequence[tuple[str, ...]],
     vocabulary: Vocabulary | None,
-) -> tuple[list[CodeDocument], int]:
+) -> _Found:
     """Candidates for each wording; if a backend had more than it returned, also the
     entries marked the default for those words.
 
@@ -169,17 +196,19 @@ async def _gather(
         redone = await asyncio.gather(*(index.candidates(full[i]) for i in again))
         for i, result in zip(again, redone, strict=True):
             found[i], plans[i] = result, full[i]
-    documents, total = _union(found)
-    if total > len(documents):
+    union = _union(plans, found)
+    if union.total > len(union.documents):
         defaults = [replace(p, words=("nos", *p.words)) for p in plans if "nos" not in p.words]
-        more, _ = await _retrieve(index, defaults)
-        seen = {d.doc_id for d in documents}
-        documents += [d for d in more if d.doc_id not in seen]
-    return documents, total
+        more = (await _retrieve(index, defaults)).documents
+        seen = {d.doc_id for d in union.documents}
+        added = [d for d in more if d.doc_id not in seen]
+        union = replace(union, documents=union.documents + added)
+    return union
 
 
-def _union(found: Sequence[Candidates]) -> tuple[list[CodeDocument], int]:
-    """The candidates of several plans, once each in plan order, and the largest total."""
+def _union(plans: Sequence[QueryPlan], found: Sequence[Candidates]) -> _Found:
+    """The candidates of several plans, once each in plan order, and the largest total
+    with its plan."""
     seen: set[str] = set()
     documents: list[CodeDocument] = []
     for candidates in found:
@@ -187,12 +216,15 @@ def _union(found: Sequence[Candidates]) -> tuple[list[CodeDocument], int]:
             if doc.doc_id not in seen:
                 seen.add(doc.doc_id)
                 documents.append(doc)
-    return documents, max((c.total for c in found), default=0)
+    largest = max(range(len(found)), key=lambda i: found[i].total, default=None)
+    if largest is None:
+        return _Found(documents, 0, None)
+    return _Found(documents, found[largest].total, plans[largest])
 
 
-async def _retrieve(index: SearchIndex, plans: list[QueryPlan]) -> tuple[list[CodeDocument], int]:
+async def _retrieve(index: SearchIndex, plans: list[QueryPlan]) -> _Found:
     """The union of the plans' candidates."""
-    return _union(await asyncio.gather(*(index.candidates(p) for p in plans)))
+    return _union(plans, await asyncio.gather(*(index.candidates(p) for p in plans)))
 
 
 async def search(
@@ -204,6 +236,7 @@ async def search(
     chapter: str | None = None,
     offset: int = 0,
     limit: int = 10,
+    cache: SearchCache | None = None,
 ) -> Results:
     """Rank the best candidates and return one page of them.
 
@@ -212,13 +245,37 @@ async def search(
     entries missing one word are added, and failing that any word may match, so a query
     with a stray word still finds something useful.
     """
-    window = min(max(200, offset + limit + 50), MAX_WINDOW)
+    window = min(max(_MIN_WINDOW, offset + limit + 50), MAX_WINDOW)
     plan = analyze(
         text, systems=systems, billable_only=billable_only, chapter=chapter, window=window
     )
     if not plan.words and not plan.code:
         return Results([], 0)
-    index = await catalog.live()
+    if cache is None:
+        return await _search(catalog, await catalog.live(), plan, offset, limit)
+    index = await cache.live(catalog)
+    key = (index.name, plan, offset, limit)
+    if (cached := cache.get(key)) is not None:
+        return cached
+    epoch = cache.epoch
+    results = await _search(catalog, index, plan, offset, limit)
+    cache.put(key, results, epoch)
+    return results
+
+
+async def _search(
+    catalog: SearchCatalog, index: SearchIndex, plan: QueryPlan, offset: int, limit: int
+) -> Results:
+    analysis = await _analyse(catalog, index, plan)
+    found = await _find(index, analysis)
+    ranked = rank(plan, found.documents, analysis.readings)
+    total = max(found.total, len(ranked))
+    return Results(ranked[offset : offset + limit], total, analysis.asked)
+
+
+async def _analyse(catalog: SearchCatalog, index: SearchIndex, plan: QueryPlan) -> _Analysis:
+    """Correct misspelt words against the index's vocabulary, drop stopwords, and read
+    irregular plurals also as singular."""
     typed = plan.words
     vocabulary = None
     if _needs_vocabulary(typed) or (len(typed) > 1 and plan.code is None):
@@ -237,20 +294,58 @@ async def search(
         Query.of(w, prefix=not corrected and i == 0, typed=" ".join(typed) if i == 0 else "")
         for i, w in enumerate(wordings)
     ]
-    documents, total = await _gather(index, plan, wordings, vocabulary)
-    if len(asked) > 1 and sum(d.billable for d in documents) < _FEW:
+    return _Analysis(plan, asked, wordings, readings, vocabulary)
+
+
+async def _find(index: SearchIndex, analysis: _Analysis) -> _Found:
+    """The candidates search ranks, and the plan whose matches its total counts.
+
+    Every word must match when some billable entry has them all; otherwise entries
+    missing one word are added, and failing that any word may match.
+    """
+    plan, asked, vocabulary = analysis.plan, analysis.asked, analysis.vocabulary
+    found = await _gather(index, plan, analysis.wordings, vocabulary)
+    if len(asked) > 1 and sum(d.billable for d in found.documents) < _FEW:
         # Few entries have every word: add those that miss one (the rarest words first),
         # then any word at all.
         relaxed = list(combinations(asked, len(asked) - 1))
         if vocabulary is not None:
             relaxed.sort(key=lambda ws: min(vocabulary.entries(w) for w in ws))
-        more, more_total = await _gather(index, plan, relaxed[:_MAX_RELAXED], vocabulary)
-        if not documents and not more:
+        more = await _gather(index, plan, relaxed[:_MAX_RELAXED], vocabulary)
+        if not found.documents and not more.documents:
             anyword = replace(plan, words=_plan_order(_retrievable(asked)), match_all=False)
-            more, more_total = await _retrieve(index, [anyword])
-        seen = {d.doc_id for d in documents}
-        documents += [d for d in more if d.doc_id not in seen]
-        total = max(total, more_total)
-    ranked = rank(plan, documents, readings)
-    total = max(total, len(ranked))
-    return Results(ranked[offset : offset + limit], total, asked)
+            more = await _retrieve(index, [anyword])
+        seen = {d.doc_id for d in found.documents}
+        documents = found.documents + [d for d in more.documents if d.doc_id not in seen]
+        larger = more if more.total > found.total else found
+        found = _Found(documents, larger.total, larger.counted)
+    return found
+
+
+async def facets(
+    catalog: SearchCatalog,
+    text: str,
+    *,
+    systems: tuple[str, ...] = (),
+    billable_only: bool = False,
+    chapter: str | None = None,
+) -> Facets:
+    """How the entries a search for ``text`` counts in its total fall by code system,
+    chapter and billable: for the filters a client shows next to the results.
+
+    The query is read as ``search`` reads it (spelling corrected, relaxed when no billable
+    entry has every word) and counted over the one backend plan whose match count is the
+    search's total. Each group ignores its own filter and keeps the others, so without
+    that filter its counts add up to the total. They add up to less only when ``search``
+    also lists entries beyond that plan's (a singular reading, other relaxed wordings)
+    and counts more than it. Separate from ``search``, which never pays for it: this
+    asks the backends again.
+    """
+    plan = analyze(
+        text, systems=systems, billable_only=billable_only, chapter=chapter, window=_MIN_WINDOW
+    )
+    if not plan.words and not plan.code:
+        return Facets()
+    index = await catalog.live()
+    found = await _find(index, await _analyse(catalog, index, plan))
+    return await index.facets(found.counted) if found.counted is not None else Facets()

@@ -45,11 +45,35 @@ class QueryPlan:
     match_all: bool = True  # every word must match (else any word)
     window: int = 200  # how many candidates to return for re-ranking
 
+    @property
+    def prefix(self) -> str | None:
+        """The word also matched as the start of longer ones: the last, unless it is a
+        single letter ("d and c", "n/v"), which begins most words in the index."""
+        last = self.words[-1] if self.words else ""
+        return last if len(last) > 1 else None
+
 
 @dataclass(frozen=True)
 class Candidates:
     documents: list[CodeDocument]
     total: int  # every document matching the plan, not only those returned
+
+
+@dataclass(frozen=True)
+class Facets:
+    """How many entries matching a plan fall under each value of the filterable fields.
+
+    Disjunctive, as people expect of facets: each group ignores the plan's own filter on
+    its field (and keeps the others), so it tells what choosing another value would find.
+    Only values with at least one entry are listed; entries without a chapter are in no
+    chapter's count.
+    """
+
+    systems: dict[str, int] = field(default_factory=dict)
+    # By (system, chapter): chapter ids repeat across systems ("9" is an ICD-10-CM chapter
+    # and a PCS section), and a chapter's title is only known with its system.
+    chapters: dict[tuple[str, str], int] = field(default_factory=dict)
+    billable: dict[bool, int] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -83,6 +107,10 @@ class SearchIndex(Protocol):
     async def checkpoint(self, consumer: str, source: str) -> Checkpoint | None: ...
 
     async def candidates(self, plan: QueryPlan) -> Candidates: ...
+
+    async def facets(self, plan: QueryPlan) -> Facets:
+        """Exact counts over every entry ``candidates`` would count in ``total``, except
+        that each group leaves out the plan's filter on its own field."""
 
     async def get(self, doc_id: str) -> CodeDocument | None: ...
 

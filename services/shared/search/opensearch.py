@@ -6,8 +6,8 @@ index. Checkpoints live in ``{prefix}-checkpoints`` keyed by index name, so a ne
 starts from nothing and the live one keeps its own progress.
 
 Only candidate retrieval happens here; the final order comes from the shared ranker.
-The semantics of ``candidates`` mirror the SQLite FTS5 backend exactly (see
-``OpenSearchIndex.candidates``).
+The semantics of ``candidates`` and ``facets`` mirror the SQLite FTS5 backend exactly
+(see ``OpenSearchIndex.candidates``).
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ from services.shared.search.model import (
     Candidates,
     Checkpoint,
     CodeDocument,
+    Facets,
     IndexChange,
     QueryPlan,
     SearchIndex,
@@ -43,6 +44,11 @@ _MAX_PREFIX = 30
 _TITLE_BOOST = 2.0
 _PREFIX_BOOST = 0.5  # a word completed from a prefix counts less than a whole word
 _CREATE_ATTEMPTS = 5
+# A word: a run of letters, digits and private-use characters (FTS5 unicode61's L*, N*, Co).
+_WORD = r"[\p{L}\p{N}\p{Co}]+"
+# Terms aggregations list this many values at most: far more systems and chapters than
+# exist, so every shard reports every value and the counts are exact.
+_FACET_VALUES = 1000
 
 
 class OpenSearchWriteError(RuntimeError):
@@ -55,6 +61,10 @@ def index_body(*, shards: int = 1, replicas: int = 0) -> dict[str, Any]:
     One shard by default: a code catalogue is small (~100k docs), and a single shard
     keeps BM25 statistics exact, so scores do not depend on document routing.
     ``dynamic: strict`` turns a drifting document shape into a loud write error.
+
+    A version keeps the analysis it was created with (queries are analysed by the
+    index's own analyzers, so an older version stays consistent and keeps answering);
+    a change here reaches a live deployment with ``medcode projections rebuild search``.
     """
     text = {"type": "text", "analyzer": "medcode_text"}
     # Unstemmed edge n-grams: "diab" -> "diabetes" must not depend on what the stemmer
@@ -72,11 +82,15 @@ def index_body(*, shards: int = 1, replicas: int = 0) -> dict[str, Any]:
             "number_of_shards": shards,
             "number_of_replicas": replicas,
             "analysis": {
-                # "alzheimer's" splits at the apostrophe, as FTS5 and text.words do.
-                "char_filter": {
-                    "medcode_apostrophe": {
-                        "type": "pattern_replace", "pattern": "['\u2019]", "replacement": " ",
-                    },
+                # Words are runs of letters and digits, everything else separates them, as
+                # in FTS5's unicode61 tokenizer and text.words: "40.0-44.9" is 40, 0, 44, 9
+                # and "alzheimer's" is alzheimer, s. The standard tokenizer kept "40.0",
+                # "e.g" and "o157:h7" whole, so "bmi 40" missed "BMI 40.0-44.9" here but not
+                # in SQLite. The pattern matches the words themselves (group 0), not the
+                # separators: osmem, the test server, indexes the matches of a pattern
+                # whatever its group, so a separator pattern would index only punctuation.
+                "tokenizer": {
+                    "medcode_words": {"type": "pattern", "pattern": _WORD, "group": 0},
                 },
                 "filter": {
                     # "english" is Lucene's Porter stemmer, the same algorithm as FTS5's
@@ -92,20 +106,17 @@ def index_body(*, shards: int = 1, replicas: int = 0) -> dict[str, Any]:
                 "analyzer": {
                     "medcode_text": {
                         "type": "custom",
-                        "tokenizer": "standard",
-                        "char_filter": ["medcode_apostrophe"],
+                        "tokenizer": "medcode_words",
                         "filter": ["lowercase", "asciifolding", "medcode_stem"],
                     },
                     "medcode_prefix": {
                         "type": "custom",
-                        "tokenizer": "standard",
-                        "char_filter": ["medcode_apostrophe"],
+                        "tokenizer": "medcode_words",
                         "filter": ["lowercase", "asciifolding", "medcode_edge"],
                     },
                     "medcode_prefix_search": {
                         "type": "custom",
-                        "tokenizer": "standard",
-                        "char_filter": ["medcode_apostrophe"],
+                        "tokenizer": "medcode_words",
                         "filter": ["lowercase", "asciifolding", "medcode_cut"],
                     },
                 },
@@ -177,15 +188,16 @@ def _from_source(source: Mapping[str, Any]) -> CodeDocument:
     )
 
 
-def _filters(plan: QueryPlan) -> list[dict[str, Any]]:
-    filters: list[dict[str, Any]] = []
+def _filters(plan: QueryPlan, *, without: str | None = None) -> list[dict[str, Any]]:
+    """The plan's filters, leaving out the one on the field ``without`` names."""
+    filters: dict[str, dict[str, Any]] = {}
     if plan.systems:
-        filters.append({"terms": {"system": list(plan.systems)}})
+        filters["systems"] = {"terms": {"system": list(plan.systems)}}
     if plan.billable_only:
-        filters.append({"term": {"billable": True}})
+        filters["billable"] = {"term": {"billable": True}}
     if plan.chapter is not None:
-        filters.append({"term": {"chapter": plan.chapter}})
-    return filters
+        filters["chapter"] = {"term": {"chapter": plan.chapter}}
+    return [f for name, f in filters.items() if name != without]
 
 
 def _word_clause(word: str, *, prefix: bool) -> dict[str, Any]:
@@ -211,11 +223,62 @@ def _word_clause(word: str, *, prefix: bool) -> dict[str, Any]:
 
 
 def _words_query(plan: QueryPlan) -> dict[str, Any]:
-    last = len(plan.words) - 1
+    last = len(plan.words) - 1 if plan.prefix else -1
     clauses = [_word_clause(w, prefix=i == last) for i, w in enumerate(plan.words)]
     if plan.match_all:
         return {"bool": {"must": clauses}}
     return {"bool": {"should": clauses, "minimum_should_match": 1}}
+
+
+def _parts(plan: QueryPlan, filters: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """What the plan matches as disjoint searches, best first: code-prefix matches, then
+    word matches that are not code matches. Candidates and facets both read these, so
+    they count the very same entries."""
+    parts: list[dict[str, Any]] = []
+    code_match = {"prefix": {"compact": plan.code}}
+    if plan.code:
+        parts.append(
+            {
+                "query": {"bool": {"filter": [*filters, code_match]}},
+                "sort": [{"compact_length": "asc"}, {"compact": "asc"}, {"doc_id": "asc"}],
+            }
+        )
+    if plan.words:
+        query: dict[str, Any] = {"must": [_words_query(plan)], "filter": filters}
+        if plan.code:  # already returned by the code search
+            query["must_not"] = [code_match]
+        parts.append({"query": {"bool": query}, "sort": ["_score", {"doc_id": "asc"}]})
+    return parts
+
+
+def _facet_aggs(plan: QueryPlan) -> dict[str, Any]:
+    """One filter aggregation per group, holding every filter but the group's own."""
+
+    def within(without: str, terms: dict[str, Any]) -> dict[str, Any]:
+        kept = _filters(plan, without=without)
+        return {"filter": {"bool": {"filter": kept}}, "aggs": {"values": terms}}
+
+    def by(field: str, **sub: Any) -> dict[str, Any]:
+        return {"terms": {"field": field, "size": _FACET_VALUES}, **({"aggs": sub} if sub else {})}
+
+    return {
+        "systems": within("systems", by("system")),
+        "chapters": within("chapter", by("system", chapters=by("chapter"))),
+        "billable": within("billable", by("billable")),
+    }
+
+
+def _read_facets(aggs: Mapping[str, Any]) -> Facets:
+    facets = Facets()
+    for bucket in aggs["systems"]["values"]["buckets"]:
+        facets.systems[bucket["key"]] = int(bucket["doc_count"])
+    for system in aggs["chapters"]["values"]["buckets"]:
+        for bucket in system["chapters"]["buckets"]:
+            facets.chapters[(system["key"], bucket["key"])] = int(bucket["doc_count"])
+    for bucket in aggs["billable"]["values"]["buckets"]:
+        # A boolean's key is 1 or 0 (key_as_string "true"): never bool() a string.
+        facets.billable[bucket["key"] in (True, "true")] = int(bucket["doc_count"])
+    return facets
 
 
 def _index_missing(response: Mapping[str, Any]) -> bool:
@@ -325,38 +388,37 @@ class OpenSearchIndex:
         hit counts.
         """
         window = max(0, min(plan.window, _MAX_WINDOW))
-        filters = _filters(plan)
-        searches: list[dict[str, Any]] = []
-        if plan.code:
-            code_match = {"prefix": {"compact": plan.code}}
-            searches.append(
-                {
-                    "query": {"bool": {"filter": [*filters, code_match]}},
-                    "sort": [
-                        {"compact_length": "asc"},
-                        {"compact": "asc"},
-                        {"doc_id": "asc"},
-                    ],
-                }
-            )
-        if plan.words:
-            query: dict[str, Any] = {"must": [_words_query(plan)], "filter": filters}
-            if plan.code:  # already returned by the code search
-                query["must_not"] = [{"prefix": {"compact": plan.code}}]
-            searches.append({"query": {"bool": query}, "sort": ["_score", {"doc_id": "asc"}]})
+        searches = _parts(plan, _filters(plan))
         if not searches:
             return Candidates(documents=[], total=0)
-        response = await self._msearch(self.name, searches, window)
-        if self._alias and any(_index_missing(r) for r in response["responses"]):
-            response = await self._msearch(self._alias, searches, window)
         documents: list[CodeDocument] = []
         total = 0
-        for result in response["responses"]:
-            _raise_for_search(result)
+        for result in await self._search(searches, window):
             hits = result["hits"]
             total += int(hits["total"]["value"])
             documents.extend(_from_source(hit["_source"]) for hit in hits["hits"])
         return Candidates(documents=documents[:window], total=total)
+
+    async def facets(self, plan: QueryPlan) -> Facets:
+        """Filter and terms aggregations over the union of the candidates' searches,
+        unfiltered: each aggregation applies the filters its group keeps."""
+        parts = _parts(plan, [])
+        if not parts:
+            return Facets()
+        matched = {"bool": {"should": [p["query"] for p in parts], "minimum_should_match": 1}}
+        query = {"bool": {"filter": [matched]}}  # counted, not scored
+        (result,) = await self._search([{"query": query, "aggs": _facet_aggs(plan)}], 0)
+        return _read_facets(result["aggregations"])
+
+    async def _search(self, searches: list[dict[str, Any]], window: int) -> list[Any]:
+        """Each search's response; from the alias's target when a promote dropped this
+        version after the caller resolved it."""
+        response = await self._msearch(self.name, searches, window)
+        if self._alias and any(_index_missing(r) for r in response["responses"]):
+            response = await self._msearch(self._alias, searches, window)
+        for result in response["responses"]:
+            _raise_for_search(result)
+        return list(response["responses"])
 
     async def _msearch(
         self, target: str, searches: list[dict[str, Any]], window: int

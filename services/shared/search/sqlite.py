@@ -25,6 +25,8 @@ suite (tests/integration/test_search_contract.py) runs the same tests on both:
   prefix fields (half the prefix's idf, doubled in the title); the doc id breaks ties.
 - ``total`` counts every matching document once, code or words; ``window`` limits the
   documents returned, never the total.
+- ``facets`` counts those same documents by system, (system, chapter) and billable, each
+  group with every filter but its own.
 - A search through a version that ``promote`` has since dropped is answered from the live
   version: a reader that resolved ``live()`` just before the swap gets an answer, not an
   error. ``get`` and ``checkpoint`` on a dropped version find nothing.
@@ -41,6 +43,7 @@ import threading
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import NamedTuple, TypeVar
 
 from starlette.concurrency import run_in_threadpool
 
@@ -48,10 +51,13 @@ from services.shared.search.model import (
     Candidates,
     Checkpoint,
     CodeDocument,
+    Facets,
     IndexChange,
     QueryPlan,
     SearchIndex,
 )
+
+T = TypeVar("T")
 
 # porter: "fractures" finds "fracture"; remove_diacritics: "Ménière" finds "meniere".
 _TOKENIZER = "porter unicode61 remove_diacritics 2"
@@ -156,6 +162,22 @@ def _document(row: tuple) -> CodeDocument:  # type: ignore[type-arg]
         terms=tuple(json.loads(row[9])),
         version=row[10],
     )
+
+
+class _Part(NamedTuple):
+    """One disjoint part of a plan's matches: ``{with_clause} SELECT ... {where}``."""
+
+    with_clause: str
+    with_params: list[object]
+    where: str  # "FROM ... WHERE ...", without the plan's filters
+    where_params: list[object]
+    order: str  # best candidate first
+
+
+def _add(counts: dict[T, int], key: T, n: int) -> None:
+    """Count ``n`` more under ``key``; a key never counted stays out, as in OpenSearch."""
+    if n:
+        counts[key] = counts.get(key, 0) + n
 
 
 class SQLiteIndex:
@@ -316,18 +338,24 @@ class SQLiteIndex:
     async def checkpoint(self, consumer: str, source: str) -> Checkpoint | None:
         return await run_in_threadpool(self._checkpoint, consumer, source)
 
-    def _filters(self, plan: QueryPlan) -> tuple[str, list[object]]:
-        clauses: list[str] = []
-        params: list[object] = []
+    def _conditions(self, plan: QueryPlan) -> dict[str, tuple[str, list[object]]]:
+        """The plan's filters by the field each restricts: (condition, its parameters)."""
+        found: dict[str, tuple[str, list[object]]] = {}
         if plan.systems:
-            clauses.append(f"d.system IN ({','.join('?' * len(plan.systems))})")
-            params.extend(plan.systems)
+            marks = ",".join("?" * len(plan.systems))
+            found["systems"] = (f"d.system IN ({marks})", list(plan.systems))
         if plan.billable_only:
-            clauses.append("d.billable = 1")
+            found["billable"] = ("d.billable = 1", [])
         if plan.chapter is not None:
-            clauses.append("d.chapter = ?")
-            params.append(plan.chapter)
-        return "".join(f" AND {c}" for c in clauses), params
+            found["chapter"] = ("d.chapter = ?", [plan.chapter])
+        return found
+
+    def _filters(
+        self, plan: QueryPlan, *, without: str | None = None
+    ) -> tuple[str, list[object]]:
+        """The plan's filters as `` AND ...`` clauses, leaving out the one on ``without``."""
+        kept = [c for name, c in self._conditions(plan).items() if name != without]
+        return "".join(f" AND {sql}" for sql, _ in kept), [p for _, ps in kept for p in ps]
 
     def _words(self, plan: QueryPlan) -> tuple[str, list[object]]:
         """A WITH clause defining ``hits(id, score)``: the word matches, lower score first.
@@ -342,12 +370,12 @@ class SQLiteIndex:
         begins = phrases[-1] + "*"
         fts, prefix = self._fts, self._prefix
         head = plan.match_all and len(phrases) > 1  # earlier words are required
-        params: list[object] = [
-            (" AND " if plan.match_all else " OR ").join(phrases),
-            f"title : {begins}",
-            f"terms : {begins}",
-        ]
+        params: list[object] = [(" AND " if plan.match_all else " OR ").join(phrases)]
         bm25 = f"bm25({fts}, {_TITLE_WEIGHT}, 1.0)"
+        if plan.prefix is None:
+            whole = f"SELECT rowid, {bm25} FROM {fts} WHERE {fts} MATCH ?"
+            return f"WITH hits(id, score) AS ({whole})", params
+        params += [f"title : {begins}", f"terms : {begins}"]
         clause = (
             f"WITH whole(id, score) AS MATERIALIZED (SELECT rowid, {bm25} FROM {fts}"
             f" WHERE {fts} MATCH ?),"
@@ -388,6 +416,26 @@ class SQLiteIndex:
                 found[row[0]] = _document(row[1:])
         return [found[rowid] for rowid in rowids]
 
+    def _parts(self, plan: QueryPlan) -> list[_Part]:
+        """What the plan matches, unfiltered, as disjoint parts: code matches, then word
+        matches that are not code matches. Candidates and facets both read these, so
+        they count the very same entries."""
+        parts: list[_Part] = []
+        code = "d.compact >= ? AND d.compact < ?"
+        code_params: list[object] = [plan.code, f"{plan.code}\uffff"]
+        if plan.code:
+            where = f"FROM {self._docs} d WHERE {code}"
+            order = "length(d.compact), d.compact, d.doc_id"
+            parts.append(_Part("", [], where, code_params, order))
+        if plan.words:
+            with_clause, params = self._words(plan)
+            where = f"FROM hits h JOIN {self._docs} d ON d.rowid = h.id WHERE 1"
+            if plan.code:  # those are code matches already
+                where += f" AND NOT ({code})"
+            not_code = code_params if plan.code else []
+            parts.append(_Part(with_clause, params, where, not_code, "h.score, d.doc_id"))
+        return parts
+
     def _query(self, conn: sqlite3.Connection, plan: QueryPlan) -> Candidates:
         window = max(0, plan.window)
         filters, filter_params = self._filters(plan)
@@ -414,36 +462,48 @@ class SQLiteIndex:
                 count = f"{with_clause} SELECT count(*) {where}"
                 total += conn.execute(count, params).fetchone()[0]
 
-        code = "d.compact >= ? AND d.compact < ?"
-        code_params: list[object] = [plan.code, f"{plan.code}\uffff"]
-        if plan.code:
+        for part in self._parts(plan):
             fetch(
-                "",
-                f"FROM {self._docs} d WHERE {code}{filters}",
-                "length(d.compact), d.compact, d.doc_id",
-                [*code_params, *filter_params],
-                window,
-            )
-        if plan.words:
-            with_clause, params = self._words(plan)
-            where = f"FROM hits h JOIN {self._docs} d ON d.rowid = h.id WHERE 1"
-            if plan.code:  # those are code matches already
-                where += f" AND NOT ({code})"
-                params += code_params
-            fetch(
-                with_clause,
-                where + filters,
-                "h.score, d.doc_id",
-                [*params, *filter_params],
+                part.with_clause,
+                part.where + filters,
+                part.order,
+                [*part.with_params, *part.where_params, *filter_params],
                 window - len(documents),
             )
         return Candidates(documents, total)
+
+    def _tally(self, conn: sqlite3.Connection, plan: QueryPlan) -> Facets:
+        """Each part grouped once by system, chapter and billable; each group's count
+        sums the rows that pass every filter but the one on its own field."""
+        passing = [self._filters(plan, without=name) for name in ("systems", "chapter", "billable")]
+        sums = ", ".join(f"sum(1{sql})" for sql, _ in passing)
+        sum_params = [p for _, params in passing for p in params]
+        facets = Facets()
+        for part in self._parts(plan):
+            rows = conn.execute(
+                f"{part.with_clause} SELECT d.system, d.chapter, d.billable, {sums} {part.where}"
+                " GROUP BY d.system, d.chapter, d.billable",
+                [*part.with_params, *sum_params, *part.where_params],  # as they appear
+            )
+            for system, chapter, billable, for_system, for_chapter, for_billable in rows:
+                _add(facets.systems, system, for_system)
+                if chapter is not None:
+                    _add(facets.chapters, (system, chapter), for_chapter)
+                _add(facets.billable, bool(billable), for_billable)
+        return facets
 
     def _candidates(self, plan: QueryPlan) -> Candidates:
         if not plan.code and not plan.words:
             return Candidates([], 0)
         with _snapshot(self.pool) as conn:
-            index = self if self.exists(conn) else self._successor(conn)
+            try:
+                return self._query(conn, plan)
+            except sqlite3.OperationalError:
+                if self.exists(conn):
+                    raise
+            # Dropped by a promote after the caller resolved the alias (checked only
+            # now: one fewer statement for every search).
+            index = self._successor(conn)
             return index._query(conn, plan) if index else Candidates([], 0)
 
     def _successor(self, conn: sqlite3.Connection) -> SQLiteIndex | None:
@@ -460,6 +520,16 @@ class SQLiteIndex:
 
     async def candidates(self, plan: QueryPlan) -> Candidates:
         return await run_in_threadpool(self._candidates, plan)
+
+    def _facets(self, plan: QueryPlan) -> Facets:
+        if not plan.code and not plan.words:
+            return Facets()
+        with _snapshot(self.pool) as conn:
+            index = self if self.exists(conn) else self._successor(conn)
+            return index._tally(conn, plan) if index else Facets()
+
+    async def facets(self, plan: QueryPlan) -> Facets:
+        return await run_in_threadpool(self._facets, plan)
 
     def _get(self, doc_id: str) -> CodeDocument | None:
         with _snapshot(self.pool) as conn:

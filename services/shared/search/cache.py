@@ -1,0 +1,78 @@
+"""Recent search answers, so that a query asked again costs a dictionary lookup.
+
+Searches repeat: a few hundred queries make most of a day's traffic, and an answer only
+changes when the index does. An answer is kept per index version and analysed query
+(so "Heart  attack" and "heart attack" share one) until:
+
+- the index is written by this process (``changed``: the embedded projection calls it
+  after every batch, so embedded answers are never stale);
+- it is ``ttl`` seconds old (writes made by another process, the distributed worker,
+  are seen within that time, as OpenSearch's own refresh interval delays them anyway);
+- newer answers push it out (least recently used first; the size is bounded).
+
+The live index (which version the alias names) is re-read at most once a second: a
+rebuild's swap is seen that late, and until then both backends answer a search on a
+dropped version from the alias's new target.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import OrderedDict
+from collections.abc import Hashable
+from dataclasses import replace
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from services.shared.search.engine import Results
+    from services.shared.search.model import SearchCatalog, SearchIndex
+
+_ALIAS_SECONDS = 1.0
+
+
+class SearchCache:
+    def __init__(self, entries: int = 2048, ttl: float = 60.0) -> None:
+        self.entries = entries
+        self.ttl = ttl
+        self._answers: OrderedDict[Hashable, tuple[float, Results]] = OrderedDict()
+        self._epoch = 0  # bumped by every write: answers begun before it are not kept
+        self._live: tuple[float, SearchIndex] | None = None
+
+    async def live(self, catalog: SearchCatalog) -> SearchIndex:
+        """``catalog.live()``, asked at most once a second (one cache serves one catalog)."""
+        if self._live is not None and time.monotonic() - self._live[0] < _ALIAS_SECONDS:
+            return self._live[1]
+        index = await catalog.live()
+        self._live = (time.monotonic(), index)
+        return index
+
+    @property
+    def epoch(self) -> int:
+        return self._epoch
+
+    def get(self, key: Hashable) -> Results | None:
+        found = self._answers.get(key)
+        if found is None:
+            return None
+        stored, results = found
+        if time.monotonic() - stored > self.ttl:
+            del self._answers[key]
+            return None
+        self._answers.move_to_end(key)
+        return results
+
+    def put(self, key: Hashable, results: Results, epoch: int) -> None:
+        """Keep ``results``, computed from the index as it was at ``epoch``."""
+        if epoch != self._epoch or self.entries <= 0 or self.ttl <= 0:
+            return  # the index changed while this answer was computed
+        # Terms are for matching, never shown: the answer is kept without them.
+        slim = [replace(d, terms=()) for d in results.documents]
+        self._answers[key] = (time.monotonic(), replace(results, documents=slim))
+        self._answers.move_to_end(key)
+        while len(self._answers) > self.entries:
+            self._answers.popitem(last=False)
+
+    def changed(self) -> None:
+        """The index was written: forget every answer."""
+        self._epoch += 1
+        self._answers.clear()
