@@ -361,7 +361,8 @@ class SQLiteIndex:
         """A WITH clause defining ``hits(id, score)``: the word matches, lower score first.
 
         Scored like OpenSearch's bool query, the sum over the words: BM25 of the whole
-        (stemmed) words in title and terms, plus for the last word's prefix a constant
+        (stemmed) words in title and terms, plus for the last word's prefix (when the
+        plan has one: ``QueryPlan.prefix``) a constant
         per field, as OpenSearch scores its norm-free, docs-only ``.prefix`` fields:
         ``0.5 * idf`` of the prefix, doubled in the title. No BM25 is computed on the
         prefix table, and sets are only ever joined: FTS5 cannot use ``rowid IN``.
