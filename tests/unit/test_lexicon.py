@@ -246,6 +246,50 @@ def test_codes_are_read_however_they_are_typed(typed: str, code: str | None) -> 
     assert code_in(typed) == code
 
 
+EVERYDAY_VOCABULARY = Vocabulary([
+    "Main", "Main", "Main", "Thrown from horse", "Filling defect", "Conversion disorder",
+    "Bulimia nervosa",
+])
+
+
+@pytest.mark.parametrize("word", ["making", "killing", "throw", "throwing", "myself"])
+def test_everyday_words_are_not_corrected_into_index_words(word: str) -> None:
+    # "making myself throw up" is not "main myself thrown up"
+    assert EVERYDAY_VOCABULARY.correct(word) == word
+
+
+def test_a_correction_takes_a_slip_or_two_not_another_word() -> None:
+    assert EVERYDAY_VOCABULARY.correct("cardioversion") == "cardioversion"  # 5 edits
+    assert EVERYDAY_VOCABULARY.correct("bullemia") == "bulimia"
+
+
+def test_negative_contractions_are_one_word() -> None:
+    assert query_tokens("can't fall asleep") == ["cant", "fall", "asleep"]
+    assert query_tokens("don\u2019t want to eat") == ["dont", "want", "to", "eat"]
+    assert query_tokens("crohn's disease") == ["crohn", "s", "disease"]
+
+
+@pytest.mark.parametrize(
+    ("title", "wanted"),
+    [
+        ("Pressure ulcer of right heel, stage 2", {"bedsore", "bed sore"}),  # every site
+        ("Pressure ulcer of sacral region, stage 2", {"bedsore", "tailbone"}),
+        ("Bulimia nervosa, unspecified", {"making myself throw up"}),
+        ("Suicidal ideations", {"thoughts of killing myself", "killing myself"}),
+        ("Nonsuicidal self-harm", {"cutting myself"}),
+        ("Primary insomnia", {"cant fall asleep"}),
+        ("Melena", {"blood in poop"}),
+        ("Hematuria, unspecified", {"blood in pee"}),
+        ("Severe pre-eclampsia, unspecified trimester", {"preeclampsia with severe features"}),
+        ("Other chest pain", {"atypical chest pain", "atypical cp"}),
+        ("Tubal ligation status", {"had my tubes tied"}),
+    ],
+)
+def test_lay_phrasings_reach_their_entries(title: str, wanted: set[str]) -> None:
+    terms = set(default_lexicon().terms("ICD10CM", title))
+    assert wanted <= terms
+
+
 def test_a_last_word_being_typed_is_not_corrected() -> None:
     assert VOCABULARY.correct("schizo", as_prefix=True) == "schizo"
     assert VOCABULARY.entries("migraine") >= 3

@@ -35,6 +35,7 @@ from rapidfuzz.distance import OSA
 from services.shared.search.model import CodeDocument, QueryPlan
 from services.shared.search.text import (
     CONTEXT,
+    EVERYDAY,
     MAX_QUERY_WORDS,
     detail_stems,
     fold,
@@ -61,6 +62,12 @@ MIN_CORRECTED = 5
 MAX_CORRECTED = 40
 _CUTOFF = 75.0
 _CUTOFF_OTHER_INITIAL = 85.0  # a first letter mistyped too is rarer: be surer
+
+
+def _max_edits(word: str) -> int:
+    """How many edits a correction of the word may take: two, three from eight letters."""
+    return 2 if len(word) < 8 else 3
+
 
 # Score weights (see the module docstring for their order).
 _EXACT_CODE, _CODE_PREFIX = 1000.0, 500.0
@@ -172,14 +179,14 @@ class Vocabulary:
     def correct(self, word: str, *, as_prefix: bool = False) -> str:
         """The word, or the vocabulary word it most likely misspells.
 
-        Short words, words with digits and known words are kept. Similar words (by
+        Short words, words with digits, known words and everyday words are kept. Similar words (by
         rapidfuzz ratio) are candidates; the fewest edits win (a swap of two letters is
         one), then the word more entries use. The same first letter is preferred,
         another one needs a closer match.
         """
         if not MIN_CORRECTED <= len(word) <= MAX_CORRECTED or not word.isalpha():
             return word
-        if word in self.counts:
+        if word in self.counts or word in EVERYDAY:
             return word
         if stem(word) in self.stems:
             # Known by its stem ("sprained"), unless that stem is a rarity and a word an
@@ -212,15 +219,19 @@ class Vocabulary:
         same = self._closest(word, self._by_initial.get(word[0], []), _CUTOFF)
         other = self._closest(word, self._alphabetic, _CUTOFF_OTHER_INITIAL)
         if same is None or other is None:
-            return same or other or word
-        # A first letter left out or mistyped ("neumonia", "soriasis") is rarer than a
-        # later slip, so it must take fewer edits, or as many to a far commoner word.
-        edits_same, edits_other = OSA.distance(word, same), OSA.distance(word, other)
-        if edits_other < edits_same or (
-            edits_other == edits_same and self.counts[other] >= _OUTNUMBERED * self.counts[same]
-        ):
-            return other
-        return same
+            best = same or other or word
+        else:
+            # A first letter left out or mistyped ("neumonia", "soriasis") is rarer than
+            # a later slip, so it must take fewer edits, or as many to a far commoner word.
+            edits_same, edits_other = OSA.distance(word, same), OSA.distance(word, other)
+            best = same
+            if edits_other < edits_same or (
+                edits_other == edits_same and self.counts[other] >= _OUTNUMBERED * self.counts[same]
+            ):
+                best = other
+        # A correction is a slip or two, not another word: "cardioversion" is not
+        # "conversion" (five edits), however alike the two look to a ratio.
+        return best if OSA.distance(word, best) <= _max_edits(word) else word
 
     def _closest(
         self, word: str, choices: Sequence[str], cutoff: float, other_than: str = ""

@@ -23,6 +23,18 @@ STOPWORDS = frozenset(
     " am been being did do does due during got into onto than that these this those upon"
     " very complains complaining patient pt presenting presents".split()
 )
+# Everyday words patients type that are spelt right, though no code title uses them:
+# never "corrected" into a clinical word ("making" is not "main", "killing" not
+# "filling", "throw" not "thrown"). Unknown to the index, they are simply not matched.
+EVERYDAY = frozenset(
+    "about after again always anything ate baby because before big came cant come comes"
+    " couldnt cutting day days didnt doesnt dont eat eating every everything feel feeling"
+    " feels felt get gets getting give going gone keep keeps kill killed killing kills know"
+    " little lot lots make makes making myself night nights nothing now purpose really"
+    " said since someone something start started stop stopped take taking thing things"
+    " think thinking thought thoughts throw throwing threw told tried try trying want"
+    " wanted wanting wants week weeks went wont year years yourself himself herself".split()
+)
 # Title words that add no detail a query could have asked for: not counted as extras.
 NEUTRAL = STOPWORDS | frozenset(
     "approach classified closed elsewhere encounter initial nos organism part region side"
@@ -55,6 +67,8 @@ _NOTATION = (
     (re.compile(r"\bi\s*&\s*d\b"), " incision and drainage "),
     (re.compile(r"\bb/l\b"), " bilateral "),
     (re.compile(r"\b[cr]/o\b"), " "),  # complains of, rule out
+    # "can't", "don't": one word, as the lexicon spells them ("cant sleep"), not "can t".
+    (re.compile(r"(?<=[a-z])n['\u2019]t\b"), "nt"),
 )
 _ROMAN = {"i": "1", "ii": "2", "iii": "3", "iv": "4", "v": "5"}
 _NUMBERED = frozenset({"type", "stage", "grade", "class", "degree", "phase"})
