@@ -200,10 +200,14 @@ async def _gather(
     if union.total > len(union.documents):
         defaults = [replace(p, words=("nos", *p.words)) for p in plans if "nos" not in p.words]
         more = (await _retrieve(index, defaults)).documents
-        seen = {d.doc_id for d in union.documents}
-        added = [d for d in more if d.doc_id not in seen]
-        union = replace(union, documents=union.documents + added)
+        union = replace(union, documents=_extended(union.documents, more))
     return union
+
+
+def _extended(documents: list[CodeDocument], more: Sequence[CodeDocument]) -> list[CodeDocument]:
+    """``documents``, then those of ``more`` not among them."""
+    seen = {d.doc_id for d in documents}
+    return documents + [d for d in more if d.doc_id not in seen]
 
 
 def _union(plans: Sequence[QueryPlan], found: Sequence[Candidates]) -> _Found:
@@ -315,10 +319,10 @@ async def _find(index: SearchIndex, analysis: _Analysis) -> _Found:
         if not found.documents and not more.documents:
             anyword = replace(plan, words=_plan_order(_retrievable(asked)), match_all=False)
             more = await _retrieve(index, [anyword])
-        seen = {d.doc_id for d in found.documents}
-        documents = found.documents + [d for d in more.documents if d.doc_id not in seen]
         larger = more if more.total > found.total else found
-        found = _Found(documents, larger.total, larger.counted)
+        found = _Found(
+            _extended(found.documents, more.documents), larger.total, larger.counted
+        )
     return found
 
 
