@@ -64,6 +64,9 @@ class Product:
     start: Callable[[Infrastructure], Awaitable[Running]]
     # Products started before this one (e.g. metering needs accounts before lookup).
     after: tuple[str, ...] = ()
+    # Run by ``medcode serve`` on the started platform before it answers requests (it
+    # receives a services.shared.commands.Started), e.g. importing the shipped data.
+    prepare: Callable[[Any], Awaitable[None]] | None = None
 
 
 def discover() -> list[Product]:
