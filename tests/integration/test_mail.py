@@ -172,7 +172,7 @@ async def test_delivery_over_smtp(outbox: Outbox, sink: SmtpSink) -> None:
     got = sink.messages()[0]
     assert got["Message-ID"] == message(1).message_id and got["From"] == SENDER
     assert got.get_body(("html",)).get_content().strip() == "<p>HTML 1</p>"  # type: ignore[union-attr]
-    assert {m.status for m in await outbox.messages()} == {"sent"}
+    assert {(m.status, m.body_kept) for m in await outbox.messages()} == {("sent", False)}
     await delivery.run_until_idle()
     assert len(sink.received) == 2  # sent rows are never sent again
 
@@ -217,6 +217,7 @@ async def test_a_permanent_refusal_is_kept_as_failed(outbox: Outbox, sink: SmtpS
     assert by_to["nobody@example.org"].status == "failed"
     assert "550" in (by_to["nobody@example.org"].last_error or "")
     assert by_to["ann@example.org"].status == "sent" and len(sink.received) == 1
+    assert by_to["nobody@example.org"].body_kept  # kept for an operator to look at
 
 
 async def test_starttls_and_credentials(tmp_path: Path, outbox: Outbox) -> None:
