@@ -19,6 +19,7 @@ from services.lookup.domain import (
     UnknownRelease,
     normalise_code,
 )
+from services.lookup.plain_language import PlainLanguage, describe
 from services.shared.rpc import RemoteError, RpcClient
 from services.shared.search.cache import SearchCache
 from services.shared.search.engine import VOCABULARIES, facets, search
@@ -113,6 +114,11 @@ class CodeDetail:
     seven_character_source: str | None = None
     history: list[dict[str, Any]] = field(default_factory=list)
     details: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def plain_language(self) -> PlainLanguage:
+        """The code in plain words, from this official data only (see plain_language)."""
+        return describe(self)
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> CodeDetail:
