@@ -55,8 +55,8 @@ def create_app(lookup: LocalLookup) -> Starlette:
     async def gems(system: str, icd9: str) -> dict[str, Any] | None:
         return serialise(await lookup.gems(system, icd9))
 
-    async def pcs_table(table: str) -> list[dict[str, Any]]:
-        return [asdict(r) for r in await lookup.pcs_table(table)]
+    async def pcs_table(table: str) -> dict[str, Any] | None:
+        return serialise(await lookup.pcs_table(table))
 
     return rpc_app(
         {"search_codes": search_codes, "search_facets": search_facets,

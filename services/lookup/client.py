@@ -15,6 +15,7 @@ from services.lookup.domain import (
     SYSTEMS,
     Code,
     LookupFailure,
+    Reference,
     UndatedRelease,
     UnknownRelease,
     normalise_code,
@@ -214,6 +215,22 @@ class PcsRow:
         return cls(data["code"], data["title"], [PcsAxisValue(**a) for a in data["axes"]])
 
 
+@dataclass(frozen=True)
+class PcsTable:
+    """An ICD-10-PCS table: its first three characters, its root operation's name and
+    notes (definition, explanation, examples), and every valid row."""
+
+    table: str
+    title: str
+    notes: list[str]
+    rows: list[PcsRow]
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> PcsTable:
+        return cls(data["table"], data["title"], data["notes"],
+                   [PcsRow.from_dict(r) for r in data["rows"]])
+
+
 LOADED_TTL = 5.0  # seconds a search trusts its list of loaded code systems
 MAX_CHILDREN = 500  # a PCS table can hold hundreds of codes; a page lists the first ones
 
@@ -297,9 +314,9 @@ class LookupClient(Protocol):
         """The ICD-10 codes (``system``: ICD10CM or ICD10PCS) the GEMs map an ICD-9-CM code
         to, the code typed with or without its dot; None when the GEM has no entry."""
 
-    async def pcs_table(self, table: str) -> list[PcsRow]:
-        """Every valid code of a PCS table (its first three characters, e.g. "0DT") with
-        its axis values; empty for an unknown table."""
+    async def pcs_table(self, table: str) -> PcsTable | None:
+        """A PCS table (its first three characters, e.g. "0DT") with every valid code
+        and its axis values; None for an unknown table."""
 
 
 def _summary(code: Code) -> CodeSummary:
@@ -421,12 +438,19 @@ class LocalLookup:
 
     def _gems(self, system: str) -> dict[str, GemMapping]:
         """The GEM reference read once per published version (thousands of items)."""
+        # The version from the last stored event alone: reading the whole reference
+        # (thousands of items) only when it changed.
+        last = self.app.recorder.select_events(
+            Reference.create_id(system, "gems"), desc=True, limit=1
+        )
+        if not last:
+            return {}
+        cached = self._gem_maps.get(system)
+        if cached is not None and cached[0] == last[0].originator_version:
+            return cached[1]
         found = self.app.reference(system, "gems")
         if found is None:
             return {}
-        cached = self._gem_maps.get(system)
-        if cached is not None and cached[0] == found.version:
-            return cached[1]
         mappings = {
             _icd9_key(item["icd9"]): GemMapping(
                 system, item["icd9"], item["description"], found.release,
@@ -437,20 +461,21 @@ class LocalLookup:
         self._gem_maps[system] = (found.version, mappings)
         return mappings
 
-    async def pcs_table(self, table: str) -> list[PcsRow]:
+    async def pcs_table(self, table: str) -> PcsTable | None:
         return await run_in_threadpool(self._pcs_table, table.strip().upper())
 
-    def _pcs_table(self, table: str) -> list[PcsRow]:
+    def _pcs_table(self, table: str) -> PcsTable | None:
         found = self.app.code("ICD10PCS", table)
         if found is None or found.content.get("kind") != "table":
-            return []
+            return None
         rows = []
         for code in found.content.get("children", []):
             entry = self.app.code("ICD10PCS", code)
             if entry is not None:
                 axes = [PcsAxisValue(**a) for a in entry.content.get("details", {}).get("axes", [])]
                 rows.append(PcsRow(entry.code, entry.title, axes))
-        return rows
+        notes = [text for texts in found.content.get("notes", {}).values() for text in texts]
+        return PcsTable(found.code, found.title, notes, rows)
 
     def _detail(self, system: str, code: str, as_of: date | None = None) -> CodeDetail | None:
         found = self.app.code(system, code, as_of)
@@ -601,8 +626,9 @@ class HttpLookup:
         data = await self._call("gems", system=system, icd9=icd9)
         return GemMapping.from_dict(data) if data else None
 
-    async def pcs_table(self, table: str) -> list[PcsRow]:
-        return [PcsRow.from_dict(r) for r in await self._call("pcs_table", table=table)]
+    async def pcs_table(self, table: str) -> PcsTable | None:
+        data = await self._call("pcs_table", table=table)
+        return PcsTable.from_dict(data) if data else None
 
     async def close(self) -> None:
         await self._rpc.close()
@@ -619,6 +645,6 @@ def _icd9_key(code: str) -> str:
 
 
 def serialise(
-    value: SearchPage | SearchFacets | CodeDetail | ChangePage | GemMapping | None,
+    value: SearchPage | SearchFacets | CodeDetail | ChangePage | GemMapping | PcsTable | None,
 ) -> dict[str, Any] | None:
     return asdict(value) if value is not None else None
