@@ -123,26 +123,51 @@ class Turn:
 class Conversation(Aggregate):
     """One member's conversation with CasePilot."""
 
-    @event("Started")
+    class Started(Aggregate.Created):
+        viewer_id: str
+
+    class QuestionAsked(Aggregate.Event):
+        question: str
+        about: dict[str, str] | None
+        quota_used: int | None
+        quota_limit: int | None
+
+    class AnswerGiven(Aggregate.Event):
+        answer_id: str
+        text: str
+        citations: list[dict[str, str]]
+        tools: list[dict[str, Any]]
+        topic: dict[str, Any]
+        composer: str
+        refusal: str | None
+        removed: list[str]
+        elapsed_ms: int
+
+    class AnswerRated(Aggregate.Event):
+        answer_id: str
+        rating: str
+        comment: str
+
+    @event(Started)
     def __init__(self, viewer_id: str) -> None:
         self.viewer_id = viewer_id
         self.turns: list[Turn] = []
         self.ratings: dict[str, str] = {}
 
-    @event("QuestionAsked")
+    @event(QuestionAsked)
     def ask(self, question: str, about: dict[str, str] | None, quota_used: int | None,
             quota_limit: int | None) -> None:
         ref = CodeRef(about["system"], about["code"]) if about else None
         self.turns.append(Turn(question, ref))
 
-    @event("AnswerGiven")
+    @event(AnswerGiven)
     def answer(self, answer_id: str, text: str, citations: list[dict[str, str]],
                tools: list[dict[str, Any]], topic: dict[str, Any], composer: str,
                refusal: str | None, removed: list[str], elapsed_ms: int) -> None:
         last = self.turns[-1]
         self.turns[-1] = Turn(last.question, last.about, Topic.from_dict(topic), answer_id)
 
-    @event("AnswerRated")
+    @event(AnswerRated)
     def rate(self, answer_id: str, rating: str, comment: str) -> None:
         self.ratings[answer_id] = rating
 

@@ -59,6 +59,8 @@ class Product:
     start: Callable[[Infrastructure], Awaitable[Running]]
     # Products started before this one (e.g. metering needs accounts before lookup).
     after: tuple[str, ...] = ()
+    # Its GraphQL subscriptions, served over the graphql-transport-ws protocol.
+    subscription: type | None = None
 
 
 def discover() -> list[Product]:
