@@ -487,11 +487,16 @@ class OfflineComposer:
         if not results:
             results = await work.call("search_codes", tools.search_codes, subject, None,
                                       False, 5)
-        if not results or not _relevant(subject, results, reading):
+        unknown = (await work.call("unknown_words", tools.unknown_words, subject)
+                   if results else [])
+        if not results or unknown:
             if not reading.coding_words and not results:
                 return Draft([OUT_OF_SCOPE_MESSAGE], Topic("out_of_scope"),
                              refusal=RefusalCode.OUT_OF_SCOPE)
             lines = ["I am not sure which code fits; I will not guess."]
+            if unknown:
+                lines[0] = (f"I am not sure which code fits: no code set knows "
+                            f"{', '.join(repr(w) for w in unknown)}; I will not guess.")
             lines += await self._nearest(work, subject, results)
             return Draft(lines, Topic("condition", subject), unsure=True)
         best = results[0]
@@ -625,17 +630,6 @@ class OfflineComposer:
 
 def _stem(word: str) -> str:
     return word[:5]
-
-
-def _relevant(subject: str, results: list[CodeSummary], reading: Reading) -> bool:
-    """Whether search found the subject, not merely something: the top titles share a
-    word stem with it, or the question speaks of coding (search maps lay words that share
-    no stem with the official title, so the cue is enough there)."""
-    asked = {_stem(w) for w in words(subject) if len(w) > 2}
-    for result in results[:3]:
-        if asked & {_stem(w) for w in words(result.title)}:
-            return True
-    return reading.coding_words or len(asked) <= 2
 
 
 def _approach(subject: str) -> str | None:

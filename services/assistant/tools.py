@@ -39,6 +39,13 @@ async def search_codes(
     return page.items
 
 
+async def unknown_words(lookup: LookupClient, text: str) -> list[str]:
+    """The words of ``text`` (4 letters or more) that no code set holds nor spells close
+    to: a search that had to ignore them answers only part of the question."""
+    asked = [w for w in dict.fromkeys(re.findall(r"[a-z]+", text.lower())) if len(w) >= 4]
+    return await lookup.unknown_words(asked) if asked else []
+
+
 async def read_code(
     lookup: LookupClient, system: str, code: str, as_of: date | None = None
 ) -> CodeDetail | None:

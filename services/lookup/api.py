@@ -58,10 +58,14 @@ def create_app(lookup: LocalLookup) -> Starlette:
     async def pcs_table(table: str) -> dict[str, Any] | None:
         return serialise(await lookup.pcs_table(table))
 
+    async def unknown_words(words: list[str]) -> list[str]:
+        return await lookup.unknown_words(words)
+
     return rpc_app(
         {"search_codes": search_codes, "search_facets": search_facets,
          "code_detail": code_detail,
          "codes_as_of": codes_as_of, "changes": changes, "releases": releases,
-         "reference": reference, "gems": gems, "pcs_table": pcs_table},
+         "reference": reference, "gems": gems, "pcs_table": pcs_table,
+         "unknown_words": unknown_words},
         expected=(LookupFailure,),
     )

@@ -314,6 +314,10 @@ class LookupClient(Protocol):
         """The ICD-10 codes (``system``: ICD10CM or ICD10PCS) the GEMs map an ICD-9-CM code
         to, the code typed with or without its dot; None when the GEM has no entry."""
 
+    async def unknown_words(self, words: list[str]) -> list[str]:
+        """The words no indexed entry holds (titles, inclusion terms, lexicon terms) and
+        that are no near spelling of one: what search cannot have understood."""
+
     async def pcs_table(self, table: str) -> PcsTable | None:
         """A PCS table (its first three characters, e.g. "0DT") with every valid code
         and its axis values; None for an unknown table."""
@@ -460,6 +464,13 @@ class LocalLookup:
         }
         self._gem_maps[system] = (found.version, mappings)
         return mappings
+
+    async def unknown_words(self, words: list[str]) -> list[str]:
+        vocabulary = await VOCABULARIES.of(self.catalog, await self.catalog.live())
+        if not len(vocabulary):
+            return []  # nothing indexed yet: nothing can be told apart
+        return [w for w in words
+                if not vocabulary.knows(w.lower()) and vocabulary.correct(w.lower()) == w.lower()]
 
     async def pcs_table(self, table: str) -> PcsTable | None:
         return await run_in_threadpool(self._pcs_table, table.strip().upper())
@@ -625,6 +636,10 @@ class HttpLookup:
     async def gems(self, system: str, icd9: str) -> GemMapping | None:
         data = await self._call("gems", system=system, icd9=icd9)
         return GemMapping.from_dict(data) if data else None
+
+    async def unknown_words(self, words: list[str]) -> list[str]:
+        found: list[str] = await self._call("unknown_words", words=words)
+        return found
 
     async def pcs_table(self, table: str) -> PcsTable | None:
         data = await self._call("pcs_table", table=table)
