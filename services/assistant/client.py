@@ -10,6 +10,7 @@ from collections.abc import AsyncIterator
 from dataclasses import asdict
 from typing import Any, Protocol
 
+from services.accounts.client import Quota
 from services.assistant import domain
 from services.assistant.application import Assistant
 from services.assistant.domain import (
@@ -17,7 +18,6 @@ from services.assistant.domain import (
     AssistantFailure,
     Citation,
     CodeRef,
-    Quota,
     Refusal,
     RefusalCode,
     Reply,

@@ -14,6 +14,8 @@ from uuid import UUID
 
 from eventsourcing.domain import Aggregate, event
 
+from services.accounts.client import Quota  # the daily allowance, as accounts counts it
+
 MAX_QUESTION_CHARS = 2000  # a coding question is a sentence or a short paragraph
 MAX_COMMENT_CHARS = 2000
 
@@ -191,16 +193,6 @@ def parse_answer_id(value: str) -> tuple[UUID, int]:
         return UUID(head), int(tail)
     except ValueError:
         raise UnknownAnswer("no such answer") from None
-
-
-@dataclass(frozen=True)
-class Quota:
-    used: int
-    limit: int | None
-
-    @property
-    def remaining(self) -> int | None:
-        return None if self.limit is None else max(self.limit - self.used, 0)
 
 
 @dataclass(frozen=True)

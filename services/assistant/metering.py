@@ -3,11 +3,9 @@ day as their plan allows. The allowance itself is the accounts service's to keep
 
 from __future__ import annotations
 
-from services.accounts.client import AccountsClient
+from services.accounts.client import AccountsClient, QuestionRefused
 from services.assistant.application import Admission
 from services.assistant.domain import Refusal, RefusalCode
-
-SIGN_IN = "Sign in (or register, it is free) to ask CasePilot."
 
 
 class AccountsMetering:
@@ -15,10 +13,15 @@ class AccountsMetering:
         self.accounts = accounts
 
     async def admit(self, token: str | None) -> Admission:
+        outcome = await self.accounts.take_assistant_question(token)
+        if isinstance(outcome, QuestionRefused):
+            return Admission(None, outcome.quota,
+                             Refusal(RefusalCode(outcome.code), outcome.message))
         viewer = await self.accounts.viewer(token)
-        if viewer.kind != "MEMBER" or viewer.id is None:
-            return Admission(None, None, Refusal(RefusalCode.SIGN_IN_REQUIRED, SIGN_IN))
-        return Admission(viewer.id, None)
+        if viewer.id is None:  # the session ended between the two calls
+            return Admission(None, outcome.quota, Refusal(
+                RefusalCode.SIGN_IN_REQUIRED, "Register or log in to ask the assistant."))
+        return Admission(viewer.id, outcome.quota)
 
     async def identify(self, token: str | None) -> str | None:
         viewer = await self.accounts.viewer(token)
