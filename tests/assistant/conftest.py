@@ -32,7 +32,8 @@ async def _index(app: CodeSets, path: Path) -> None:
 
 @pytest.fixture(scope="session")
 def lookup_store(tmp_path_factory: pytest.TempPathFactory) -> tuple[CodeSets, Path]:
-    """The event store and the search index of the shipped releases (about a minute)."""
+    """The event store and the search index of the shipped releases (about a minute),
+    in a folder laid out as the embedded platform's DATA_DIR."""
     root = tmp_path_factory.mktemp("assistant-lookup")
     app = CodeSets(env={"PERSISTENCE_MODULE": "eventsourcing.sqlite",
                         "SQLITE_DBNAME": str(root / "lookup.sqlite")})
