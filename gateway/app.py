@@ -11,7 +11,7 @@ from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import Route
+from starlette.routing import Route, WebSocketRoute
 from starlette.types import ASGIApp, Receive, Scope, Send
 from strawberry.asgi import GraphQL
 
@@ -89,7 +89,8 @@ class Gateway(GraphQL):  # type: ignore[type-arg]
             token = authorization[7:].strip() or None
         token = token or request.cookies.get(SESSION_COOKIE)
         cookies: dict[str, str | None] = {}
-        self._cookies[response] = cookies
+        if request.scope["type"] == "http":  # a websocket sets no cookies
+            self._cookies[response] = cookies
         return RequestContext(
             clients=self.platform.clients,
             token=token,
@@ -148,6 +149,8 @@ def create_app(settings: Settings, platform: Platform | None = None) -> Starlett
     return Starlette(
         routes=[
             Route("/graphql", graphql, methods=["GET", "POST"]),
+            # Subscriptions (graphql-transport-ws); the same app serves both.
+            WebSocketRoute("/graphql", graphql),
             Route("/healthz", healthz),
             Route("/readyz", readyz),
         ],

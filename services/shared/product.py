@@ -64,6 +64,8 @@ class Product:
     start: Callable[[Infrastructure], Awaitable[Running]]
     # Products started before this one (e.g. metering needs accounts before lookup).
     after: tuple[str, ...] = ()
+    # Its GraphQL subscriptions, served over the graphql-transport-ws protocol.
+    subscription: type | None = None
     # Run by ``medcode serve`` on the started platform before it answers requests (it
     # receives a services.shared.commands.Started), e.g. importing the shipped data.
     prepare: Callable[[Any], Awaitable[None]] | None = None
