@@ -9,12 +9,12 @@ from weakref import WeakKeyDictionary
 
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
-from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 from strawberry.asgi import GraphQL
 
+from gateway import telemetry
 from gateway.bootstrap import Platform
 from gateway.schema import build_schema
 from services.shared.graphql import RequestContext
@@ -129,21 +129,10 @@ def create_app(settings: Settings, platform: Platform | None = None) -> Starlett
 
     graphql = Gateway(platform)
 
-    async def healthz(request: Request) -> Response:
-        return JSONResponse({"status": "ok"})
-
-    async def readyz(request: Request) -> Response:
-        if platform.started and platform.healthy:
-            return JSONResponse({"status": "ready"})
-        return JSONResponse(
-            {"status": "not ready", "failures": platform.failures}, status_code=503
-        )
-
     return Starlette(
         routes=[
             Route("/graphql", graphql, methods=["GET", "POST"]),
-            Route("/healthz", healthz),
-            Route("/readyz", readyz),
+            *telemetry.routes(platform),
         ],
         middleware=[Middleware(BodyLimit, max_bytes=settings.max_request_bytes)],
         lifespan=lifespan,

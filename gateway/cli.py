@@ -14,7 +14,7 @@ from typing import Any, TextIO
 from starlette.concurrency import run_in_threadpool
 from tqdm import tqdm
 
-from gateway.bootstrap import Platform
+from gateway.bootstrap import Platform, make_dead_letters
 from services.lookup.application import CodeSets, ImportSummary
 from services.lookup.client import LocalLookup
 from services.lookup.cpt import import_cpt
@@ -24,7 +24,9 @@ from services.lookup.hcpcs import import_hcpcs
 from services.lookup.icd10pcs import import_icd10pcs
 from services.lookup.importers import import_icd10cm
 from services.lookup.projections import SearchProjection
+from services.shared import logs
 from services.shared.consumer import Consumer
+from services.shared.export import FORMATS, Selection, select, write_jsonl, write_parquet
 from services.shared.rpc import ServiceAuth
 from services.shared.settings import Settings, SettingsError
 
@@ -143,21 +145,44 @@ def serve(settings: Settings) -> None:
     asyncio.run(prepare())
     where = f"http://{settings.host}:{settings.port}/graphql"
     print(f"medcode ({settings.mode}, {settings.environment}) serving {where}", file=sys.stderr)
-    uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_level="info")
+    uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_config=None)
 
 
 async def worker(settings: Settings) -> None:
-    """Relays and consumers without HTTP: the distributed mode's background process."""
+    """Relays and consumers: the distributed mode's background process.
+
+    It serves only /healthz, /readyz and /metrics (on HOST:PORT), for probes and
+    Prometheus; relays and consumers restart themselves after errors, and the process
+    exits (non-zero) only when one stops for good.
+    """
+    import uvicorn
+    from starlette.applications import Starlette
+
+    from gateway import telemetry
+
     platform = Platform(settings)
     await platform.start()
     platform.run_background()
-    print(f"medcode worker: {len(platform.relays)} relays, {len(platform.consumers)} consumers",
-          file=sys.stderr)
+    health = uvicorn.Server(uvicorn.Config(
+        Starlette(routes=telemetry.routes(platform)), host=settings.host, port=settings.port,
+        log_config=None, lifespan="off",
+    ))
+    serving = asyncio.create_task(health.serve())
+    print(f"medcode worker: {len(platform.relays)} relays, {len(platform.consumers)} consumers;"
+          f" health on {settings.host}:{settings.port}", file=sys.stderr)
     try:
-        while platform.healthy:
+        while platform.healthy and not serving.done():
             await asyncio.sleep(1)
+        if serving.done():
+            serving.result()
+            if not health.should_exit:
+                raise CommandError(f"the worker's health server on {settings.host}:"
+                                   f"{settings.port} stopped; is the port free?")
+            return  # SIGTERM / SIGINT: a clean stop
         raise CommandError("a relay or consumer stopped: " + "; ".join(platform.failures))
     finally:
+        health.should_exit = True
+        await asyncio.gather(serving, return_exceptions=True)
         await platform.stop()
 
 
@@ -171,6 +196,8 @@ def run_service(settings: Settings, name: str) -> None:
     if not settings.service_token and not settings.development:
         raise CommandError("set MEDCODE_SERVICE_TOKEN (the same secret on the gateway): "
                            "a service's own API answers internal commands")
+    from gateway import telemetry
+
     module = importlib.import_module(f"services.{name}.api")
     platform = Platform(settings)
 
@@ -183,9 +210,9 @@ def run_service(settings: Settings, name: str) -> None:
 
     from contextlib import asynccontextmanager
 
-    api = Starlette(lifespan=asynccontextmanager(lifespan))
+    api = Starlette(routes=telemetry.routes(platform), lifespan=asynccontextmanager(lifespan))
     served: Any = ServiceAuth(api, settings.service_token) if settings.service_token else api
-    uvicorn.run(served, host=settings.host, port=settings.port, log_level="info")
+    uvicorn.run(served, host=settings.host, port=settings.port, log_config=None)
 
 
 async def import_command(
@@ -203,34 +230,42 @@ async def import_command(
 
 async def export_events(
     settings: Settings,
-    out: TextIO,
-    service: str | None,
-    type_: str | None,
-    since: datetime | None,
-    limit: int | None,
+    selection: Selection,
+    fmt: str = "jsonl",
+    output: Path | None = None,
+    out: TextIO | None = None,
 ) -> int:
-    """Write envelopes as JSON Lines in log order; returns how many were written."""
+    """Write the selected envelopes in log order to ``output`` (or ``out``, or standard
+    output, for JSON Lines); returns how many were written."""
+    if fmt == "parquet" and output is None:
+        raise CommandError("Parquet is a file format: pass --output FILE.parquet")
     platform = Platform(settings)
-    written = 0
     try:
         await platform.start()
-        for name, running in platform.running.items():
-            if service and name != service:
-                continue
-            if running.app is None or running.catalogue is None:
-                continue
-            for envelope in running.catalogue.iterate(running.app):
-                if type_ and envelope.type != type_:
-                    continue
-                if since and envelope.occurred_at < since:
-                    continue
-                out.write(json.dumps(envelope.to_dict(), separators=(",", ":")) + "\n")
-                written += 1
-                if limit is not None and written >= limit:
-                    return written
+        sources = [(r.app, r.catalogue) for r in platform.running.values()
+                   if r.app is not None and r.catalogue is not None]
+        if selection.service and selection.service not in {c.source for _, c in sources}:
+            known = ", ".join(sorted(c.source for _, c in sources))
+            raise CommandError(f"no service {selection.service!r} records events here;"
+                               f" known: {known}")
+        envelopes = select(sources, selection)
+        if fmt == "parquet":
+            assert output is not None
+            return await run_in_threadpool(write_parquet, envelopes, output)
+        if output is None:
+            return await run_in_threadpool(write_jsonl, envelopes, out or sys.stdout)
+        with output.open("w") as out:
+            return await run_in_threadpool(write_jsonl, envelopes, out)
     finally:
         await platform.stop()
-    return written
+
+
+async def list_dead_letters(settings: Settings, consumer: str | None, out: TextIO) -> int:
+    """Print the events consumers set aside, one JSON object a line; how many."""
+    letters = await run_in_threadpool(make_dead_letters(settings).list, consumer)
+    for letter in letters:
+        out.write(json.dumps(letter.as_dict(), separators=(",", ":")) + "\n")
+    return len(letters)
 
 
 async def rebuild_search(settings: Settings) -> str:
@@ -277,12 +312,18 @@ def parser() -> argparse.ArgumentParser:
     imp.add_argument("--release", help="the release's effective date, when the file lacks it")
     events = commands.add_parser("events", help="the event log")
     events_cmd = events.add_subparsers(dest="events_command", required=True)
-    export = events_cmd.add_parser("export", help="write envelopes as JSON Lines in log order")
+    export = events_cmd.add_parser(
+        "export", help="write envelopes in log order (JSON Lines, or Parquet for analysts)")
+    export.add_argument("--format", choices=FORMATS, default="jsonl")
     export.add_argument("--service")
     export.add_argument("--type")
     export.add_argument("--since", type=_since)
     export.add_argument("--limit", type=int)
-    export.add_argument("--output", type=Path, help="file to write (default: standard output)")
+    export.add_argument("--output", type=Path,
+                        help="file to write (default: standard output; required for parquet)")
+    dead = events_cmd.add_parser(
+        "dead-letters", help="list events consumers set aside after repeated failures")
+    dead.add_argument("--consumer", help="only this consumer's (e.g. search:lookup)")
     projections = commands.add_parser("projections", help="read models and indexes")
     projections_cmd = projections.add_subparsers(dest="projections_command", required=True)
     rebuild = projections_cmd.add_parser("rebuild", help="rebuild a projection from the log")
@@ -292,6 +333,7 @@ def parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
+    logs.configure()
     try:
         settings = Settings.from_env()
         if args.command == "serve":
@@ -303,15 +345,12 @@ def main(argv: list[str] | None = None) -> int:
             run_service(settings, args.name)
         elif args.command == "import":
             print(asyncio.run(import_command(settings, args.system, args.file, args.release)))
+        elif args.command == "events" and args.events_command == "dead-letters":
+            count = asyncio.run(list_dead_letters(settings, args.consumer, sys.stdout))
+            print(f"{count} dead letters", file=sys.stderr)
         elif args.command == "events":
-            out: Any = args.output.open("w") if args.output else sys.stdout
-            try:
-                count = asyncio.run(
-                    export_events(settings, out, args.service, args.type, args.since, args.limit)
-                )
-            finally:
-                if args.output:
-                    out.close()
+            selection = Selection(args.service, args.type, args.since, args.limit)
+            count = asyncio.run(export_events(settings, selection, args.format, args.output))
             print(f"{count} events exported", file=sys.stderr)
         elif args.command == "projections":
             print(asyncio.run(rebuild_search(settings)))

@@ -23,6 +23,7 @@ from services.accounts.application import (
     ViewerInfo,
 )
 from services.accounts.domain import AccountsFailure, InvalidCredentials
+from services.shared import metrics
 from services.shared.rpc import RemoteError, RpcClient
 
 __all__ = [
@@ -97,6 +98,8 @@ class LocalAccounts:
     async def open_code_page(self, token: str | None, system: str, code: str) -> PageAccess:
         result: PageAccess = await run_in_threadpool(self.app.open_code_page, token, system,
                                                      code)
+        outcome = "locked" if result.locked else "spent" if result.spent else "open"
+        metrics.METERING_OUTCOMES.labels(outcome).inc()
         return result
 
     async def change_plan(

@@ -19,6 +19,7 @@ from services.lookup.domain import (
     UnknownRelease,
     normalise_code,
 )
+from services.shared import metrics
 from services.shared.rpc import RemoteError, RpcClient
 from services.shared.search.cache import SearchCache
 from services.shared.search.engine import VOCABULARIES, facets, search
@@ -279,10 +280,11 @@ class LocalLookup:
         billable_only: bool = False,
         chapter: str | None = None,
     ) -> SearchPage:
-        results = await search(
-            self.catalog, query, systems=tuple(systems or ()), billable_only=billable_only,
-            chapter=chapter, offset=offset, limit=limit, cache=self.cache,
-        )
+        with metrics.SEARCH_SECONDS.time():
+            results = await search(
+                self.catalog, query, systems=tuple(systems or ()), billable_only=billable_only,
+                chapter=chapter, offset=offset, limit=limit, cache=self.cache,
+            )
         loaded = await self._loaded_systems()
         return SearchPage(
             [CodeSummary(d.system, d.code, d.title, d.billable, d.kind) for d in results.documents],

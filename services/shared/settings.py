@@ -89,6 +89,13 @@ class Settings:
     login_lock_max_seconds: int = 3600
     login_failure_delay_ms: int = 200  # per recent failure, before answering
     plans: tuple[tuple[str, int | None], ...] = DEFAULT_PLANS
+    # Relays and consumers: restart backoff, tries before an event is poison, and when
+    # /readyz says "not ready" (consecutive failures; lag in log positions, 0 = never).
+    worker_backoff_initial_ms: int = 500
+    worker_backoff_max_ms: int = 30_000
+    consumer_max_attempts: int = 5
+    ready_max_failures: int = 3
+    ready_max_lag: int = 0
 
     def service_url(self, product: str) -> str | None:
         return dict(self.service_urls).get(product)
@@ -160,18 +167,27 @@ class Settings:
             login_lock_max_seconds=integer("LOGIN_LOCK_MAX_SECONDS", 3600),
             login_failure_delay_ms=integer("LOGIN_FAILURE_DELAY_MS", 200),
             plans=_plans(env),
+            worker_backoff_initial_ms=integer("WORKER_BACKOFF_INITIAL_MS", 500),
+            worker_backoff_max_ms=integer("WORKER_BACKOFF_MAX_MS", 30_000),
+            consumer_max_attempts=max(integer("CONSUMER_MAX_ATTEMPTS", 5), 1),
+            ready_max_failures=max(integer("READY_MAX_FAILURES", 3), 1),
+            ready_max_lag=integer("READY_MAX_LAG", 0),
         )
 
     def event_store_env(self, service: str) -> dict[str, str]:
         """eventsourcing settings for one service's Application in this mode."""
+        # Stores each event's trace id with it, for the envelope's correlation_id.
+        mapper = {"MAPPER_TOPIC": "services.shared.tracing:CorrelatedMapper"}
         if self.mode == "embedded":
             self.data_dir.mkdir(parents=True, exist_ok=True)
             return {
+                **mapper,
                 "PERSISTENCE_MODULE": "eventsourcing.sqlite",
                 "SQLITE_DBNAME": str(self.data_dir / f"{service}.sqlite"),
                 "SQLITE_LOCK_TIMEOUT": "30",
             }
         return {
+            **mapper,
             "PERSISTENCE_MODULE": "services.shared.postgres_recorder:Factory",
             "POSTGRES_DBNAME": self.postgres_dbname,
             "POSTGRES_HOST": self.postgres_host,
