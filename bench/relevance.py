@@ -31,7 +31,7 @@ from tqdm import tqdm
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from services.shared.search.engine import search  # noqa: E402
+from services.lookup.search.engine import search  # noqa: E402
 from services.shared.search.model import (  # noqa: E402
     Checkpoint,
     CodeDocument,

@@ -19,12 +19,12 @@ from services.lookup.domain import (
     UnknownRelease,
     normalise_code,
 )
+from services.lookup.search.engine import VOCABULARIES, Results, facets, search
+from services.lookup.search.wording import matched_spans
 from services.shared import metrics
 from services.shared.rpc import RemoteError, RpcClient
 from services.shared.search.cache import SearchCache
-from services.shared.search.engine import VOCABULARIES, facets, search
 from services.shared.search.model import Facets, SearchCatalog
-from services.shared.search.text import matched_spans
 
 
 @dataclass(frozen=True)
@@ -68,7 +68,7 @@ class BillableCount:
 @dataclass(frozen=True)
 class SearchFacets:
     """How many entries a search counts fall in each system, chapter, billable state;
-    each group without its own filter (see services.shared.search.engine.facets).
+    each group without its own filter (see services.lookup.search.engine.facets).
     Most entries first."""
 
     systems: list[SystemCount]
@@ -249,7 +249,7 @@ class LocalLookup:
     """The in-process client: used by the embedded gateway and by the lookup API."""
 
     def __init__(
-        self, app: CodeSets, catalog: SearchCatalog, cache: SearchCache | None = None
+        self, app: CodeSets, catalog: SearchCatalog, cache: SearchCache[Results] | None = None
     ) -> None:
         self.app = app
         self.catalog = catalog

@@ -48,7 +48,7 @@ class SearchProjection:
         catalog: SearchCatalog,
         name: str = "search",
         pinned: SearchIndex | None = None,
-        cache: SearchCache | None = None,
+        cache: SearchCache[Any] | None = None,
     ) -> None:
         self.catalog = catalog
         self.name = name

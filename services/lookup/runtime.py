@@ -6,6 +6,7 @@ from services.lookup.application import CodeSets
 from services.lookup.client import HttpLookup, LocalLookup
 from services.lookup.events import CATALOGUE
 from services.lookup.projections import SearchProjection
+from services.lookup.search.engine import Results
 from services.shared.consumer import Consumer
 from services.shared.product import Infrastructure, Running
 from services.shared.search.cache import SearchCache
@@ -31,7 +32,9 @@ async def start(infra: Infrastructure) -> Running:
         return Running(client=remote, closers=[remote.close])
     app = CodeSets(env=settings.event_store_env("lookup"))
     catalog = search_catalog(settings)
-    cache = SearchCache(settings.search_cache_entries, settings.search_cache_seconds)
+    cache: SearchCache[Results] = SearchCache(
+        settings.search_cache_entries, settings.search_cache_seconds
+    )
     projection = SearchProjection(catalog, cache=cache)
     client = LocalLookup(app, catalog, cache)
     return Running(

@@ -20,9 +20,9 @@ from services.lookup.events import CATALOGUE
 from services.lookup.icd10pcs import import_icd10pcs
 from services.lookup.importers import import_icd10cm
 from services.lookup.projections import SearchProjection
+from services.lookup.search.engine import search
 from services.shared.consumer import Consumer
 from services.shared.log_bus import LogBus
-from services.shared.search.engine import search
 from services.shared.search.sqlite import SQLiteCatalog
 
 pytestmark = pytest.mark.e2e

@@ -11,7 +11,7 @@ The semantics pinned here were decided by the OpenSearch backend first (see
 ``OpenSearchIndex.candidates``) and documented for SQLite in its module docstring.
 
 The parity tests at the end index the same real ICD-10-CM entries into both backends at
-once and check that the shared engine (``services.shared.search.engine.search``) finds
+once and check that the shared engine (``services.lookup.search.engine.search``) finds
 the same entries from either and puts the same five first.
 """
 
@@ -25,8 +25,8 @@ from uuid import uuid4
 
 import pytest
 
+from services.lookup.search.engine import facets, search
 from services.shared.search.cache import SearchCache
-from services.shared.search.engine import facets, search
 from services.shared.search.model import (
     Checkpoint,
     CodeDocument,

@@ -20,21 +20,21 @@ from __future__ import annotations
 import time
 from collections import OrderedDict
 from collections.abc import Hashable
-from dataclasses import replace
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Generic, TypeVar
 
 if TYPE_CHECKING:
-    from services.shared.search.engine import Results
     from services.shared.search.model import SearchCatalog, SearchIndex
+
+R = TypeVar("R")  # a product's answer to a search
 
 _ALIAS_SECONDS = 1.0
 
 
-class SearchCache:
+class SearchCache(Generic[R]):
     def __init__(self, entries: int = 2048, ttl: float = 60.0) -> None:
         self.entries = entries
         self.ttl = ttl
-        self._answers: OrderedDict[Hashable, tuple[float, Results]] = OrderedDict()
+        self._answers: OrderedDict[Hashable, tuple[float, R]] = OrderedDict()
         self._epoch = 0  # bumped by every write: answers begun before it are not kept
         self._live: tuple[float, SearchIndex] | None = None
 
@@ -50,7 +50,7 @@ class SearchCache:
     def epoch(self) -> int:
         return self._epoch
 
-    def get(self, key: Hashable) -> Results | None:
+    def get(self, key: Hashable) -> R | None:
         found = self._answers.get(key)
         if found is None:
             return None
@@ -61,13 +61,12 @@ class SearchCache:
         self._answers.move_to_end(key)
         return results
 
-    def put(self, key: Hashable, results: Results, epoch: int) -> None:
-        """Keep ``results``, computed from the index as it was at ``epoch``."""
+    def put(self, key: Hashable, results: R, epoch: int) -> None:
+        """Keep ``results``, computed from the index as it was at ``epoch`` (keep them
+        small: what is kept stays in memory)."""
         if epoch != self._epoch or self.entries <= 0 or self.ttl <= 0:
             return  # the index changed while this answer was computed
-        # Terms are for matching, never shown: the answer is kept without them.
-        slim = [replace(d, terms=()) for d in results.documents]
-        self._answers[key] = (time.monotonic(), replace(results, documents=slim))
+        self._answers[key] = (time.monotonic(), results)
         self._answers.move_to_end(key)
         while len(self._answers) > self.entries:
             self._answers.popitem(last=False)
