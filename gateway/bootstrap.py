@@ -15,6 +15,7 @@ from services.shared.bus import Bus
 from services.shared.consumer import Consumer
 from services.shared.dead_letters import DeadLetters, PostgresDeadLetters, SQLiteDeadLetters
 from services.shared.log_bus import LogBus
+from services.shared.mail import Mail, open_mail
 from services.shared.product import Infrastructure, Product, Running, discover
 from services.shared.relay import Relay
 from services.shared.settings import Settings
@@ -61,6 +62,7 @@ class Platform:
         # Source name -> the newest public position in its store (local sources only).
         self.heads: dict[str, Callable[[], Awaitable[int]]] = {}
         self.monitor_interval = 2.0
+        self.mail: Mail | None = None
 
     @property
     def running(self) -> dict[str, Running]:
@@ -72,6 +74,7 @@ class Platform:
 
     async def start(self) -> Platform:
         tracing.configure("medcode")
+        self.mail = self.infra.mail = await open_mail(self.settings)
         for product in self.products:
             running = await product.start(self.infra)
             self.running[product.name] = running
@@ -106,6 +109,9 @@ class Platform:
             self._spawn(relay.name, supervise(relay.health, relay.run_forever, backoff=backoff))
         for consumer in self.consumers:
             self._spawn(consumer.name, supervise(consumer.health, consumer.run, backoff=backoff))
+        if self.mail is not None:
+            log.info("outgoing mail goes to %s", self.mail.where)
+            self._spawn(self.mail.delivery.name, self.mail.delivery.run_forever())
         self._spawn("monitor", self._monitor())
 
     async def measure(self) -> None:
@@ -125,6 +131,8 @@ class Platform:
                 metrics.CONSUMER_LAG.labels(consumer.name).set(consumer.health.lag)
         if self.relays:
             metrics.OUTBOX_DEPTH.labels("events").set(pending)
+        if self.mail is not None:
+            metrics.OUTBOX_DEPTH.labels("mail").set(await self.mail.outbox.depth())
         for running in self.running.values():
             for name, depth in running.outboxes.items():
                 metrics.OUTBOX_DEPTH.labels(name).set(await depth())
@@ -197,6 +205,9 @@ class Platform:
         self.tasks.clear()
         for running in reversed(list(self.running.values())):
             await running.close()
+        if self.mail is not None:
+            await self.mail.close()
+            self.mail = None
         await self.bus.close()
         if self.dead_letters is not None:
             self.dead_letters.close()

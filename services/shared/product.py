@@ -17,6 +17,7 @@ from eventsourcing.application import Application
 
 from services.shared.bus import Bus
 from services.shared.consumer import Consumer
+from services.shared.mail import Mail
 from services.shared.publishing import EventCatalogue
 from services.shared.settings import Settings
 
@@ -28,6 +29,7 @@ class Infrastructure:
     settings: Settings
     bus: Bus
     products: dict[str, Running] = field(default_factory=dict)  # started so far
+    mail: Mail | None = None  # the outgoing-mail outbox (services.shared.mail)
 
     def client(self, product: str) -> Any:
         return self.products[product].client

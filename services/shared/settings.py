@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import os
+import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,6 +21,30 @@ class SettingsError(ValueError):
 
 def _flag(value: str) -> bool:
     return value.strip().lower() in {"1", "true", "yes", "y", "on"}
+
+
+def _tristate(name: str, value: str) -> bool | None:
+    """auto (None), or a flag."""
+    value = value.strip().lower()
+    if value in ("", "auto"):
+        return None
+    if value in {"1", "true", "yes", "y", "on", "0", "false", "no", "n", "off"}:
+        return _flag(value)
+    raise SettingsError(f"{name} must be auto, true or false, not {value!r}")
+
+
+def _networks(raw: str) -> tuple[str, ...]:
+    """Comma-separated CIDRs (or single addresses), checked and normalised."""
+    found = []
+    for part in raw.replace(" ", ",").split(","):
+        if not part:
+            continue
+        try:
+            found.append(str(ipaddress.ip_network(part, strict=False)))
+        except ValueError:
+            raise SettingsError(f"MEDCODE_TRUSTED_PROXIES: {part!r} is not an address or "
+                                "CIDR like 10.0.0.0/8") from None
+    return tuple(found)
 
 
 # Page views each plan grants in total (null = unlimited). Overridden by MEDCODE_PLANS
@@ -96,6 +122,51 @@ class Settings:
     consumer_max_attempts: int = 5
     ready_max_failures: int = 3
     ready_max_lag: int = 0
+    # Outgoing mail (services/shared/mail): SMTP_RELAY host:port, or .eml files under
+    # $DATA_DIR/outbox/ when unset. STARTTLS: None = when offered, True = required.
+    smtp_relay: str | None = None
+    smtp_username: str | None = None
+    smtp_password: str | None = None
+    smtp_starttls: bool | None = None
+    smtp_ca_file: str | None = None  # a private CA the relay's certificate is signed by
+    mail_from: str = "medcode <no-reply@medcode.localhost>"
+    # Where people reach the site (links in mail); default http://HOST:PORT.
+    public_url: str | None = None
+    # CIDRs of the proxies in front of the gateway: only their X-Forwarded-For is read.
+    trusted_proxies: tuple[str, ...] = ()
+    # The server secret tokens are derived from (MEDCODE_SECRET_KEY); see secret().
+    secret_key: str | None = None
+
+    @property
+    def smtp_relay_address(self) -> tuple[str, int]:
+        host, _, port = (self.smtp_relay or "").rpartition(":")
+        if not host or not port.isdigit():
+            raise SettingsError(f"SMTP_RELAY must be host:port, not {self.smtp_relay!r}")
+        return host.strip("[]"), int(port)
+
+    @property
+    def site_url(self) -> str:
+        """The public base URL, without a trailing slash."""
+        return (self.public_url or f"http://{self.host}:{self.port}").rstrip("/")
+
+    def secret(self) -> bytes:
+        """The server secret: MEDCODE_SECRET_KEY, or in development a random key kept in
+        $DATA_DIR/secret.key (so tokens mailed before a restart still work)."""
+        if self.secret_key:
+            return self.secret_key.encode()
+        if not self.development:
+            raise SettingsError("set MEDCODE_SECRET_KEY (e.g. `python -c 'import secrets; "
+                                "print(secrets.token_urlsafe(32))'`): tokens are derived "
+                                "from it")
+        path = self.data_dir / "secret.key"
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:
+            return path.read_bytes().strip()
+        with os.fdopen(fd, "wb") as out:
+            out.write(secrets.token_urlsafe(32).encode())
+        return path.read_bytes().strip()
 
     def service_url(self, product: str) -> str | None:
         return dict(self.service_urls).get(product)
@@ -132,7 +203,7 @@ class Settings:
             except ValueError:
                 raise SettingsError(f"{name} must be a whole number, not {raw!r}") from None
 
-        return cls(
+        settings = cls(
             mode=mode,  # type: ignore[arg-type]
             environment=environment,  # type: ignore[arg-type]
             data_dir=Path(env.get("DATA_DIR", "var")),
@@ -172,7 +243,19 @@ class Settings:
             consumer_max_attempts=max(integer("CONSUMER_MAX_ATTEMPTS", 5), 1),
             ready_max_failures=max(integer("READY_MAX_FAILURES", 3), 1),
             ready_max_lag=integer("READY_MAX_LAG", 0),
+            smtp_relay=env.get("SMTP_RELAY") or None,
+            smtp_username=env.get("SMTP_USERNAME") or None,
+            smtp_password=env.get("SMTP_PASSWORD") or None,
+            smtp_ca_file=env.get("SMTP_CA_FILE") or None,
+            smtp_starttls=_tristate("SMTP_STARTTLS", env.get("SMTP_STARTTLS", "auto")),
+            mail_from=env.get("MEDCODE_MAIL_FROM") or "medcode <no-reply@medcode.localhost>",
+            public_url=env.get("MEDCODE_PUBLIC_URL") or None,
+            trusted_proxies=_networks(env.get("MEDCODE_TRUSTED_PROXIES", "")),
+            secret_key=env.get("MEDCODE_SECRET_KEY") or None,
         )
+        if settings.smtp_relay:
+            settings.smtp_relay_address  # noqa: B018 - fails early when malformed
+        return settings
 
     def event_store_env(self, service: str) -> dict[str, str]:
         """eventsourcing settings for one service's Application in this mode."""
