@@ -22,7 +22,7 @@ from typing import Protocol
 
 from starlette.concurrency import run_in_threadpool
 
-from services.shared import metrics, tracing
+from services.shared import faults, metrics, tracing
 from services.shared.bus import Bus, Delivery
 from services.shared.dead_letters import DeadLetter, DeadLetters, now
 from services.shared.search.model import Checkpoint
@@ -115,9 +115,19 @@ class Consumer:
             after_cursor=stored.cursor if stored else None,
             after_position=stored.position if stored else None,
         ):
-            fresh = [d for d in batch if d.envelope.position > self.position]
+            fresh = self._fresh(batch)
             if fresh:
                 await self._apply(fresh)
+
+    def _fresh(self, batch: list[Delivery]) -> list[Delivery]:
+        """The deliveries past the checkpoint, each position once: after a relay restart
+        the bus holds a page twice, and both copies can arrive in one batch."""
+        fresh, last = [], self.position
+        for delivery in batch:
+            if delivery.envelope.position > last:
+                fresh.append(delivery)
+                last = delivery.envelope.position
+        return fresh
 
     async def _check_not_ahead(self) -> None:
         if self.store_head is None or not self.position:
@@ -133,6 +143,7 @@ class Consumer:
             )
 
     async def _apply(self, fresh: list[Delivery]) -> None:
+        faults.point("consumer.before_apply")
         try:
             with tracing.consuming(self.name, fresh):
                 await self.projection.apply(self.source, fresh)

@@ -161,6 +161,7 @@ class KafkaBus:
             partition = TopicPartition(topic, _PARTITION)
             consumer.assign([partition])
             verify = after_cursor is not None and after_position is not None
+            next_offset = 0 if after_cursor is None else after_cursor + 1
             if after_cursor is None:
                 await consumer.seek_to_beginning(partition)
             else:
@@ -178,7 +179,7 @@ class KafkaBus:
                         raise
                     fetched, records = {}, None
                     consumer.seek(partition, 0)
-                    verify, start_checked = False, True
+                    verify, start_checked, next_offset = False, True, 0
                     log.warning("%s: cursor %s is not in %s; reading it from the start",
                                 group, after_cursor, topic)
                     continue
@@ -198,12 +199,19 @@ class KafkaBus:
                             " reading the topic from the start", group, after_cursor, topic,
                             after_position)
                         await consumer.seek_to_beginning(partition)
-                        records = []
+                        records, next_offset = [], 0
                     verify, start_checked = False, True
                 if not start_checked and after_cursor is not None:
                     start_checked = self._check_start(consumer, partition, after_cursor)
                 if not records:
+                    highwater = consumer.highwater(partition)
+                    if highwater is not None and highwater < next_offset:
+                        # Kafka would answer OFFSET_OUT_OF_RANGE; Tansu answers nothing.
+                        raise CursorOutOfRange(
+                            f"{topic} now ends at offset {highwater}, before {next_offset}:"
+                            " the broker lost the log (restarted without its storage?)")
                     continue
+                next_offset = records[-1].offset + 1
                 batch: list[Delivery] = []
                 for record in records:
                     if record.value is None:
@@ -377,7 +385,12 @@ class KafkaBus:
         return consumer.highwater(partition), None
 
     async def last_position(self, source: str) -> int | None:
-        """Position of the newest record on the topic (0 when it holds none)."""
+        """Position of the newest record on the topic (0 when it holds none).
+
+        Asked when a relay starts, so it also re-creates (and re-checks) the topic: a
+        broker that restarted without its storage has forgotten it.
+        """
+        self._known_topics.discard(topic_for(source, self._topic_prefix))
         async with self._reader(source) as (consumer, partition):
             try:
                 highwater, _ = await self._first_at(consumer, partition, 0)

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from opensearchpy.exceptions import NotFoundError, RequestError
 
+from services.shared import faults
 from services.shared.search.model import (
     Candidates,
     Checkpoint,
@@ -346,6 +347,7 @@ class OpenSearchIndex:
                         f"{len(failures)} of {len(response['items'])} bulk operations on "
                         f"{self.name} failed: {shown}"
                     )
+        faults.point("projection.after_write")  # written, checkpoint not yet
         await client.index(
             index=self._checkpoints,
             id=self._checkpoint_id(checkpoint.consumer, checkpoint.source),
