@@ -108,7 +108,7 @@ class Consumer:
         stored = await self.projection.checkpoint(self.source)
         self.position = stored.position if stored else 0
         await self._check_not_ahead()
-        self.health.progressed(self.position)
+        self.health.position = self.position  # where it resumes; not yet progress
         async for batch in self.bus.deliveries(
             self.source,
             group=self.name,
@@ -135,8 +135,8 @@ class Consumer:
         head = await self.store_head()
         if self.position > head:
             raise CheckpointAhead(
-                f"{self.name}: the checkpoint is at position {self.position} but the"
-                f" {self.source} event store ends at {head}. The store was reset or restored"
+                f"{self.name}: the checkpoint (position {self.position}) is ahead of the"
+                f" {self.source} event store, which ends at {head}. The store was reset or restored"
                 " from an older backup while this projection survived; replaying would skip"
                 " every event up to the checkpoint. Rebuild the projection from the store"
                 " (medcode projections rebuild), or restore the matching store."

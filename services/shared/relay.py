@@ -68,8 +68,7 @@ class Relay:
                     extra={"worker": self.name, "bus_position": held, "tracked": tracked},
                 )
                 after = held
-        self._after = after
-        self.health.progressed(after)
+        self._after = self.health.position = after
         return after
 
     async def run_once(self) -> int | None:
