@@ -85,7 +85,9 @@ class Platform:
                 if isinstance(self.bus, LogBus):
                     self.bus.register(app, catalogue)
                 else:
-                    self.relays.append(Relay(app, catalogue, self.bus))
+                    self.relays.append(Relay(
+                        app, catalogue, self.bus,
+                        verify_interval=self.settings.relay_verify_seconds))
             self.consumers.extend(running.consumers)
         if self.consumers:
             self.dead_letters = await run_in_threadpool(make_dead_letters, self.settings)

@@ -53,6 +53,10 @@ class CursorOutOfRange(LookupError):
     """A stored cursor does not exist in the topic: replaying would be wrong either way."""
 
 
+class BusLostLog(LookupError):
+    """The topic lost records this bus had published (the relay republishes them)."""
+
+
 class TopicRetentionError(Fatal):
     """A service topic may delete records: it cannot be trusted to hold the whole log."""
 
@@ -89,6 +93,10 @@ class KafkaBus:
         self._producer: AIOKafkaProducer | None = None
         self._consumers: set[AIOKafkaConsumer] = set()
         self._known_topics: set[str] = set()
+        self._end_offsets: dict[str, int] = {}  # last offset this bus produced, per topic
+        # Topics whose unlimited retention the broker confirmed (a broker that reports no
+        # topic configs at all, like Tansu for auto-created topics, proves nothing).
+        self._retention_proven: set[str] = set()
         # Created lazily too: asyncio primitives belong to the loop that uses them.
         self._lock: asyncio.Lock | None = None
         self._closed = False
@@ -121,7 +129,17 @@ class KafkaBus:
                     ],
                 )
             )
-        await asyncio.gather(*acks)
+        delivered = await asyncio.gather(*acks)
+        first, last = delivered[0].offset, delivered[-1].offset
+        before = self._end_offsets.get(topic)
+        self._end_offsets[topic] = last
+        if before is not None and first <= before:
+            self._known_topics.discard(topic)
+            raise BusLostLog(
+                f"{topic} took this publish at offset {first}, but already held offset"
+                f" {before}: the broker lost the topic (restarted without its storage, or"
+                " the topic was deleted). The relay restarts and republishes what is missing."
+            )
 
     async def deliveries(
         self,
@@ -332,10 +350,19 @@ class KafkaBus:
             for resource in response.resources:
                 for entry in resource[4]:
                     found[entry[0]] = entry[1]
+        if not found:
+            # Kafka always reports a topic's effective configs; a broker that reports none
+            # cannot prove retention either way: rebuilds will read the event store.
+            log.warning("%s: the broker reports no topic configs; retention unproven", topic)
+            self._retention_proven.discard(topic)
+            return
         wrong = {k: found.get(k, "(broker default)") for k, v in _REQUIRED.items()
                  if found.get(k) != v}
         if found.get("cleanup.policy", "delete") != "delete":
             wrong["cleanup.policy"] = found["cleanup.policy"]
+        if not wrong:
+            self._retention_proven.add(topic)
+            return
         if wrong:
             settings = ", ".join(f"{k}={v}" for k, v in wrong.items())
             raise TopicRetentionError(
@@ -404,6 +431,10 @@ class KafkaBus:
     async def holds_whole_log(self, source: str, first_position: int) -> bool:
         """True only when retention is unlimited (checked when the topic is first used)
         and the topic's offset 0 still holds the store's first public event."""
+        topic = topic_for(source, self._topic_prefix)
+        await self._ensure_topic(topic)
+        if topic not in self._retention_proven:
+            return False
         async with self._reader(source) as (consumer, partition):
             try:
                 _, first = await self._first_at(consumer, partition, 0)

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from typing import Any
 
 from eventsourcing.application import Application
@@ -37,12 +38,15 @@ class Relay:
         *,
         page: int = 1000,
         poll_interval: float = 0.5,
+        verify_interval: float = 60.0,
     ) -> None:
         self.app = app
         self.catalogue = catalogue
         self.bus = bus
         self.page = page
         self.poll_interval = poll_interval
+        # How often an idle relay checks that the bus still holds what it published.
+        self.verify_interval = verify_interval
         self.name = f"relay:{catalogue.source}"
         self.health = Health(self.name, "relay")
         self._positions: TrackingRecorder = app.factory.tracking_recorder()
@@ -80,6 +84,7 @@ class Relay:
             self.catalogue.read, self.app, after, self.page
         )
         if last == after:
+            self.health.progressed(after)  # caught up, with the bus reachable
             return None
         if envelopes:
             with tracing.tracer().start_as_current_span(
@@ -103,8 +108,13 @@ class Relay:
         return published
 
     async def run_forever(self) -> None:
-        """Publish as events arrive (supervised: each restart reconciles with the bus)."""
+        """Publish as events arrive (supervised: each restart reconciles with the bus,
+        and so does an idle relay every ``verify_interval`` seconds)."""
         self._after = None
+        verified = time.monotonic()
         while True:
             if await self.run_once() is None:
+                if time.monotonic() - verified > self.verify_interval:
+                    await self.reconcile()
+                    verified = time.monotonic()
                 await asyncio.sleep(self.poll_interval)

@@ -122,6 +122,7 @@ class Settings:
     consumer_max_attempts: int = 5
     ready_max_failures: int = 3
     ready_max_lag: int = 0
+    relay_verify_seconds: int = 60  # an idle relay checks the bus still holds the log
     # Outgoing mail (services/shared/mail): SMTP_RELAY host:port, or .eml files under
     # $DATA_DIR/outbox/ when unset. STARTTLS: None = when offered, True = required.
     smtp_relay: str | None = None
@@ -243,6 +244,7 @@ class Settings:
             consumer_max_attempts=max(integer("CONSUMER_MAX_ATTEMPTS", 5), 1),
             ready_max_failures=max(integer("READY_MAX_FAILURES", 3), 1),
             ready_max_lag=integer("READY_MAX_LAG", 0),
+            relay_verify_seconds=integer("RELAY_VERIFY_SECONDS", 60),
             smtp_relay=env.get("SMTP_RELAY") or None,
             smtp_username=env.get("SMTP_USERNAME") or None,
             smtp_password=env.get("SMTP_PASSWORD") or None,
