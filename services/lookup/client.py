@@ -19,12 +19,13 @@ from services.lookup.domain import (
     UnknownRelease,
     normalise_code,
 )
+from services.lookup.search.documents import CodeDocument, CodeFacets
 from services.lookup.search.engine import VOCABULARIES, Results, facets, search
 from services.lookup.search.wording import matched_spans
 from services.shared import metrics
 from services.shared.rpc import RemoteError, RpcClient
 from services.shared.search.cache import SearchCache
-from services.shared.search.model import Facets, SearchCatalog
+from services.shared.search.model import SearchCatalog
 
 
 @dataclass(frozen=True)
@@ -76,7 +77,7 @@ class SearchFacets:
     billable: list[BillableCount]
 
     @classmethod
-    def of(cls, counted: Facets, titles: dict[tuple[str, str], str]) -> SearchFacets:
+    def of(cls, counted: CodeFacets, titles: dict[tuple[str, str], str]) -> SearchFacets:
         return cls(
             [SystemCount(s, n) for s, n in sorted(counted.systems.items(), key=_most)],
             [ChapterCount(s, c, n, titles.get((s, c)))
@@ -249,7 +250,10 @@ class LocalLookup:
     """The in-process client: used by the embedded gateway and by the lookup API."""
 
     def __init__(
-        self, app: CodeSets, catalog: SearchCatalog, cache: SearchCache[Results] | None = None
+        self,
+        app: CodeSets,
+        catalog: SearchCatalog[CodeDocument],
+        cache: SearchCache[Results] | None = None,
     ) -> None:
         self.app = app
         self.catalog = catalog

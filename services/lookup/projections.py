@@ -5,12 +5,12 @@ from __future__ import annotations
 from typing import Any
 
 from services.lookup.lexicon import default_lexicon
+from services.lookup.search.documents import CodeDocument
 from services.shared.bus import Delivery
 from services.shared.consumer import ProjectionMoved
 from services.shared.search.cache import SearchCache
 from services.shared.search.model import (
     Checkpoint,
-    CodeDocument,
     IndexChange,
     SearchCatalog,
     SearchIndex,

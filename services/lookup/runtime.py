@@ -6,6 +6,7 @@ from services.lookup.application import CodeSets
 from services.lookup.client import HttpLookup, LocalLookup
 from services.lookup.events import CATALOGUE
 from services.lookup.projections import SearchProjection
+from services.lookup.search.documents import CODES, CodeDocument
 from services.lookup.search.engine import Results
 from services.shared.consumer import Consumer
 from services.shared.product import Infrastructure, Running
@@ -14,14 +15,14 @@ from services.shared.search.model import SearchCatalog
 from services.shared.settings import Settings
 
 
-def search_catalog(settings: Settings) -> SearchCatalog:
+def search_catalog(settings: Settings) -> SearchCatalog[CodeDocument]:
     if settings.mode == "embedded":
-        from services.shared.search.sqlite import SQLiteCatalog
+        from services.shared.search.embedded import TantivyCatalog
 
-        return SQLiteCatalog(settings.data_dir / "search.sqlite")
+        return TantivyCatalog(settings.data_dir / "search", CODES)
     from services.shared.search.opensearch import OpenSearchCatalog
 
-    return OpenSearchCatalog(settings.opensearch_url, prefix=settings.search_alias)
+    return OpenSearchCatalog(settings.opensearch_url, CODES, prefix=settings.search_alias)
 
 
 async def start(infra: Infrastructure) -> Running:

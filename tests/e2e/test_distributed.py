@@ -21,7 +21,7 @@ from services.lookup.domain import CodeEntry
 from services.lookup.events import CATALOGUE
 from services.lookup.projections import SearchProjection, document
 from services.lookup.runtime import search_catalog
-from services.shared.search.model import CodeDocument
+from services.lookup.search.documents import CodeDocument
 from services.shared.settings import Settings
 from tests.conftest import chapters, gateway
 from tests.e2e.helpers import PAGE, SEARCH, graphql, import_entries

@@ -19,9 +19,9 @@ from services.lookup.api import create_app as lookup_api
 from services.lookup.client import HttpLookup, SearchFacets
 from services.lookup.domain import CodeEntry
 from services.lookup.icd10cm import default_tabular_path
+from services.lookup.search.documents import CodeDocument
 from services.lookup.search.spelling import Vocabulary
 from services.shared.export import Selection
-from services.shared.search.model import CodeDocument
 from services.shared.settings import Settings
 from tests.conftest import chapters, gateway, production
 from tests.e2e.helpers import PAGE, SEARCH, graphql, import_entries, lookup, paid_viewer

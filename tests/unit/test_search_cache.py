@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
+from services.lookup.search.documents import CodeDocument
 from services.lookup.search.engine import Results
 from services.shared.search import cache as cache_module
 from services.shared.search.cache import SearchCache
-from services.shared.search.model import CodeDocument
 
 
 def results(code: str) -> Results:

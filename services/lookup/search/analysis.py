@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import re
 
+from services.lookup.search.documents import code_plan
 from services.lookup.search.wording import MAX_QUERY_WORDS, query_tokens
 from services.shared.search.model import QueryPlan
 from services.shared.search.text import fold
@@ -54,9 +55,9 @@ def analyze(
     window: int = 200,
 ) -> QueryPlan:
     tokens = tuple(query_tokens(text)[:MAX_QUERY_WORDS])
-    return QueryPlan(
-        words=tokens,
-        code=code_in(text),
+    return code_plan(
+        tokens,
+        code_in(text),
         systems=systems,
         billable_only=billable_only,
         chapter=chapter,

@@ -16,14 +16,13 @@ from dataclasses import dataclass, replace
 from itertools import combinations
 
 from services.lookup.search.analysis import analyze
+from services.lookup.search.documents import CodeDocument, CodeFacets
 from services.lookup.search.scoring import Query, rank
 from services.lookup.search.spelling import MAX_CORRECTED, MIN_CORRECTED, Vocabulary
 from services.lookup.search.wording import query_words
 from services.shared.search.cache import SearchCache
 from services.shared.search.model import (
     Candidates,
-    CodeDocument,
-    Facets,
     QueryPlan,
     SearchCatalog,
     SearchIndex,
@@ -75,7 +74,9 @@ class _Found:
 
 
 # The spelling vocabulary of each index version (see services.shared.search.versions).
-VOCABULARIES: PerVersion[Vocabulary] = PerVersion(Vocabulary.of, lambda: Vocabulary(()))
+VOCABULARIES: PerVersion[Vocabulary] = PerVersion(
+    lambda documents: Vocabulary.of(documents), lambda: Vocabulary(())
+)
 
 
 def _needs_vocabulary(words: tuple[str, ...]) -> bool:
@@ -186,7 +187,7 @@ async def search(
     plan = analyze(
         text, systems=systems, billable_only=billable_only, chapter=chapter, window=window
     )
-    if not plan.words and not plan.code:
+    if not plan.words and not plan.key:
         return Results([], 0)
     if cache is None:
         return await _search(catalog, await catalog.live(), plan, offset, limit)
@@ -215,7 +216,7 @@ async def _analyse(catalog: SearchCatalog, index: SearchIndex, plan: QueryPlan) 
     irregular plurals also as singular."""
     typed = plan.words
     vocabulary = None
-    if _needs_vocabulary(typed) or (len(typed) > 1 and plan.code is None):
+    if _needs_vocabulary(typed) or (len(typed) > 1 and plan.key is None):
         vocabulary = await VOCABULARIES.of(catalog, index)
     if vocabulary is not None and _needs_vocabulary(typed):
         last = len(typed) - 1
@@ -266,7 +267,7 @@ async def facets(
     systems: tuple[str, ...] = (),
     billable_only: bool = False,
     chapter: str | None = None,
-) -> Facets:
+) -> CodeFacets:
     """How the entries a search for ``text`` counts in its total fall by code system,
     chapter and billable: for the filters a client shows next to the results.
 
@@ -281,8 +282,10 @@ async def facets(
     plan = analyze(
         text, systems=systems, billable_only=billable_only, chapter=chapter, window=_MIN_WINDOW
     )
-    if not plan.words and not plan.code:
-        return Facets()
+    if not plan.words and not plan.key:
+        return CodeFacets()
     index = await catalog.live()
     found = await _find(index, await _analyse(catalog, index, plan))
-    return await index.facets(found.counted) if found.counted is not None else Facets()
+    if found.counted is None:
+        return CodeFacets()
+    return CodeFacets.of(await index.facets(found.counted))

@@ -22,13 +22,14 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+from services.lookup.search.documents import CodeDocument
 from services.lookup.search.wording import (
     CONTEXT,
     detail_stems,
     name_key,
     stem_sequence,
 )
-from services.shared.search.model import CodeDocument, QueryPlan
+from services.shared.search.model import QueryPlan
 from services.shared.search.text import stem, stems, word_set
 
 # Score weights (see the module docstring for their order).
@@ -94,16 +95,16 @@ def rank(
 
 def _score(plan: QueryPlan, queries: list[Query], doc: CodeDocument) -> float:
     score = 0.0
-    if plan.code:
-        if doc.compact == plan.code:
+    if plan.key:
+        if doc.compact == plan.key:
             score += _EXACT_CODE
-        elif doc.compact.startswith(plan.code):
-            score += _CODE_PREFIX - (len(doc.compact) - len(plan.code))
+        elif doc.compact.startswith(plan.key):
+            score += _CODE_PREFIX - (len(doc.compact) - len(plan.key))
     if queries:
         score += max(_words_score(query, doc) for query in queries)
     if doc.billable:
         score += _BILLABLE
-    if doc.kind in _HEADINGS and not plan.code:
+    if doc.kind in _HEADINGS and not plan.key:
         score -= _HEADING
     # The general entry of a family has ".9" in its code: A54.9, H66.90.
     if doc.code.partition(".")[2].startswith("9"):

@@ -15,8 +15,8 @@ from collections.abc import Iterable, Sequence
 from rapidfuzz import fuzz, process
 from rapidfuzz.distance import OSA
 
+from services.lookup.search.documents import CodeDocument
 from services.lookup.search.wording import EVERYDAY
-from services.shared.search.model import CodeDocument
 from services.shared.search.text import stem, words
 
 # Only words this long are corrected (shorter ones are mostly
