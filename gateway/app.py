@@ -17,6 +17,7 @@ from strawberry.asgi import GraphQL
 from gateway import telemetry
 from gateway.bootstrap import Platform
 from gateway.schema import build_schema
+from services.shared.client_address import client_address, trusted_networks
 from services.shared.graphql import RequestContext
 from services.shared.settings import Settings
 
@@ -75,6 +76,7 @@ class Gateway(GraphQL):  # type: ignore[type-arg]
             allow_queries_via_get=False,
         )
         self.platform = platform
+        self.trusted_proxies = trusted_networks(settings.trusted_proxies)
         # Cookies resolvers set, per in-flight request (keyed by strawberry's sub-response).
         self._cookies: WeakKeyDictionary[Response, dict[str, str | None]] = WeakKeyDictionary()
 
@@ -91,7 +93,9 @@ class Gateway(GraphQL):  # type: ignore[type-arg]
         return RequestContext(
             clients=self.platform.clients,
             token=token,
-            client_address=request.client.host if request.client else None,
+            client_address=client_address(
+                request.client.host if request.client else None,
+                request.headers.getlist("x-forwarded-for"), self.trusted_proxies),
             development=self.platform.settings.development,
             response_cookies=cookies,
         )
@@ -120,6 +124,8 @@ def create_app(settings: Settings, platform: Platform | None = None) -> Starlett
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         await platform.start()
+        for running in platform.running.values():
+            app.router.routes.extend(running.routes)
         platform.run_background()
         platform.warm()
         try:

@@ -24,7 +24,12 @@ from services.shared.search.embedded.queries import (
     matched,
     word_hits,
 )
-from services.shared.search.embedded.writes import Writes, checkpoint_name, read_checkpoint
+from services.shared.search.embedded.writes import (
+    IndexDropped,
+    Writes,
+    checkpoint_name,
+    read_checkpoint,
+)
 from services.shared.search.model import (
     Candidates,
     Checkpoint,
@@ -81,6 +86,8 @@ class TantivyIndex(Generic[D]):
     # -- writes ---------------------------------------------------------------------
 
     async def write(self, change: IndexChange[D], checkpoint: Checkpoint) -> None:
+        if self._dropped():  # a promote replaced it: the writer follows the alias
+            raise IndexDropped(f"{self.name} was dropped (a newer version was promoted)")
         await asyncio.to_thread(self._writes.write, change, checkpoint)
 
     # -- reads ----------------------------------------------------------------------

@@ -19,6 +19,7 @@ opened for each change and closed after its commit (and its merges), so another 
 from __future__ import annotations
 
 import json
+import os
 import threading
 import time
 from typing import Any
@@ -31,6 +32,10 @@ from services.shared.search.model import Checkpoint, DocumentType, IndexChange
 _HEAP = 50_000_000  # the writer's indexing arena (tantivy wants at least 15 MB a thread)
 _LOCK_WAIT = 120.0  # seconds a write waits for another process's writer to finish
 _LOCK_RETRY = 0.05
+
+
+class IndexDropped(RuntimeError):
+    """The version was dropped (a promote) while a write wanted it."""
 
 
 class WriterBusyError(RuntimeError):
@@ -49,6 +54,9 @@ def _writer(index: tantivy.Index, path: str) -> tantivy.IndexWriter:
         except ValueError as exc:  # the bindings report a held lock as a ValueError
             if "LockBusy" not in str(exc) and "lock" not in str(exc).lower():
                 raise
+            if not os.path.isdir(path):  # dropped by a promote: no one will release it
+                raise IndexDropped(f"{path} was dropped (a newer version was promoted)"
+                                   ) from exc
             if time.monotonic() > deadline:
                 raise WriterBusyError(
                     f"another process has been writing the search index at {path} for over"
