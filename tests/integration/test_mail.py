@@ -278,3 +278,15 @@ def test_mail_settings_from_the_environment(tmp_path: Path) -> None:
     for bad in ({"SMTP_RELAY": "mail.example.org"}, {"SMTP_STARTTLS": "maybe"}):
         with pytest.raises(SettingsError):
             Settings.from_env(bad)
+
+
+def test_plain_ascii_stays_readable_and_the_rest_is_encoded() -> None:
+    link = "https://medcode.example/verify-email?token=" + "A" * 60
+    ascii_mime = bytes(render(MailMessage("a@example.org", "Link", f"Follow {link}\n",
+                                          html=f'<a href="{link}">{link}</a>'), SENDER, NOW))
+    assert link.encode() in ascii_mime and b"quoted-printable" not in ascii_mime
+    accented = render(MailMessage("a@example.org", "Résumé", "Café crème\n"), SENDER, NOW)
+    parsed = email.message_from_bytes(bytes(accented), policy=policy.default)
+    assert parsed["Subject"] == "Résumé"
+    assert parsed.get_content().strip() == "Café crème"  # type: ignore[attr-defined]
+    assert bytes(accented).isascii()
