@@ -78,7 +78,7 @@ def distributed_settings(
             kafka_bootstrap_servers=kafka,
             kafka_idempotence=False,  # the Tansu broker has no idempotent producer
             opensearch_url=opensearch,
-            search_alias=f"medcode-codes-{suffix}",
+            environ={"SEARCH_ALIAS": f"medcode-codes-{suffix}"},  # lookup's own setting
             kafka_topic_prefix=f"medcode-{suffix}",
         )
 

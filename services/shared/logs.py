@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import sys
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
@@ -39,10 +40,23 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(entry, default=str)
 
 
+class _Stderr(logging.StreamHandler):  # type: ignore[type-arg]
+    """Writes to whatever ``sys.stderr`` is when a record is emitted (not when configured),
+    so a replaced or closed stream (a test runner's capture) is never written to."""
+
+    @property  # type: ignore[override]
+    def stream(self) -> Any:
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, value: Any) -> None:
+        pass
+
+
 def configure(env: Mapping[str, str] | None = None) -> None:
     """Route every logger (uvicorn's too) through one handler in the chosen format."""
     env = os.environ if env is None else env
-    handler = logging.StreamHandler()
+    handler = _Stderr()
     if env.get("LOG_FORMAT", "json").strip().lower() == "text":
         handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     else:

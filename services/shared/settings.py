@@ -6,7 +6,7 @@ import ipaddress
 import os
 import secrets
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
@@ -74,10 +74,6 @@ class Settings:
     kafka_idempotence: bool = True
     kafka_topic_prefix: str = "medcode"
     opensearch_url: str = "http://127.0.0.1:9200"
-    search_alias: str = "medcode-codes"
-    # Recent search answers kept in memory (0 entries: none), and for how long at most.
-    search_cache_entries: int = 2048
-    search_cache_seconds: int = 60
     # Hostile-query limits for the public GraphQL API.
     graphql_max_depth: int = 12
     graphql_max_aliases: int = 30
@@ -102,6 +98,9 @@ class Settings:
     ready_max_failures: int = 3
     ready_max_lag: int = 0
     relay_verify_seconds: int = 60  # an idle relay checks the bus still holds the log
+    # The variables these settings were read from: each product reads its own settings
+    # from them (services/<product>/settings.py), so a new product edits nothing here.
+    environ: Mapping[str, str] = field(default_factory=dict, repr=False, compare=False)
     # Outgoing mail (services/shared/mail): SMTP_RELAY host:port, or .eml files under
     # $DATA_DIR/outbox/ when unset. STARTTLS: None = when offered, True = required.
     smtp_relay: str | None = None
@@ -192,9 +191,6 @@ class Settings:
             kafka_idempotence=_flag(env.get("KAFKA_IDEMPOTENCE", "true")),
             kafka_topic_prefix=env.get("KAFKA_TOPIC_PREFIX", "medcode"),
             opensearch_url=env.get("OPENSEARCH_URL", "http://127.0.0.1:9200"),
-            search_alias=env.get("SEARCH_ALIAS", "medcode-codes"),
-            search_cache_entries=integer("SEARCH_CACHE_ENTRIES", 2048),
-            search_cache_seconds=integer("SEARCH_CACHE_SECONDS", 60),
             graphql_max_depth=integer("GRAPHQL_MAX_DEPTH", 12),
             graphql_max_aliases=integer("GRAPHQL_MAX_ALIASES", 30),
             graphql_max_tokens=integer("GRAPHQL_MAX_TOKENS", 2000),
@@ -217,6 +213,7 @@ class Settings:
             ready_max_failures=max(integer("READY_MAX_FAILURES", 3), 1),
             ready_max_lag=integer("READY_MAX_LAG", 0),
             relay_verify_seconds=integer("RELAY_VERIFY_SECONDS", 60),
+            environ=dict(env),
             smtp_relay=env.get("SMTP_RELAY") or None,
             smtp_username=env.get("SMTP_USERNAME") or None,
             smtp_password=env.get("SMTP_PASSWORD") or None,

@@ -74,7 +74,7 @@ def process_env(settings: Settings) -> dict[str, str]:
         "KAFKA_IDEMPOTENCE": "false",
         "KAFKA_TOPIC_PREFIX": settings.kafka_topic_prefix,
         "OPENSEARCH_URL": settings.opensearch_url,
-        "SEARCH_ALIAS": settings.search_alias,
+        **settings.environ,  # products' own settings (lookup's SEARCH_ALIAS)
         "DATA_DIR": str(settings.data_dir),
     }
 

@@ -39,7 +39,7 @@ def worker_env(settings: Settings, **extra: str) -> dict[str, str]:
             "KAFKA_IDEMPOTENCE": "false",
             "KAFKA_TOPIC_PREFIX": settings.kafka_topic_prefix,
             "OPENSEARCH_URL": settings.opensearch_url,
-            "SEARCH_ALIAS": settings.search_alias,
+            **settings.environ,  # products' own settings (lookup's SEARCH_ALIAS)
         })
     env.update(extra)
     return env
