@@ -24,15 +24,20 @@ def routes(platform: Platform) -> list[Route]:
         return JSONResponse({"status": "ok"})
 
     async def readyz(request: Request) -> Response:
+        await _measured()
         ready, body = platform.readiness()
         return JSONResponse(body, status_code=200 if ready else 503)
 
-    async def scrape(request: Request) -> Response:
+    async def _measured() -> None:
+        """Fresh lags for this answer (the monitor's may be seconds old)."""
         if platform.started:
             try:
-                await platform.measure()  # fresh lags for this scrape
-            except Exception:  # noqa: S110 - the monitor logs it; serve the last values
+                await platform.measure()
+            except Exception:  # noqa: S110 - the monitor logs it; answer with the last values
                 pass
+
+    async def scrape(request: Request) -> Response:
+        await _measured()
         body, content_type = metrics.exposition()
         return Response(body, media_type=content_type)
 
