@@ -64,9 +64,15 @@ class Platform:
             self.consumers.extend(running.consumers)
         return self
 
-    def run_background(self) -> None:
-        """Start relays and consumers; a task that dies marks the platform unready."""
+    def run_background(self, *, writer: bool = True) -> None:
+        """Start relays and consumers; a task that dies marks the platform unready.
+
+        Without ``writer`` (another serving process runs them) nothing is started and
+        the platform only answers requests.
+        """
         self.started = True
+        if not writer:
+            return
         for relay in self.relays:
             self._spawn(relay.name, relay.run_forever())
         for consumer in self.consumers:

@@ -123,6 +123,7 @@ def serve(settings: Settings) -> None:
     import uvicorn
 
     from gateway.app import create_app
+    from gateway.workers import worker_count
 
     async def prepare() -> None:
         if settings.service_url("lookup"):
@@ -142,8 +143,16 @@ def serve(settings: Settings) -> None:
 
     asyncio.run(prepare())
     where = f"http://{settings.host}:{settings.port}/graphql"
-    print(f"medcode ({settings.mode}, {settings.environment}) serving {where}", file=sys.stderr)
-    uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_level="info")
+    workers = worker_count(settings)
+    print(f"medcode ({settings.mode}, {settings.environment}) serving {where}"
+          f" from {workers} process{'es' if workers > 1 else ''}", file=sys.stderr)
+    if workers == 1:
+        uvicorn.run(create_app(settings), host=settings.host, port=settings.port,
+                    log_level="info")
+        return
+    # A process per core, each building the app from the same environment.
+    uvicorn.run("gateway.app:serving_app", factory=True, workers=workers, host=settings.host,
+                port=settings.port, log_level="info")
 
 
 async def worker(settings: Settings) -> None:

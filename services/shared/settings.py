@@ -72,6 +72,9 @@ class Settings:
     # Recent search answers kept in memory (0 entries: none), and for how long at most.
     search_cache_entries: int = 2048
     search_cache_seconds: int = 60
+    # Processes serving HTTP (0: one per CPU core); one of them runs the relays and
+    # consumers, so each projection keeps exactly one writer.
+    serve_workers: int = 0
     # Hostile-query limits for the public GraphQL API.
     graphql_max_depth: int = 12
     graphql_max_aliases: int = 30
@@ -143,6 +146,7 @@ class Settings:
             search_alias=env.get("SEARCH_ALIAS", "medcode-codes"),
             search_cache_entries=integer("SEARCH_CACHE_ENTRIES", 2048),
             search_cache_seconds=integer("SEARCH_CACHE_SECONDS", 60),
+            serve_workers=integer("MEDCODE_WORKERS", 0),
             graphql_max_depth=integer("GRAPHQL_MAX_DEPTH", 12),
             graphql_max_aliases=integer("GRAPHQL_MAX_ALIASES", 30),
             graphql_max_tokens=integer("GRAPHQL_MAX_TOKENS", 2000),
