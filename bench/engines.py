@@ -102,6 +102,7 @@ def raw_tantivy(documents: list[CodeDocument], where: Path) -> Callable[[str], o
         builder.add_text_field(field, tokenizer_name="ws", index_option="freq")
         builder.add_text_field(f"{field}_p", tokenizer_name="ws", index_option="basic")
     schema = builder.build()
+    (where / "tantivy").mkdir()
     index = tantivy.Index(schema, path=str(where / "tantivy"))
     spaces = tantivy.TextAnalyzerBuilder(tantivy.Tokenizer.whitespace()).build()
     index.register_tokenizer("ws", spaces)

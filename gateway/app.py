@@ -17,6 +17,8 @@ from strawberry.asgi import GraphQL
 from gateway import telemetry
 from gateway.bootstrap import Platform
 from gateway.schema import build_schema
+from gateway.workers import background_lock
+from services.shared import logs
 from services.shared.client_address import client_address, trusted_networks
 from services.shared.graphql import RequestContext
 from services.shared.settings import Settings
@@ -117,21 +119,31 @@ class Gateway(GraphQL):  # type: ignore[type-arg]
         return response
 
 
+def serving_app() -> Starlette:
+    """The app of one of several serving processes (uvicorn's factory: settings from the
+    environment the command was started with)."""
+    logs.configure()  # a process of its own: JSON logs here too
+    return create_app(Settings.from_env())
+
+
 def create_app(settings: Settings, platform: Platform | None = None) -> Starlette:
     """The ASGI app; the platform starts with it and stops with it."""
     platform = platform or Platform(settings)
+    lock = background_lock(settings)
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         await platform.start()
         for running in platform.running.values():
             app.router.routes.extend(running.routes)
-        platform.run_background()
+        # Several serving processes share the data: one of them writes (gateway/workers.py).
+        platform.run_background(writer=lock.acquire())
         platform.warm()
         try:
             yield
         finally:
             await platform.stop()
+            lock.release()
 
     graphql = Gateway(platform)
 

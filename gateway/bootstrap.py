@@ -58,6 +58,7 @@ class Platform:
         self._warming: set[asyncio.Task[None]] = set()
         self.up = False  # products started
         self.started = False  # relays and consumers launched
+        self.writer = True  # this process runs them (see run_background)
         self.dead_letters: DeadLetters | None = None
         # Source name -> the newest public position in its store (local sources only).
         self.heads: dict[str, Callable[[], Awaitable[int]]] = {}
@@ -100,11 +101,22 @@ class Platform:
 
     @property
     def workers(self) -> list[Health]:
+        """The relays and consumers this process runs (none in a serving process that
+        left them to another: see ``run_background``)."""
+        if not self.writer:
+            return []
         return [r.health for r in self.relays] + [c.health for c in self.consumers]
 
-    def run_background(self) -> None:
-        """Start relays and consumers under supervision, and the lag monitor."""
+    def run_background(self, *, writer: bool = True) -> None:
+        """Start relays and consumers under supervision, and the lag monitor.
+
+        Without ``writer`` (another serving process runs them) nothing is started and
+        the platform only answers requests.
+        """
         self.started = True
+        self.writer = writer
+        if not writer:
+            return
         backoff = Backoff(initial=self.settings.worker_backoff_initial_ms / 1000,
                           cap=self.settings.worker_backoff_max_ms / 1000)
         for relay in self.relays:
@@ -118,6 +130,8 @@ class Platform:
 
     async def measure(self) -> None:
         """Lags of every relay and consumer, and outbox depths, into health and metrics."""
+        if not self.writer:
+            return  # another serving process runs them and reports their figures
         heads: dict[str, int] = {}
         for source, head in self.heads.items():
             heads[source] = await head()

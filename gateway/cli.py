@@ -50,6 +50,7 @@ def serve(settings: Settings) -> None:
     import uvicorn
 
     from gateway.app import create_app
+    from gateway.workers import worker_count
 
     async def prepare() -> None:
         async with started(settings) as platform:
@@ -59,8 +60,16 @@ def serve(settings: Settings) -> None:
 
     asyncio.run(prepare())
     where = f"http://{settings.host}:{settings.port}/graphql"
-    print(f"medcode ({settings.mode}, {settings.environment}) serving {where}", file=sys.stderr)
-    uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_config=None)
+    workers = worker_count(settings)
+    print(f"medcode ({settings.mode}, {settings.environment}) serving {where}"
+          f" from {workers} process{'es' if workers > 1 else ''}", file=sys.stderr)
+    if workers == 1:
+        uvicorn.run(create_app(settings), host=settings.host, port=settings.port,
+                    log_config=None)
+        return
+    # A process per core, each building the app from the same environment.
+    uvicorn.run("gateway.app:serving_app", factory=True, workers=workers, host=settings.host,
+                port=settings.port, log_config=None)
 
 
 async def worker(settings: Settings) -> None:

@@ -193,7 +193,11 @@ class LookupClient(Protocol):
         limit: int = 10,
         billable_only: bool = False,
         chapter: str | None = None,
-    ) -> SearchPage: ...
+        count: bool = True,
+    ) -> SearchPage:
+        """One page of the best matches. ``total`` counts every match when ``count``
+        (a client showing totalCount); without it, it is at least what was ranked and
+        more when more match, and the backend skips counting them all."""
 
     async def search_facets(
         self,
@@ -283,11 +287,12 @@ class LocalLookup:
         limit: int = 10,
         billable_only: bool = False,
         chapter: str | None = None,
+        count: bool = True,
     ) -> SearchPage:
         with metrics.SEARCH_SECONDS.time():
             results = await search(
                 self.catalog, query, systems=tuple(systems or ()), billable_only=billable_only,
-                chapter=chapter, offset=offset, limit=limit, cache=self.cache,
+                chapter=chapter, offset=offset, limit=limit, cache=self.cache, count=count,
             )
         loaded = await self._loaded_systems()
         return SearchPage(
@@ -442,10 +447,11 @@ class HttpLookup:
         limit: int = 10,
         billable_only: bool = False,
         chapter: str | None = None,
+        count: bool = True,
     ) -> SearchPage:
         data = await self._rpc.call(
             "search_codes", query=query, systems=systems, offset=offset, limit=limit,
-            billable_only=billable_only, chapter=chapter,
+            billable_only=billable_only, chapter=chapter, count=count,
         )
         return SearchPage([CodeSummary(**i) for i in data["items"]], data["total"],
                           data.get("unloaded", []), data.get("title_matches", []))

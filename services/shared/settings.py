@@ -74,6 +74,9 @@ class Settings:
     kafka_idempotence: bool = True
     kafka_topic_prefix: str = "medcode"
     opensearch_url: str = "http://127.0.0.1:9200"
+    # Processes serving HTTP (0: one per CPU core); one of them runs the relays and
+    # consumers, so each projection keeps exactly one writer.
+    serve_workers: int = 0
     # Hostile-query limits for the public GraphQL API.
     graphql_max_depth: int = 12
     graphql_max_aliases: int = 30
@@ -191,6 +194,7 @@ class Settings:
             kafka_idempotence=_flag(env.get("KAFKA_IDEMPOTENCE", "true")),
             kafka_topic_prefix=env.get("KAFKA_TOPIC_PREFIX", "medcode"),
             opensearch_url=env.get("OPENSEARCH_URL", "http://127.0.0.1:9200"),
+            serve_workers=integer("MEDCODE_WORKERS", 0),
             graphql_max_depth=integer("GRAPHQL_MAX_DEPTH", 12),
             graphql_max_aliases=integer("GRAPHQL_MAX_ALIASES", 30),
             graphql_max_tokens=integer("GRAPHQL_MAX_TOKENS", 2000),

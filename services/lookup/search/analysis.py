@@ -53,6 +53,7 @@ def analyze(
     billable_only: bool = False,
     chapter: str | None = None,
     window: int = 200,
+    count: bool = True,
 ) -> QueryPlan:
     tokens = tuple(query_tokens(text)[:MAX_QUERY_WORDS])
     return code_plan(
@@ -62,4 +63,5 @@ def analyze(
         billable_only=billable_only,
         chapter=chapter,
         window=window,
+        count=count,
     )

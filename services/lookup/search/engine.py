@@ -175,17 +175,20 @@ async def search(
     offset: int = 0,
     limit: int = 10,
     cache: SearchCache[Results] | None = None,
+    count: bool = True,
 ) -> Results:
     """Rank the best candidates and return one page of them.
 
     Stopwords are dropped and misspelt words corrected against the index's own
     vocabulary. Every word must match when some billable entry has them all; otherwise
     entries missing one word are added, and failing that any word may match, so a query
-    with a stray word still finds something useful.
+    with a stray word still finds something useful. ``total`` counts every match only
+    with ``count``; otherwise it is at least what was ranked, and more when more match.
     """
     window = min(max(_MIN_WINDOW, offset + limit + 50), MAX_WINDOW)
     plan = analyze(
-        text, systems=systems, billable_only=billable_only, chapter=chapter, window=window
+        text, systems=systems, billable_only=billable_only, chapter=chapter, window=window,
+        count=count,
     )
     if not plan.words and not plan.key:
         return Results([], 0)

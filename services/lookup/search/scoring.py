@@ -23,14 +23,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from services.lookup.search.documents import CodeDocument
+from services.lookup.search.readings import Reading, read
 from services.lookup.search.wording import (
     CONTEXT,
-    detail_stems,
     name_key,
-    stem_sequence,
 )
 from services.shared.search.model import QueryPlan
-from services.shared.search.text import stem, stems, word_set
+from services.shared.search.text import stem
 
 # Score weights (see the module docstring for their order).
 _EXACT_CODE, _CODE_PREFIX = 1000.0, 500.0
@@ -54,8 +53,12 @@ class Query:
     stems: tuple[str, ...]
     prefix: str = ""  # the last word as typed, when it may be the start of a longer word
     name: tuple[str, ...] = ()  # the query as a name (see text.name_key), to recognise one
-    # Whether a text has a word the last word begins: terms recur across candidates.
-    _begun: dict[str, bool] = field(default_factory=dict, compare=False, repr=False)
+    # How each text reads for this query: texts recur across candidates.
+    _read: dict[str, _Read] = field(default_factory=dict, compare=False, repr=False)
+    asked: frozenset[str] = field(default=frozenset(), compare=False, repr=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "asked", frozenset(self.stems))
 
     @classmethod
     def of(cls, words_: Sequence[str], *, prefix: bool = False, typed: str = "") -> Query:
@@ -112,16 +115,55 @@ def _score(plan: QueryPlan, queries: list[Query], doc: CodeDocument) -> float:
     return score
 
 
-def _matches(query: Query, text: str) -> tuple[set[int], bool]:
+@dataclass(frozen=True, slots=True)
+class _Read:
+    """What one text of an entry says of one query: the same in every entry holding it
+    (terms recur: a search reads each distinct text once)."""
+
+    found: frozenset[int]  # which query words it holds
+    completed: bool  # the last word only as the start of a longer word
+    extras: int  # details it states that the query did not ask for
+    nos: bool  # says "NOS" (when not the title: what the words mean alone)
+    phrase: bool  # every query word, together and in order
+    exact: bool  # the query, as a name
+
+
+_NOTHING = _Read(frozenset(), False, 0, False, False, False)
+
+
+def _read(query: Query, text: str) -> _Read:
+    found_read = query._read.get(text)
+    if found_read is None:
+        found_read = query._read[text] = _reading(query, read(text))
+    return found_read
+
+
+def _reading(query: Query, text: Reading) -> _Read:
+    found, completed = _matches(query, text)
+    if not found:
+        return _NOTHING
+    n = len(query.stems)
+    whole = len(found) == n
+    return _Read(
+        frozenset(found),
+        completed,
+        _extras(query, query.asked, text),
+        not completed and "nos" in text.words,
+        whole and n > 1 and _in_order(query, text.sequence),
+        whole and query.name == text.name,
+    )
+
+
+def _matches(query: Query, text: Reading) -> tuple[set[int], bool]:
     """Which query words a text holds, and whether the last one only as a word's start."""
-    held = stems(text)
-    found = {i for i, word in enumerate(query.stems) if word in held}
+    held = text.stems
+    if query.asked.isdisjoint(held):
+        found: set[int] = set()
+    else:
+        found = {i for i, word in enumerate(query.stems) if word in held}
     last = len(query.stems) - 1
     if query.prefix and last not in found:
-        begun = query._begun.get(text)
-        if begun is None:
-            begun = query._begun[text] = any(w.startswith(query.prefix) for w in word_set(text))
-        if begun:
+        if any(w.startswith(query.prefix) for w in text.words):
             found.add(last)
             return found, True
     return found, False
@@ -129,7 +171,6 @@ def _matches(query: Query, text: str) -> tuple[set[int], bool]:
 
 def _words_score(query: Query, doc: CodeDocument) -> float:
     n = len(query.stems)
-    asked = set(query.stems)
     covered: set[int] = set()
     completed_only = True  # the last word found only as the start of longer words
     # words covered, -extras, a "NOS" term (says what the words mean alone), is the title
@@ -137,24 +178,28 @@ def _words_score(query: Query, doc: CodeDocument) -> float:
     phrase = exact = False
     agree = 0  # texts that name the entry with the query's words and no others
     default = 0.0  # share of the query a "NOS" term of the entry says, with nothing else
+    title = _read(query, doc.title)
     for position, text in enumerate((doc.title, *doc.terms)):
-        found, completed = _matches(query, text)
+        held = title if position == 0 else _read(query, text)
+        found = held.found
         if not found:
             continue
+        completed, extras = held.completed, held.extras
         covered |= found
         completed_only = completed_only and (completed or n - 1 not in found)
-        extras = _extras(query, asked, text)
-        nos = position > 0 and not completed and "nos" in word_set(text)
+        nos = position > 0 and held.nos
         weight = len(found) - (1.0 - _COMPLETED if completed else 0.0)
         best = max(best, (weight, -extras, nos, position == 0))
         agree += len(found) == n and extras == 0
         if nos and extras == 0:
             default = max(default, len(found) / n)
-        if len(found) == n:
-            phrase = phrase or (n > 1 and _in_order(query, stem_sequence(text)))
-            exact = exact or query.name == name_key(text)
-    title_extras = _extras(query, asked, doc.title)
-    context = sum(1 for d in detail_stems(doc.title) if d in _CONTEXT_STEMS and d not in asked)
+        phrase = phrase or held.phrase
+        exact = exact or held.exact
+    title_reading = read(doc.title)
+    title_extras = title.extras if title.found else _extras(query, query.asked, title_reading)
+    context = sum(
+        1 for d in title_reading.details if d in _CONTEXT_STEMS and d not in query.asked
+    )
     found_all, minus_extras, _, is_title = best
     coverage = len(covered) - (1.0 - _COMPLETED if n - 1 in covered and completed_only else 0.0)
     return (
@@ -183,6 +228,15 @@ def _in_order(query: Query, sequence: tuple[str, ...]) -> bool:
     return False
 
 
-def _extras(query: Query, asked: set[str], text: str) -> int:
+def _extras(query: Query, asked: frozenset[str], text: Reading) -> int:
     """How many details the text states that the query did not ask for."""
-    return sum(1 for d in detail_stems(text) if d not in asked and not query.completes(d))
+    rest = text.details - asked
+    begun = query.prefix
+    if not begun or not rest:
+        return len(rest)
+    # Not completing the last word (Query.completes, inlined: this runs for every text).
+    return sum(
+        1
+        for d in rest
+        if not (d.startswith(begun) or (len(d) >= _MIN_PREFIX and begun.startswith(d)))
+    )

@@ -82,13 +82,13 @@ def query_tokens(text: str) -> list[str]:
     ]
 
 
-@lru_cache(maxsize=262144)
+@lru_cache(maxsize=16384)  # texts: bounded, they are many
 def stem_sequence(text: str) -> tuple[str, ...]:
     """The stems of a text's words in order, stopwords left out (for phrase matching)."""
     return tuple(stem(w) for w in words(text) if w not in STOPWORDS)
 
 
-@lru_cache(maxsize=262144)
+@lru_cache(maxsize=16384)  # texts: bounded, they are many
 def name_key(text: str) -> tuple[str, ...]:
     """A text as a name: every word's stem, stopwords too, in order, once each, without
     filler ("unspecified", "NOS") or possessive "s": "Swimmer's ear, unspecified ear" is
@@ -130,7 +130,7 @@ def query_words(tokens: tuple[str, ...]) -> tuple[str, ...]:
     return kept or tokens
 
 
-@lru_cache(maxsize=262144)
+@lru_cache(maxsize=16384)  # texts: bounded, they are many
 def detail_stems(text: str) -> frozenset[str]:
     """The stems of the details a title states, which a query may or may not ask for.
 

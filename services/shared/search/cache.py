@@ -12,7 +12,9 @@ changes when the index does. An answer is kept per index version and analysed qu
 
 The live index (which version the alias names) is re-read at most once a second: a
 rebuild's swap is seen that late, and until then both backends answer a search on a
-dropped version from the alias's new target.
+dropped version from the alias's new target. An index that can tell cheaply when it was
+last written (``Stamped``: the embedded one, which other serving processes may write)
+is asked then too, and a change forgets every answer: within a second, not ``ttl``.
 """
 
 from __future__ import annotations
@@ -20,12 +22,18 @@ from __future__ import annotations
 import time
 from collections import OrderedDict
 from collections.abc import Hashable
-from typing import TYPE_CHECKING, Generic, TypeVar
+from typing import TYPE_CHECKING, Generic, Protocol, TypeVar, runtime_checkable
 
 if TYPE_CHECKING:
     from services.shared.search.model import SearchCatalog, SearchIndex
 
 R = TypeVar("R")  # a product's answer to a search
+
+
+@runtime_checkable
+class Stamped(Protocol):
+    def stamp(self) -> Hashable:
+        """A value that changes whenever the index's searchable state does."""
 
 _ALIAS_SECONDS = 1.0
 
@@ -37,6 +45,7 @@ class SearchCache(Generic[R]):
         self._answers: OrderedDict[Hashable, tuple[float, R]] = OrderedDict()
         self._epoch = 0  # bumped by every write: answers begun before it are not kept
         self._live: tuple[float, SearchIndex] | None = None
+        self._stamp: Hashable = None
 
     async def live(self, catalog: SearchCatalog) -> SearchIndex:
         """``catalog.live()``, asked at most once a second (one cache serves one catalog)."""
@@ -44,6 +53,11 @@ class SearchCache(Generic[R]):
             return self._live[1]
         index = await catalog.live()
         self._live = (time.monotonic(), index)
+        if isinstance(index, Stamped):
+            stamp = (index.name, index.stamp())
+            if stamp != self._stamp:
+                self.changed()  # written elsewhere, or another version: nothing kept holds
+                self._stamp = stamp
         return index
 
     @property

@@ -35,7 +35,7 @@ def words(text: str) -> list[str]:
     return _WORD.findall(fold(text))
 
 
-@lru_cache(maxsize=262144)
+@lru_cache(maxsize=131072)
 def stem(word: str) -> str:
     """The Porter stem of a folded word, as FTS5's porter tokenizer and Lucene reduce it
     (an irregular plural first made singular: "feet" is "foot")."""
@@ -43,13 +43,13 @@ def stem(word: str) -> str:
     return porter(word) if len(word) > 2 and word.isalpha() else word
 
 
-@lru_cache(maxsize=262144)
+@lru_cache(maxsize=16384)  # texts: bounded, they are many
 def word_set(text: str) -> frozenset[str]:
     """The folded words of an indexed text, as written (for prefix matching)."""
     return frozenset(words(text))
 
 
-@lru_cache(maxsize=262144)
+@lru_cache(maxsize=16384)  # texts: bounded, they are many
 def stems(text: str) -> frozenset[str]:
     """The stemmed words of an indexed text; cached, as titles recur in every search."""
     return frozenset(stem(w) for w in words(text))

@@ -143,7 +143,8 @@ class TantivyCatalog(Generic[D]):
             self._write_alias(index.name)
             for name, n in versions.items():
                 if n < number:
-                    self._open.pop(name, None)
+                    if (dropped := self._open.pop(name, None)) is not None:
+                        dropped.close()
                     shutil.rmtree(self.root / name, ignore_errors=True)
 
     async def promote(self, index: SearchIndex[D]) -> None:
@@ -151,4 +152,7 @@ class TantivyCatalog(Generic[D]):
         await asyncio.to_thread(self._promote, index)
 
     async def close(self) -> None:
-        self._open.clear()
+        """Close the writers this catalogue opened (after their merges)."""
+        indexes, self._open = list(self._open.values()), {}
+        for index in indexes:
+            await asyncio.to_thread(index.close)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections import OrderedDict
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Generic
 
@@ -11,6 +12,7 @@ from tantivy import Query
 
 from services.shared.search.embedded.layout import (
     CHECKPOINT,
+    DIGEST,
     ID,
     WORDS,
     analyzer,
@@ -18,8 +20,10 @@ from services.shared.search.embedded.layout import (
     tantivy_schema,
 )
 from services.shared.search.embedded.queries import (
+    Hit,
     Planner,
     facet_counts,
+    first_value,
     key_hits,
     matched,
     word_hits,
@@ -43,6 +47,8 @@ from services.shared.search.model import (
 if TYPE_CHECKING:
     from services.shared.search.embedded.catalog import TantivyCatalog
 
+RECENT_DOCUMENTS = 20_000  # documents kept read per index version (a few MB of codes)
+
 
 def open_index(path: Path, schema: tantivy.Schema, create: bool) -> tantivy.Index:
     """A tantivy index at ``path``, created with ``schema`` when asked."""
@@ -65,6 +71,7 @@ class TantivyIndex(Generic[D]):
         doc_type: DocumentType[D],
         *,
         create: bool = False,
+        recent: int = RECENT_DOCUMENTS,
     ) -> None:
         self.catalog = catalog
         self.name = name
@@ -73,9 +80,23 @@ class TantivyIndex(Generic[D]):
         self._tschema = tantivy_schema(doc_type.schema)
         self._index = open_index(path, self._tschema, create)
         self._writes = Writes(doc_type, self._index, str(path))
+        # Documents read lately, by the digest of their stored form: reading one from
+        # the store (decompress, decode, load) costs more than ranking it.
+        self._recent: OrderedDict[int, tuple[str, D]] = OrderedDict()
+        self._recent_size = recent
 
     def __repr__(self) -> str:
         return f"TantivyIndex({self.name!r})"
+
+    def close(self) -> None:
+        self._writes.close()
+
+    def stamp(self) -> int:
+        """When the last commit was published (``meta.json`` is replaced by each)."""
+        try:
+            return (self.path / "meta.json").stat().st_mtime_ns
+        except FileNotFoundError:
+            return 0
 
     def _dropped(self) -> bool:
         return not self.path.is_dir()
@@ -117,15 +138,34 @@ class TantivyIndex(Generic[D]):
         parts = planner.parts(plan)
         if planner.key_query(plan) is not None:
             hits, n = key_hits(searcher, parts.pop(0), window)
-            documents += [self._load(searcher.doc(address)) for _, address in hits]
+            documents += [doc for _, doc in self._read(searcher, hits)]
             total += n
         for query in parts:
             hits, n = word_hits(searcher, query, window - len(documents), plan.count)
-            found = [(score, stored(searcher.doc(address))) for score, address in hits]
-            found.sort(key=lambda hit: (-hit[0], hit[1]["id"]))  # the doc id breaks ties
-            documents += [self.doc_type.load(body["doc"]) for _, body in found]
+            found = self._read(searcher, hits)
+            ranked = sorted(zip(hits, found, strict=True), key=lambda h: (-h[0][0], h[1][0]))
+            documents += [doc for _, (_, doc) in ranked]  # the doc id breaks score ties
             total += n
         return Candidates(documents, total)
+
+    def _read(self, searcher: tantivy.Searcher, hits: list[Hit]) -> list[tuple[str, D]]:
+        """(doc id, document) of each hit: recently read ones from memory, by digest."""
+        if not hits:
+            return []
+        digests = searcher.fast_field_values(DIGEST, [address for _, address in hits])
+        found = []
+        for (_, address), digest in zip(hits, digests, strict=True):
+            key = first_value(digest)
+            held = self._recent.get(key)
+            if held is None:
+                body = stored(searcher.doc(address))
+                held = self._recent[key] = (body["id"], self.doc_type.load(body["doc"]))
+                if len(self._recent) > self._recent_size:
+                    self._recent.popitem(last=False)
+            else:
+                self._recent.move_to_end(key)
+            found.append(held)
+        return found
 
     async def candidates(self, plan: QueryPlan) -> Candidates[D]:
         return self.candidates_now(plan)

@@ -13,13 +13,16 @@ Per schema text field ``f``:
 Keyword fields are ``k.name`` (raw, fast: filters and facet counts), the identifier is
 ``key`` (whole), ``key.p`` (each of its starts) and ``key.order`` (a number that sorts
 keys shortest first, then alphabetically: the bindings read only numeric fast fields).
-``_id`` is the document id, ``_doc`` the stored JSON a ``DocumentType.load`` reads. Checkpoints are
+``_id`` is the document id, ``_doc`` the stored JSON a ``DocumentType.load`` reads,
+``_digest`` a 64-bit digest of that JSON (fast): readers keep recently loaded documents
+by it, and a changed document has another. Checkpoints are
 documents too, with only ``_cp`` and ``_doc``: that is what makes them atomic with the
 change they record (see services.shared.search.embedded.writes).
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Iterator
 from typing import Any
@@ -31,7 +34,7 @@ from services.shared.search.text import stem, words
 
 WORDS = "medcode_ws"  # tokens separated by spaces: the analysis was done in Python
 MAX_PREFIX = 30
-ID, DOC, CHECKPOINT = "_id", "_doc", "_cp"
+ID, DOC, CHECKPOINT, DIGEST = "_id", "_doc", "_cp", "_digest"
 KEY, KEY_PREFIX, KEY_ORDER = "key", "key.p", "key.order"
 
 
@@ -63,6 +66,7 @@ def tantivy_schema(schema: Schema) -> tantivy.Schema:
     builder.add_text_field(ID, stored=False, fast=True, tokenizer_name="raw", index_option="basic")
     builder.add_text_field(CHECKPOINT, tokenizer_name="raw", index_option="basic")
     builder.add_bytes_field(DOC, stored=True)
+    builder.add_unsigned_field(DIGEST, fast=True)
     for text in schema.text:
         builder.add_text_field(text_field(text.name), tokenizer_name=WORDS, index_option="freq")
         builder.add_text_field(prefix_field(text.name), tokenizer_name=WORDS, index_option="basic")
@@ -101,7 +105,9 @@ def document(schema: Schema, indexed: Indexed) -> tantivy.Document:
     doc = tantivy.Document()
     doc.add_text(ID, indexed.doc_id)
     stored = {"id": indexed.doc_id, "doc": indexed.stored}
-    doc.add_bytes(DOC, json.dumps(stored, separators=(",", ":")).encode())
+    body = json.dumps(stored, separators=(",", ":")).encode()
+    doc.add_bytes(DOC, body)
+    doc.add_unsigned(DIGEST, int.from_bytes(hashlib.blake2b(body, digest_size=8).digest(), "big"))
     for text in schema.text:
         values = list(indexed.text.get(text.name, ()))
         for value in values:

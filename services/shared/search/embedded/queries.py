@@ -161,7 +161,8 @@ def key_hits(
     if not addresses:
         return [], matched(result)
     orders = searcher.fast_field_values(KEY_ORDER, addresses)
-    ranked = sorted(zip((_first(o) for o in orders), addresses, strict=True), key=lambda h: h[0])
+    keyed = zip((first_value(o) for o in orders), addresses, strict=True)
+    ranked = sorted(keyed, key=lambda h: h[0])
     return [(0.0, address) for _, address in ranked[:limit]], matched(result)
 
 
@@ -186,7 +187,7 @@ def matched(result: tantivy.SearchResult) -> int:
     return int(getattr(result, "count", 0) or 0)
 
 
-def _first(values: Any) -> Any:
+def first_value(values: Any) -> Any:
     """A fast field's value for one document (the bindings give a list per document)."""
     if isinstance(values, list):
         return values[0] if values else ""

@@ -12,13 +12,13 @@ lingers into a later commit. (The bindings expose no commit payload; a checkpoin
 document gives the same guarantee and is read back like any other document.)
 
 One writer at a time: tantivy takes a lock file in the version's directory. A writer is
-opened for each change and closed after its commit (and its merges), so another process
-(an import command while the server runs) can take its turn; a busy lock is waited for.
+kept while changes keep coming (catching up on a release: segments merge in the
+background meanwhile) and closed after a second without one, so another process (an
+import command while the server runs) can take its turn; a busy lock is waited for.
 """
 
 from __future__ import annotations
 
-import json
 import os
 import threading
 import time
@@ -32,6 +32,7 @@ from services.shared.search.model import Checkpoint, DocumentType, IndexChange
 _HEAP = 50_000_000  # the writer's indexing arena (tantivy wants at least 15 MB a thread)
 _LOCK_WAIT = 120.0  # seconds a write waits for another process's writer to finish
 _LOCK_RETRY = 0.05
+_IDLE = 1.0  # seconds without a change before the writer is closed
 
 
 class IndexDropped(RuntimeError):
@@ -73,11 +74,17 @@ class Writes:
         self.index = index
         self.path = path
         self.lock = threading.Lock()
+        self._writer: tantivy.IndexWriter | None = None
+        self._idle: threading.Timer | None = None
 
     def write(self, change: IndexChange[Any], checkpoint: Checkpoint) -> None:
         schema = self.doc_type.schema
         with self.lock:
-            writer = _writer(self.index, self.path)
+            if self._idle is not None:
+                self._idle.cancel()
+            if self._writer is None:
+                self._writer = _writer(self.index, self.path)
+            writer = self._writer
             try:
                 for doc in change.upserts:
                     indexed = self.doc_type.index(doc)
@@ -94,13 +101,21 @@ class Writes:
                 writer.rollback()
                 raise
             finally:
-                writer.wait_merging_threads()  # closes the writer, releasing its lock
+                self._idle = threading.Timer(_IDLE, self.close)
+                self._idle.daemon = True
+                self._idle.start()
             self.index.reload()
+
+    def close(self) -> None:
+        """Close the writer (after its merges), releasing its lock."""
+        with self.lock:
+            if self._idle is not None:
+                self._idle.cancel()
+            writer, self._writer = self._writer, None
+            if writer is not None:
+                writer.wait_merging_threads()
 
 
 def read_checkpoint(body: dict[str, Any], consumer: str, source: str) -> Checkpoint:
     return Checkpoint(consumer, source, int(body["position"]), int(body["cursor"]))
 
-
-def encode(body: dict[str, Any]) -> bytes:
-    return json.dumps(body).encode()
