@@ -7,7 +7,7 @@ refuses or says it is unsure (refused), and the latency p50/p99 of composing the
 (lookup in process, no model). The held-out part is printed first and apart: it was
 written before the composer and is never tuned on.
 
-The store is DATA_DIR's (lookup.sqlite and search.sqlite, as `make serve` leaves them);
+The store is DATA_DIR's (lookup.sqlite and the search/ index, as `make serve` leaves them);
 with --build, the shipped ICD-10-CM and ICD-10-PCS releases are imported and indexed
 into DATA_DIR first when it is empty (about a minute).
 
@@ -35,7 +35,8 @@ from services.assistant.domain import Answer  # noqa: E402
 from services.assistant.reading import CM_TOKEN, PCS_TOKEN  # noqa: E402
 from services.lookup.application import CodeSets  # noqa: E402
 from services.lookup.client import LocalLookup  # noqa: E402
-from services.shared.search.sqlite import SQLiteCatalog  # noqa: E402
+from services.lookup.search.documents import CODES  # noqa: E402
+from services.shared.search.embedded import TantivyCatalog  # noqa: E402
 
 QUESTIONS = ROOT / "tests" / "assistant" / "questions.tsv"
 
@@ -98,7 +99,7 @@ def questions() -> list[Question]:
 
 
 def lookup_for(data_dir: Path, build: bool) -> LocalLookup:
-    store, index = data_dir / "lookup.sqlite", data_dir / "search.sqlite"
+    store, index = data_dir / "lookup.sqlite", data_dir / "search"
     app = CodeSets(env={"PERSISTENCE_MODULE": "eventsourcing.sqlite",
                         "SQLITE_DBNAME": str(store)})
     if not app.releases("ICD10CM"):
@@ -106,7 +107,7 @@ def lookup_for(data_dir: Path, build: bool) -> LocalLookup:
             raise SystemExit(f"{store} holds no ICD-10-CM release: run `make serve` once "
                              "with this DATA_DIR, or pass --build")
         asyncio.run(_build(app, index))
-    return LocalLookup(app, SQLiteCatalog(index))
+    return LocalLookup(app, TantivyCatalog(index, CODES))
 
 
 async def _build(app: CodeSets, index: Path) -> None:

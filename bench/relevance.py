@@ -1,14 +1,14 @@
 """Search relevance on the evaluation set in tests/relevance/queries.tsv: recall@5 and MRR
 per category, on either search backend.
 
-The embedded index (SQLite FTS5) is read from DATA_DIR/search.sqlite (import ICD-10-CM
+The embedded index (tantivy) is read from DATA_DIR/search (import ICD-10-CM
 first, e.g. with `make serve`). For OpenSearch, the documents of that SQLite index are
 written through the OpenSearch catalogue's own write path into a new index version of a
 throwaway osmem server (or of the server at --opensearch-url), which is then searched
 through the same shared engine. --compare evaluates both and lists the queries whose
 top five differ.
 
-Usage: DATA_DIR=var python bench/relevance.py [--backend sqlite|opensearch] [--compare]
+Usage: DATA_DIR=var python bench/relevance.py [--backend tantivy|opensearch] [--compare]
            [--opensearch-url URL] [--batch N] [--misses]
 """
 
@@ -31,15 +31,15 @@ from tqdm import tqdm
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from services.shared.search.engine import search  # noqa: E402
+from services.lookup.search.documents import CODES, CodeDocument  # noqa: E402
+from services.lookup.search.engine import search  # noqa: E402
+from services.shared.search.embedded import TantivyCatalog  # noqa: E402
 from services.shared.search.model import (  # noqa: E402
     Checkpoint,
-    CodeDocument,
     IndexChange,
     SearchCatalog,
 )
 from services.shared.search.opensearch import OpenSearchCatalog  # noqa: E402
-from services.shared.search.sqlite import SQLiteCatalog  # noqa: E402
 from tests.servers.opensearch import start_opensearch  # noqa: E402
 
 QUERIES = ROOT / "tests" / "relevance" / "queries.tsv"
@@ -107,12 +107,12 @@ def compare(backend: str, outcomes: list[Outcome], reference: list[Outcome]) -> 
         if mine.found[:TOP] != theirs.found[:TOP]
     ]
     print(
-        f"{backend}: top {TOP} differs from sqlite on {len(differing)} of {len(outcomes)} queries"
+        f"{backend}: top {TOP} differs from tantivy on {len(differing)} of {len(outcomes)} queries"
     )
     for mine, theirs in differing:
         print(
             f"  [{mine.query.category}] {mine.query.text!r}\n"
-            f"      sqlite     {theirs.found[:TOP]}\n"
+            f"      tantivy    {theirs.found[:TOP]}\n"
             f"      {backend:<10} {mine.found[:TOP]}"
         )
 
@@ -121,11 +121,11 @@ def compare(backend: str, outcomes: list[Outcome], reference: list[Outcome]) -> 
 
 
 @asynccontextmanager
-async def sqlite_catalog(data_dir: Path) -> AsyncIterator[SQLiteCatalog]:
-    path = data_dir / "search.sqlite"
+async def embedded_catalog(data_dir: Path) -> AsyncIterator[TantivyCatalog[CodeDocument]]:
+    path = data_dir / "search"
     if not path.exists():
         raise SystemExit(f"no search index at {path}: import the code systems first")
-    catalog = SQLiteCatalog(path)
+    catalog = TantivyCatalog(path, CODES)
     try:
         yield catalog
     finally:
@@ -150,7 +150,7 @@ async def fill(target: SearchCatalog, documents: list[CodeDocument], batch: int)
     with tqdm(total=len(documents), unit="doc", desc=f"filling {index.name}") as progress:
         for n, start in enumerate(range(0, len(documents), batch), 1):
             chunk = documents[start : start + batch]
-            checkpoint = Checkpoint("bench-relevance", "sqlite", position=n, cursor=start)
+            checkpoint = Checkpoint("bench-relevance", "embedded", position=n, cursor=start)
             await index.write(IndexChange(upserts=chunk), checkpoint)
             progress.update(len(chunk))
     await target.promote(index)
@@ -162,16 +162,16 @@ async def fill(target: SearchCatalog, documents: list[CodeDocument], batch: int)
 
 @asynccontextmanager
 async def catalog_of(
-    backend: str, local: SQLiteCatalog, args: argparse.Namespace
+    backend: str, local: TantivyCatalog[CodeDocument], args: argparse.Namespace
 ) -> AsyncIterator[SearchCatalog]:
-    """The catalogue to search: the SQLite one itself, or an OpenSearch one filled with
+    """The catalogue to search: the embedded one itself, or an OpenSearch one filled with
     exactly its documents."""
-    if backend == "sqlite":
+    if backend == "tantivy":
         yield local
         return
     documents = await (await local.live()).documents()
     with opensearch_server(args.opensearch_url) as url:
-        catalog = OpenSearchCatalog(url, prefix=PREFIX)
+        catalog = OpenSearchCatalog(url, CODES, prefix=PREFIX)
         try:
             await fill(catalog, documents, args.batch)
             yield catalog
@@ -181,9 +181,9 @@ async def catalog_of(
 
 async def run(args: argparse.Namespace) -> None:
     queries = load_queries()
-    backends = ["sqlite", "opensearch"] if args.compare else [args.backend]
+    backends = ["tantivy", "opensearch"] if args.compare else [args.backend]
     results: dict[str, list[Outcome]] = {}
-    async with sqlite_catalog(Path(os.environ.get("DATA_DIR", "var"))) as local:
+    async with embedded_catalog(Path(os.environ.get("DATA_DIR", "var"))) as local:
         for backend in backends:
             async with catalog_of(backend, local, args) as catalog:
                 started = time.monotonic()
@@ -192,16 +192,16 @@ async def run(args: argparse.Namespace) -> None:
             report(backend, results[backend], args.misses)
             print(f"({len(queries)} queries in {elapsed:.1f} s)")
     for backend, outcomes in results.items():
-        if backend != "sqlite" and "sqlite" in results:
+        if backend != "tantivy" and "tantivy" in results:
             print()
-            compare(backend, outcomes, results["sqlite"])
+            compare(backend, outcomes, results["tantivy"])
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--backend", choices=["sqlite", "opensearch"], default="sqlite")
+    parser.add_argument("--backend", choices=["tantivy", "opensearch"], default="tantivy")
     parser.add_argument(
         "--compare",
         action="store_true",

@@ -9,14 +9,16 @@ from weakref import WeakKeyDictionary
 
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
-from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route, WebSocketRoute
 from starlette.types import ASGIApp, Receive, Scope, Send
 from strawberry.asgi import GraphQL
 
+from gateway import telemetry
 from gateway.bootstrap import Platform
 from gateway.schema import build_schema
+from gateway.workers import background_lock
+from services.shared import logs
 from services.shared.client_address import client_address, trusted_networks
 from services.shared.graphql import RequestContext
 from services.shared.settings import Settings
@@ -118,41 +120,40 @@ class Gateway(GraphQL):  # type: ignore[type-arg]
         return response
 
 
+def serving_app() -> Starlette:
+    """The app of one of several serving processes (uvicorn's factory: settings from the
+    environment the command was started with)."""
+    logs.configure()  # a process of its own: JSON logs here too
+    return create_app(Settings.from_env())
+
+
 def create_app(settings: Settings, platform: Platform | None = None) -> Starlette:
     """The ASGI app; the platform starts with it and stops with it."""
     platform = platform or Platform(settings)
+    lock = background_lock(settings)
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         await platform.start()
         for running in platform.running.values():
             app.router.routes.extend(running.routes)
-        platform.run_background()
+        # Several serving processes share the data: one of them writes (gateway/workers.py).
+        platform.run_background(writer=lock.acquire())
         platform.warm()
         try:
             yield
         finally:
             await platform.stop()
+            lock.release()
 
     graphql = Gateway(platform)
-
-    async def healthz(request: Request) -> Response:
-        return JSONResponse({"status": "ok"})
-
-    async def readyz(request: Request) -> Response:
-        if platform.started and platform.healthy:
-            return JSONResponse({"status": "ready"})
-        return JSONResponse(
-            {"status": "not ready", "failures": platform.failures}, status_code=503
-        )
 
     return Starlette(
         routes=[
             Route("/graphql", graphql, methods=["GET", "POST"]),
             # Subscriptions (graphql-transport-ws); the same app serves both.
             WebSocketRoute("/graphql", graphql),
-            Route("/healthz", healthz),
-            Route("/readyz", readyz),
+            *telemetry.routes(platform),
         ],
         middleware=[Middleware(BodyLimit, max_bytes=settings.max_request_bytes)],
         lifespan=lifespan,

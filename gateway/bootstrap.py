@@ -4,16 +4,22 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Coroutine
+from collections.abc import Awaitable, Callable, Coroutine
+from functools import partial
 from typing import Any
 
+from starlette.concurrency import run_in_threadpool
+
+from services.shared import metrics, tracing
 from services.shared.bus import Bus
 from services.shared.consumer import Consumer
+from services.shared.dead_letters import DeadLetters, PostgresDeadLetters, SQLiteDeadLetters
 from services.shared.log_bus import LogBus
 from services.shared.mail import Mail, open_mail
 from services.shared.product import Infrastructure, Product, Running, discover
 from services.shared.relay import Relay
 from services.shared.settings import Settings
+from services.shared.supervision import Backoff, Health, supervise
 
 log = logging.getLogger(__name__)
 
@@ -30,6 +36,13 @@ def make_bus(settings: Settings) -> Bus:
     )
 
 
+def make_dead_letters(settings: Settings) -> DeadLetters:
+    """The dead-letter table beside the event stores (connects: call at start, not import)."""
+    if settings.mode == "embedded":
+        return SQLiteDeadLetters(settings.data_dir / "dead_letters.sqlite")
+    return PostgresDeadLetters(settings.postgres_dsn())
+
+
 class Platform:
     """Every installed product started over one bus, plus their relays and consumers."""
 
@@ -41,9 +54,15 @@ class Platform:
         self.relays: list[Relay] = []
         self.consumers: list[Consumer] = []
         self.tasks: list[asyncio.Task[None]] = []
-        self.failures: list[str] = []
+        self._died: list[str] = []  # tasks that ended with an error (fatal, or a bug)
         self._warming: set[asyncio.Task[None]] = set()
+        self.up = False  # products started
         self.started = False  # relays and consumers launched
+        self.writer = True  # this process runs them (see run_background)
+        self.dead_letters: DeadLetters | None = None
+        # Source name -> the newest public position in its store (local sources only).
+        self.heads: dict[str, Callable[[], Awaitable[int]]] = {}
+        self.monitor_interval = 2.0
         self.mail: Mail | None = None
 
     @property
@@ -55,28 +74,92 @@ class Platform:
         return {name: running.client for name, running in self.running.items()}
 
     async def start(self) -> Platform:
+        tracing.configure("medcode")
         self.mail = self.infra.mail = await open_mail(self.settings)
         for product in self.products:
             running = await product.start(self.infra)
             self.running[product.name] = running
             if running.app is not None and running.catalogue is not None:
+                app, catalogue = running.app, running.catalogue
+                self.heads[catalogue.source] = partial(
+                    run_in_threadpool, catalogue.last_position, app)
                 if isinstance(self.bus, LogBus):
-                    self.bus.register(running.app, running.catalogue)
+                    self.bus.register(app, catalogue)
                 else:
-                    self.relays.append(Relay(running.app, running.catalogue, self.bus))
+                    self.relays.append(Relay(
+                        app, catalogue, self.bus,
+                        verify_interval=self.settings.relay_verify_seconds))
             self.consumers.extend(running.consumers)
+        if self.consumers:
+            self.dead_letters = await run_in_threadpool(make_dead_letters, self.settings)
+        for consumer in self.consumers:
+            consumer.max_attempts = self.settings.consumer_max_attempts
+            consumer.dead_letters = self.dead_letters
+            consumer.store_head = self.heads.get(consumer.source)
+        self.up = True
         return self
 
-    def run_background(self) -> None:
-        """Start relays and consumers; a task that dies marks the platform unready."""
+    @property
+    def workers(self) -> list[Health]:
+        """The relays and consumers this process runs (none in a serving process that
+        left them to another: see ``run_background``)."""
+        if not self.writer:
+            return []
+        return [r.health for r in self.relays] + [c.health for c in self.consumers]
+
+    def run_background(self, *, writer: bool = True) -> None:
+        """Start relays and consumers under supervision, and the lag monitor.
+
+        Without ``writer`` (another serving process runs them) nothing is started and
+        the platform only answers requests.
+        """
         self.started = True
+        self.writer = writer
+        if not writer:
+            return
+        backoff = Backoff(initial=self.settings.worker_backoff_initial_ms / 1000,
+                          cap=self.settings.worker_backoff_max_ms / 1000)
         for relay in self.relays:
-            self._spawn(relay.name, relay.run_forever())
+            self._spawn(relay.name, supervise(relay.health, relay.run_forever, backoff=backoff))
         for consumer in self.consumers:
-            self._spawn(consumer.name, consumer.run())
+            self._spawn(consumer.name, supervise(consumer.health, consumer.run, backoff=backoff))
         if self.mail is not None:
             log.info("outgoing mail goes to %s", self.mail.where)
             self._spawn(self.mail.delivery.name, self.mail.delivery.run_forever())
+        self._spawn("monitor", self._monitor())
+
+    async def measure(self) -> None:
+        """Lags of every relay and consumer, and outbox depths, into health and metrics."""
+        if not self.writer:
+            return  # another serving process runs them and reports their figures
+        heads: dict[str, int] = {}
+        for source, head in self.heads.items():
+            heads[source] = await head()
+        pending = 0
+        for relay in self.relays:
+            source = relay.catalogue.source
+            relay.health.lag = max(heads.get(source, 0) - relay.health.position, 0)
+            metrics.RELAY_LAG.labels(source).set(relay.health.lag)
+            pending += relay.health.lag
+        for consumer in self.consumers:
+            if consumer.source in heads:
+                consumer.health.lag = max(heads[consumer.source] - consumer.position, 0)
+                metrics.CONSUMER_LAG.labels(consumer.name).set(consumer.health.lag)
+        if self.relays:
+            metrics.OUTBOX_DEPTH.labels("events").set(pending)
+        if self.mail is not None:
+            metrics.OUTBOX_DEPTH.labels("mail").set(await self.mail.outbox.depth())
+        for running in self.running.values():
+            for name, depth in running.outboxes.items():
+                metrics.OUTBOX_DEPTH.labels(name).set(await depth())
+
+    async def _monitor(self) -> None:
+        while True:
+            try:
+                await self.measure()
+            except Exception:  # a store briefly unreachable: the workers report that
+                log.warning("measuring lag failed", exc_info=True)
+            await asyncio.sleep(self.monitor_interval)
 
     def warm(self) -> None:
         """Start the products' warm-ups; they end when done, and a failure only logs."""
@@ -96,15 +179,39 @@ class Platform:
 
         def done(t: asyncio.Task[None]) -> None:
             if not t.cancelled() and t.exception() is not None:
-                self.failures.append(f"{name}: {t.exception()!r}")
+                self._died.append(f"{name}: {t.exception()!r}")
                 log.error("%s stopped", name, exc_info=t.exception())
 
         task.add_done_callback(done)
         self.tasks.append(task)
 
     @property
+    def failures(self) -> list[str]:
+        """Why a relay or consumer stopped for good (restarts do not count)."""
+        return list(self._died)
+
+    @property
     def healthy(self) -> bool:
-        return not self.failures and all(not t.done() for t in self.tasks)
+        """Every relay and consumer still runs (it may be retrying)."""
+        return not self._died and all(not t.done() for t in self.tasks)
+
+    def readiness(self) -> tuple[bool, dict[str, Any]]:
+        """Ready when everything runs, none is failing repeatedly, and lag is in bounds."""
+        settings = self.settings
+        problems = list(self._died)
+        for worker in self.workers:
+            if worker.consecutive_failures >= settings.ready_max_failures:
+                problems.append(f"{worker.name}: {worker.consecutive_failures} failures in a"
+                                f" row, last: {worker.last_error}")
+            if settings.ready_max_lag and (worker.lag or 0) > settings.ready_max_lag:
+                problems.append(f"{worker.name}: {worker.lag} positions behind"
+                                f" (READY_MAX_LAG={settings.ready_max_lag})")
+        ready = self.up and self.healthy and not problems
+        return ready, {
+            "status": "ready" if ready else "not ready",
+            "problems": problems,
+            "workers": [w.as_dict() for w in self.workers],
+        }
 
     async def stop(self) -> None:
         background = [*self.tasks, *self._warming]
@@ -118,3 +225,5 @@ class Platform:
             await self.mail.close()
             self.mail = None
         await self.bus.close()
+        if self.dead_letters is not None:
+            self.dead_letters.close()

@@ -7,7 +7,6 @@ import argparse
 import asyncio
 import ipaddress
 import json
-import logging
 import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -15,7 +14,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TextIO
 
-from gateway.bootstrap import Platform
+from starlette.concurrency import run_in_threadpool
+
+from gateway.bootstrap import Platform, make_dead_letters
+from services.shared import logs
 from services.shared.commands import (
     Command,
     CommandContext,
@@ -23,6 +25,7 @@ from services.shared.commands import (
     Started,
     discover_commands,
 )
+from services.shared.export import FORMATS, Selection, select, write_jsonl, write_parquet
 from services.shared.product import discover
 from services.shared.rpc import ServiceAuth
 from services.shared.settings import Settings, SettingsError
@@ -43,20 +46,11 @@ def context(settings: Settings) -> CommandContext:
     return CommandContext(settings, lambda: started(settings))
 
 
-def _log_to_stderr() -> None:
-    """INFO and above from medcode's own loggers (e.g. where mail is written)."""
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
-    for name in ("services", "gateway"):
-        logger = logging.getLogger(name)
-        logger.setLevel(logging.INFO)
-        logger.addHandler(handler)
-
-
 def serve(settings: Settings) -> None:
     import uvicorn
 
     from gateway.app import create_app
+    from gateway.workers import worker_count
 
     async def prepare() -> None:
         async with started(settings) as platform:
@@ -66,24 +60,53 @@ def serve(settings: Settings) -> None:
 
     asyncio.run(prepare())
     where = f"http://{settings.host}:{settings.port}/graphql"
-    print(f"medcode ({settings.mode}, {settings.environment}) serving {where}", file=sys.stderr)
-    _log_to_stderr()
-    uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_level="info")
+    workers = worker_count(settings)
+    print(f"medcode ({settings.mode}, {settings.environment}) serving {where}"
+          f" from {workers} process{'es' if workers > 1 else ''}", file=sys.stderr)
+    if workers == 1:
+        uvicorn.run(create_app(settings), host=settings.host, port=settings.port,
+                    log_config=None)
+        return
+    # A process per core, each building the app from the same environment.
+    uvicorn.run("gateway.app:serving_app", factory=True, workers=workers, host=settings.host,
+                port=settings.port, log_config=None)
 
 
 async def worker(settings: Settings) -> None:
-    """Relays, consumers and mail delivery without HTTP: the distributed background process."""
-    _log_to_stderr()
+    """Relays, consumers and mail delivery: the distributed mode's background process.
+
+    It serves only /healthz, /readyz and /metrics (on HOST:PORT), for probes and
+    Prometheus; relays and consumers restart themselves after errors, and the process
+    exits (non-zero) only when one stops for good.
+    """
+    import uvicorn
+    from starlette.applications import Starlette
+
+    from gateway import telemetry
+
     platform = Platform(settings)
     await platform.start()
     platform.run_background()
-    print(f"medcode worker: {len(platform.relays)} relays, {len(platform.consumers)} consumers",
-          file=sys.stderr)
+    health = uvicorn.Server(uvicorn.Config(
+        Starlette(routes=telemetry.routes(platform)), host=settings.host, port=settings.port,
+        log_config=None, lifespan="off",
+    ))
+    serving = asyncio.create_task(health.serve())
+    print(f"medcode worker: {len(platform.relays)} relays, {len(platform.consumers)} consumers;"
+          f" health on {settings.host}:{settings.port}", file=sys.stderr)
     try:
-        while platform.healthy:
+        while platform.healthy and not serving.done():
             await asyncio.sleep(1)
+        if serving.done():
+            serving.result()
+            if not health.should_exit:
+                raise CommandError(f"the worker's health server on {settings.host}:"
+                                   f"{settings.port} stopped; is the port free?")
+            return  # SIGTERM / SIGINT: a clean stop
         raise CommandError("a relay or consumer stopped: " + "; ".join(platform.failures))
     finally:
+        health.should_exit = True
+        await asyncio.gather(serving, return_exceptions=True)
         await platform.stop()
 
 
@@ -119,6 +142,8 @@ def run_service(settings: Settings, name: str) -> None:
     import uvicorn
     from starlette.applications import Starlette
 
+    from gateway import telemetry
+
     warning = service_guard(settings)
     if warning:
         print(warning, file=sys.stderr)
@@ -132,37 +157,45 @@ def run_service(settings: Settings, name: str) -> None:
         yield
         await platform.stop()
 
-    api = Starlette(lifespan=asynccontextmanager(lifespan))
+    api = Starlette(routes=telemetry.routes(platform), lifespan=asynccontextmanager(lifespan))
     served: Any = ServiceAuth(api, settings.service_token) if settings.service_token else api
-    uvicorn.run(served, host=settings.host, port=settings.port, log_level="info")
+    uvicorn.run(served, host=settings.host, port=settings.port, log_config=None)
 
 
 async def export_events(
     settings: Settings,
-    out: TextIO,
-    service: str | None,
-    type_: str | None,
-    since: datetime | None,
-    limit: int | None,
+    selection: Selection,
+    fmt: str = "jsonl",
+    output: Path | None = None,
+    out: TextIO | None = None,
 ) -> int:
-    """Write envelopes as JSON Lines in log order; returns how many were written."""
-    written = 0
+    """Write the selected envelopes in log order to ``output`` (or ``out``, or standard
+    output, for JSON Lines); returns how many were written."""
+    if fmt == "parquet" and output is None:
+        raise CommandError("Parquet is a file format: pass --output FILE.parquet")
     async with started(settings) as platform:
-        for name, running in platform.running.items():
-            if service and name != service:
-                continue
-            if running.app is None or running.catalogue is None:
-                continue
-            for envelope in running.catalogue.iterate(running.app):
-                if type_ and envelope.type != type_:
-                    continue
-                if since and envelope.occurred_at < since:
-                    continue
-                out.write(json.dumps(envelope.to_dict(), separators=(",", ":")) + "\n")
-                written += 1
-                if limit is not None and written >= limit:
-                    return written
-    return written
+        sources = [(r.app, r.catalogue) for r in platform.running.values()
+                   if r.app is not None and r.catalogue is not None]
+        if selection.service and selection.service not in {c.source for _, c in sources}:
+            known = ", ".join(sorted(c.source for _, c in sources))
+            raise CommandError(f"no service {selection.service!r} records events here;"
+                               f" known: {known}")
+        envelopes = select(sources, selection)
+        if fmt == "parquet":
+            assert output is not None
+            return await run_in_threadpool(write_parquet, envelopes, output)
+        if output is None:
+            return await run_in_threadpool(write_jsonl, envelopes, out or sys.stdout)
+        with output.open("w") as file:
+            return await run_in_threadpool(write_jsonl, envelopes, file)
+
+
+async def list_dead_letters(settings: Settings, consumer: str | None, out: TextIO) -> int:
+    """Print the events consumers set aside, one JSON object a line; how many."""
+    letters = await run_in_threadpool(make_dead_letters(settings).list, consumer)
+    for letter in letters:
+        out.write(json.dumps(letter.as_dict(), separators=(",", ":")) + "\n")
+    return len(letters)
 
 
 def _since(value: str) -> datetime:
@@ -187,12 +220,18 @@ def parser(products: list[Command] | None = None) -> argparse.ArgumentParser:
     service.add_argument("name")
     events = commands.add_parser("events", help="the event log")
     events_cmd = events.add_subparsers(dest="events_command", required=True)
-    export = events_cmd.add_parser("export", help="write envelopes as JSON Lines in log order")
+    export = events_cmd.add_parser(
+        "export", help="write envelopes in log order (JSON Lines, or Parquet for analysts)")
+    export.add_argument("--format", choices=FORMATS, default="jsonl")
     export.add_argument("--service")
     export.add_argument("--type")
     export.add_argument("--since", type=_since)
     export.add_argument("--limit", type=int)
-    export.add_argument("--output", type=Path, help="file to write (default: standard output)")
+    export.add_argument("--output", type=Path,
+                        help="file to write (default: standard output; required for parquet)")
+    dead = events_cmd.add_parser(
+        "dead-letters", help="list events consumers set aside after repeated failures")
+    dead.add_argument("--consumer", help="only this consumer's (e.g. search:lookup)")
     for command in discover_commands() if products is None else products:
         if command.name in PLATFORM_COMMANDS:
             raise ValueError(f"a product may not redefine `medcode {command.name}`")
@@ -203,6 +242,7 @@ def parser(products: list[Command] | None = None) -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     products = {command.name: command for command in discover_commands()}
     args = parser(list(products.values())).parse_args(argv)
+    logs.configure()
     try:
         settings = Settings.from_env()
         if args.command == "serve":
@@ -211,15 +251,12 @@ def main(argv: list[str] | None = None) -> int:
             asyncio.run(worker(settings))
         elif args.command == "service":
             run_service(settings, args.name)
+        elif args.command == "events" and args.events_command == "dead-letters":
+            count = asyncio.run(list_dead_letters(settings, args.consumer, sys.stdout))
+            print(f"{count} dead letters", file=sys.stderr)
         elif args.command == "events":
-            out: Any = args.output.open("w") if args.output else sys.stdout
-            try:
-                count = asyncio.run(
-                    export_events(settings, out, args.service, args.type, args.since, args.limit)
-                )
-            finally:
-                if args.output:
-                    out.close()
+            selection = Selection(args.service, args.type, args.since, args.limit)
+            count = asyncio.run(export_events(settings, selection, args.format, args.output))
             print(f"{count} events exported", file=sys.stderr)
         else:
             said = asyncio.run(products[args.command].run(context(settings), args))

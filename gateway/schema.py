@@ -19,6 +19,7 @@ from strawberry.extensions import (
 )
 from strawberry.tools import merge_types
 
+from gateway.telemetry import OperationTelemetry
 from services.shared.graphql import UserError
 from services.shared.product import Product
 from services.shared.settings import Settings
@@ -69,6 +70,7 @@ def build_schema(products: Sequence[Product], settings: Settings) -> strawberry.
     # same few documents with different variables, so each is parsed and validated once
     # (bounded LRU caches: unique query texts cannot grow memory).
     extensions: list[Callable[[], SchemaExtension] | type[SchemaExtension]] = [
+        OperationTelemetry,
         lambda: AddValidationRules(limits),
         lambda: MaxTokensLimiter(max_token_count=settings.graphql_max_tokens),
         lambda: ParserCache(maxsize=_DOCUMENTS_CACHED),

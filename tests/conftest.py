@@ -16,9 +16,18 @@ from services.lookup.domain import CodeEntry
 from services.lookup.icd10cm import default_tabular_path, parse_tabular
 from services.lookup.importers import icd10cm_entries
 from services.shared.settings import Settings
+from tests.faults.seed import banner
 from tests.servers.kafka import start_tansu
 from tests.servers.opensearch import start_opensearch
 from tests.servers.postgres import fresh_database
+
+
+def pytest_report_header() -> str:
+    return banner()
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    terminalreporter.write_line(banner())
 
 
 @pytest.fixture(scope="session")
@@ -69,7 +78,7 @@ def distributed_settings(
             kafka_bootstrap_servers=kafka,
             kafka_idempotence=False,  # the Tansu broker has no idempotent producer
             opensearch_url=opensearch,
-            search_alias=f"medcode-codes-{suffix}",
+            environ={"SEARCH_ALIAS": f"medcode-codes-{suffix}"},  # lookup's own setting
             kafka_topic_prefix=f"medcode-{suffix}",
         )
 

@@ -36,6 +36,7 @@ from services.accounts.application import (
 )
 from services.accounts.domain import AccountsFailure, InvalidCredentials
 from services.accounts.plans import Plan
+from services.shared import metrics
 from services.shared.rpc import RpcClient, failures_in
 
 __all__ = [
@@ -148,7 +149,11 @@ class LocalAccounts:
         return await run_in_threadpool(self.app.viewer, token)
 
     async def open_code_page(self, token: str | None, system: str, code: str) -> PageAccess:
-        return await run_in_threadpool(self.app.open_code_page, token, system, code)
+        result: PageAccess = await run_in_threadpool(self.app.open_code_page, token, system,
+                                                     code)
+        outcome = "locked" if result.locked else "spent" if result.spent else "open"
+        metrics.METERING_OUTCOMES.labels(outcome).inc()
+        return result
 
     async def change_plan(
         self, viewer_id: str, plan: str, reason: str, external_ref: str | None = None

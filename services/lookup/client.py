@@ -21,11 +21,13 @@ from services.lookup.domain import (
     normalise_code,
 )
 from services.lookup.plain_language import PlainLanguage, describe
+from services.lookup.search.documents import CodeDocument, CodeFacets
+from services.lookup.search.engine import VOCABULARIES, Results, facets, search
+from services.lookup.search.wording import matched_spans
+from services.shared import metrics
 from services.shared.rpc import RemoteError, RpcClient
 from services.shared.search.cache import SearchCache
-from services.shared.search.engine import VOCABULARIES, facets, search
-from services.shared.search.model import Facets, SearchCatalog
-from services.shared.search.text import matched_spans
+from services.shared.search.model import SearchCatalog
 
 
 @dataclass(frozen=True)
@@ -69,7 +71,7 @@ class BillableCount:
 @dataclass(frozen=True)
 class SearchFacets:
     """How many entries a search counts fall in each system, chapter, billable state;
-    each group without its own filter (see services.shared.search.engine.facets).
+    each group without its own filter (see services.lookup.search.engine.facets).
     Most entries first."""
 
     systems: list[SystemCount]
@@ -77,7 +79,7 @@ class SearchFacets:
     billable: list[BillableCount]
 
     @classmethod
-    def of(cls, counted: Facets, titles: dict[tuple[str, str], str]) -> SearchFacets:
+    def of(cls, counted: CodeFacets, titles: dict[tuple[str, str], str]) -> SearchFacets:
         return cls(
             [SystemCount(s, n) for s, n in sorted(counted.systems.items(), key=_most)],
             [ChapterCount(s, c, n, titles.get((s, c)))
@@ -263,7 +265,11 @@ class LookupClient(Protocol):
         limit: int = 10,
         billable_only: bool = False,
         chapter: str | None = None,
-    ) -> SearchPage: ...
+        count: bool = True,
+    ) -> SearchPage:
+        """One page of the best matches. ``total`` counts every match when ``count``
+        (a client showing totalCount); without it, it is at least what was ranked and
+        more when more match, and the backend skips counting them all."""
 
     async def search_facets(
         self,
@@ -332,7 +338,10 @@ class LocalLookup:
     """The in-process client: used by the embedded gateway and by the lookup API."""
 
     def __init__(
-        self, app: CodeSets, catalog: SearchCatalog, cache: SearchCache | None = None
+        self,
+        app: CodeSets,
+        catalog: SearchCatalog[CodeDocument],
+        cache: SearchCache[Results] | None = None,
     ) -> None:
         self.app = app
         self.catalog = catalog
@@ -363,11 +372,13 @@ class LocalLookup:
         limit: int = 10,
         billable_only: bool = False,
         chapter: str | None = None,
+        count: bool = True,
     ) -> SearchPage:
-        results = await search(
-            self.catalog, query, systems=tuple(systems or ()), billable_only=billable_only,
-            chapter=chapter, offset=offset, limit=limit, cache=self.cache,
-        )
+        with metrics.SEARCH_SECONDS.time():
+            results = await search(
+                self.catalog, query, systems=tuple(systems or ()), billable_only=billable_only,
+                chapter=chapter, offset=offset, limit=limit, cache=self.cache, count=count,
+            )
         loaded = await self._loaded_systems()
         return SearchPage(
             [CodeSummary(d.system, d.code, d.title, d.billable, d.kind) for d in results.documents],
@@ -573,10 +584,11 @@ class HttpLookup:
         limit: int = 10,
         billable_only: bool = False,
         chapter: str | None = None,
+        count: bool = True,
     ) -> SearchPage:
         data = await self._rpc.call(
             "search_codes", query=query, systems=systems, offset=offset, limit=limit,
-            billable_only=billable_only, chapter=chapter,
+            billable_only=billable_only, chapter=chapter, count=count,
         )
         return SearchPage([CodeSummary(**i) for i in data["items"]], data["total"],
                           data.get("unloaded", []), data.get("title_matches", []))

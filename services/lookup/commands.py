@@ -31,6 +31,7 @@ from services.shared.commands import (
     local_client,
 )
 from services.shared.consumer import Consumer
+from services.shared.rebuild import replay_bus
 
 
 def _progress() -> tuple[Callable[[str, int, int], None], Callable[[], None]]:
@@ -133,11 +134,13 @@ async def rebuild_search(context: CommandContext) -> str:
         fresh = await lookup.catalog.create_version()
         projection = SearchProjection(lookup.catalog, pinned=fresh)
         target = LOOKUP_EVENTS.last_position(lookup.app)
+        source, where = await replay_bus(platform.bus, lookup.app, LOOKUP_EVENTS)
         if target:
-            await catch_up(Consumer(projection, platform.bus, LOOKUP_EVENTS.source), target,
+            await catch_up(Consumer(projection, source, LOOKUP_EVENTS.source), target,
                            f"building {fresh.name}")
         await lookup.catalog.promote(fresh)
-        return f"search index {fresh.name} is live with {await fresh.count()} entries"
+        return (f"search index {fresh.name} is live with {await fresh.count()} entries,"
+                f" read from {where}")
 
 
 def _configure_import(parser: argparse.ArgumentParser) -> None:

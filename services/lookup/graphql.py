@@ -38,6 +38,7 @@ from services.shared.graphql import (
     cursor_offset,
     offset_cursor,
     page,
+    selects,
 )
 from services.shared.product import Product
 
@@ -128,6 +129,9 @@ class Query(ReferenceQuery):
             limit=first,
             billable_only=billable_only,
             chapter=chapter,
+            # Counting every match costs a backend more than finding the best: only
+            # for a query that shows totalCount.
+            count=selects(info, "totalCount"),
         )
         items, page_info = page(offset, found.items, found.total)
         spans = found.title_matches or [[] for _ in items]

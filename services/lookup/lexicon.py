@@ -35,7 +35,8 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from services.shared.search.text import STOPWORDS, detail_stems, fold, stem, stems, words
+from services.lookup.search.wording import STOPWORDS, detail_stems
+from services.shared.search.text import fold, stem, stems, words
 
 DATA = Path(__file__).parent / "data" / "lexicon.json"
 _LATERALITY = re.compile(r"\b(left|right|bilateral)\b", re.I)

@@ -5,12 +5,12 @@ from __future__ import annotations
 from typing import Any
 
 from services.lookup.lexicon import default_lexicon
+from services.lookup.search.documents import CodeDocument
 from services.shared.bus import Delivery
-from services.shared.consumer import ProjectionMoved
 from services.shared.search.cache import SearchCache
+from services.shared.search.live import LiveWriter
 from services.shared.search.model import (
     Checkpoint,
-    CodeDocument,
     IndexChange,
     SearchCatalog,
     SearchIndex,
@@ -41,34 +41,30 @@ def document(payload: dict[str, Any], version: int) -> CodeDocument:
 
 
 class SearchProjection:
-    """Keeps the live search index (or one pinned version, when rebuilding) in step."""
+    """Keeps the live search index (or one pinned version, when rebuilding) in step.
+
+    Skipping an event is safe here (``skip_safe``): the index is derived data, a skipped
+    code only goes missing from search until the cause is fixed and the index rebuilt
+    (``medcode projections rebuild search``), and the dead letter names it meanwhile.
+    """
+
+    skip_safe = True
 
     def __init__(
         self,
-        catalog: SearchCatalog,
+        catalog: SearchCatalog[CodeDocument],
         name: str = "search",
-        pinned: SearchIndex | None = None,
-        cache: SearchCache | None = None,
+        pinned: SearchIndex[CodeDocument] | None = None,
+        cache: SearchCache[Any] | None = None,
     ) -> None:
         self.catalog = catalog
         self.name = name
         self.pinned = pinned
         self.cache = cache  # answers from the index written here: forgotten on each write
-        self._current: SearchIndex | None = None
-
-    async def _target(self) -> SearchIndex:
-        if self.pinned is not None:
-            return self.pinned
-        live = await self.catalog.live()
-        moved = self._current is not None and live.name != self._current.name
-        self._current = live
-        if moved:
-            raise ProjectionMoved(live.name)
-        return live
+        self.writer = LiveWriter(catalog, pinned)
 
     async def checkpoint(self, source: str) -> Checkpoint | None:
-        self._current = None
-        return await (await self._target()).checkpoint(self.name, source)
+        return await self.writer.checkpoint(self.name, source)
 
     async def apply(self, source: str, deliveries: list[Delivery]) -> None:
         latest: dict[str, CodeDocument | None] = {}
@@ -80,13 +76,18 @@ class SearchProjection:
                 latest[doc.doc_id] = doc
             elif envelope.type == "CodeDeleted":
                 latest[f"{payload['system']}:{payload['code']}"] = None
-        change = IndexChange(
+        await self._write(source, IndexChange(
             upserts=[d for d in latest.values() if d is not None],
             deletions=[doc_id for doc_id, d in latest.items() if d is None],
-        )
-        last = deliveries[-1]
-        await (await self._target()).write(
-            change, Checkpoint(self.name, source, last.envelope.position, last.cursor)
-        )
+        ), deliveries[-1])
+
+    async def skip(self, source: str, delivery: Delivery) -> None:
+        """Record the checkpoint of ``delivery`` without its effect (a dead letter)."""
+        await self._write(source, IndexChange(), delivery)
+
+    async def _write(self, source: str, change: IndexChange[CodeDocument],
+                     last: Delivery) -> None:
+        await self.writer.write(
+            change, Checkpoint(self.name, source, last.envelope.position, last.cursor))
         if self.cache is not None:
             self.cache.changed()

@@ -6,6 +6,9 @@ from services.lookup.application import CodeSets
 from services.lookup.client import HttpLookup, LocalLookup
 from services.lookup.events import CATALOGUE
 from services.lookup.projections import SearchProjection
+from services.lookup.search.documents import CODES, CodeDocument
+from services.lookup.search.engine import Results
+from services.lookup.settings import LookupSettings
 from services.shared.consumer import Consumer
 from services.shared.product import Infrastructure, Running
 from services.shared.search.cache import SearchCache
@@ -13,14 +16,17 @@ from services.shared.search.model import SearchCatalog
 from services.shared.settings import Settings
 
 
-def search_catalog(settings: Settings) -> SearchCatalog:
+def search_catalog(
+    settings: Settings, lookup: LookupSettings | None = None
+) -> SearchCatalog[CodeDocument]:
+    lookup = lookup or LookupSettings.from_env(settings.environ)
     if settings.mode == "embedded":
-        from services.shared.search.sqlite import SQLiteCatalog
+        from services.shared.search.embedded import TantivyCatalog
 
-        return SQLiteCatalog(settings.data_dir / "search.sqlite")
+        return TantivyCatalog(settings.data_dir / "search", CODES)
     from services.shared.search.opensearch import OpenSearchCatalog
 
-    return OpenSearchCatalog(settings.opensearch_url, prefix=settings.search_alias)
+    return OpenSearchCatalog(settings.opensearch_url, CODES, prefix=lookup.search_alias)
 
 
 async def start(infra: Infrastructure) -> Running:
@@ -29,9 +35,11 @@ async def start(infra: Infrastructure) -> Running:
     if url:
         remote = HttpLookup(url, token=settings.service_token)
         return Running(client=remote, closers=[remote.close])
+    own = LookupSettings.from_env(settings.environ)
     app = CodeSets(env=settings.event_store_env("lookup"))
-    catalog = search_catalog(settings)
-    cache = SearchCache(settings.search_cache_entries, settings.search_cache_seconds)
+    catalog = search_catalog(settings, own)
+    cache: SearchCache[Results] = SearchCache(own.search_cache_entries,
+                                              own.search_cache_seconds)
     projection = SearchProjection(catalog, cache=cache)
     client = LocalLookup(app, catalog, cache)
     return Running(

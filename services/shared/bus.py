@@ -32,9 +32,27 @@ class Bus(Protocol):
         """Return only once every envelope is durably on the bus, in the given order."""
 
     def deliveries(
-        self, source: str, *, group: str, after_cursor: int | None
+        self,
+        source: str,
+        *,
+        group: str,
+        after_cursor: int | None,
+        after_position: int | None = None,
     ) -> AsyncIterator[list[Delivery]]:
-        """Yield batches of deliveries after ``after_cursor``, in order, forever."""
+        """Yield batches of deliveries after ``after_cursor``, in order, forever.
+
+        ``after_position`` is the position of the event at ``after_cursor``, when known:
+        a bus that finds a different event there (its log was rewritten) starts again
+        from its beginning rather than trust the cursor; consumers dedupe by position.
+        """
+
+    async def last_position(self, source: str) -> int | None:
+        """Position of the newest event the bus holds for ``source`` (0: none), or None
+        when the bus is the source's store itself and cannot lose anything."""
+
+    async def holds_whole_log(self, source: str, first_position: int) -> bool:
+        """Whether the bus can prove it still holds every event of ``source`` from
+        ``first_position`` (the first public event in the store) on."""
 
     async def close(self) -> None: ...
 

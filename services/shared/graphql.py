@@ -9,6 +9,7 @@ from typing import Any, TypeVar
 
 import strawberry
 from strawberry.types import Info
+from strawberry.types.nodes import SelectedField
 
 T = TypeVar("T")
 
@@ -52,6 +53,22 @@ def context(info: Info) -> RequestContext:
 class PageInfo:
     has_next_page: bool
     end_cursor: str | None
+
+
+def selects(info: Info, name: str) -> bool:
+    """Whether the query selects ``name`` directly under the field being resolved (also
+    through fragments): for work only some clients want, such as counting every match."""
+
+    def within(selections: Sequence[Any]) -> bool:
+        for selection in selections:
+            if isinstance(selection, SelectedField):
+                if selection.name == name:
+                    return True
+            elif within(selection.selections):  # a fragment, spread or inline
+                return True
+        return False
+
+    return any(within(field.selections) for field in info.selected_fields)
 
 
 def page(offset: int, items: Sequence[T], total: int) -> tuple[list[tuple[str, T]], PageInfo]:

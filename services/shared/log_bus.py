@@ -37,8 +37,19 @@ class LogBus:
         # Already durable in the source's store; just tell waiting consumers.
         self._wakeup(source).set()
 
+    async def last_position(self, source: str) -> int | None:
+        return None  # the bus is the store
+
+    async def holds_whole_log(self, source: str, first_position: int) -> bool:
+        return True
+
     async def deliveries(
-        self, source: str, *, group: str, after_cursor: int | None
+        self,
+        source: str,
+        *,
+        group: str,
+        after_cursor: int | None,
+        after_position: int | None = None,
     ) -> AsyncIterator[list[Delivery]]:
         app, catalogue = self._sources[source]
         after = after_cursor or 0

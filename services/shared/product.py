@@ -48,6 +48,9 @@ class Running:
     # Run once in the background where requests are served: what is worth having in
     # memory before the first request needs it.
     warmups: list[Callable[[], Coroutine[Any, Any, None]]] = field(default_factory=list)
+    # Outboxes this product delivers from (e.g. mail), by name: how many items wait.
+    # Exposed as medcode_outbox_depth{outbox=name}.
+    outboxes: dict[str, Callable[[], Awaitable[int]]] = field(default_factory=dict)
 
     async def close(self) -> None:
         for close in self.closers:

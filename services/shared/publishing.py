@@ -17,6 +17,7 @@ from eventsourcing.application import Application
 from eventsourcing.persistence import Notification
 
 from services.shared.envelope import Envelope
+from services.shared.tracing import correlation_of
 
 ENVELOPE_NAMESPACE = UUID("0b6a3e0e-54a5-4f4b-8d7e-5c3f0e2b7a91")
 
@@ -71,6 +72,8 @@ class EventCatalogue:
             aggregate_version=domain_event.originator_version,
             occurred_at=timestamp,
             payload=public.payload(domain_event),
+            # The trace of the request that recorded the event (see tracing.py).
+            correlation_id=correlation_of(domain_event),
         )
 
     def read(

@@ -13,14 +13,19 @@ from types import ModuleType
 from typing import Any, TypeVar
 
 import httpx
+from opentelemetry.trace import SpanKind
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from services.shared import tracing
+
 Method = Callable[..., Awaitable[Any]]
 E = TypeVar("E", bound=Exception)
+# Health and metrics answer without the service token (probes and Prometheus).
+OPEN_PATHS = ("/healthz", "/readyz", "/metrics")
 
 
 class RemoteError(Exception):
@@ -37,7 +42,12 @@ def rpc_app(methods: dict[str, Method], expected: tuple[type[Exception], ...] = 
                                 status_code=404)
         try:
             kwargs = await request.json()
-            result = await method(**kwargs)
+            # The caller's trace goes on here (W3C traceparent header).
+            with tracing.tracer().start_as_current_span(
+                f"rpc {request.path_params['method']}",
+                context=tracing.extract(request.headers), kind=SpanKind.SERVER,
+            ):
+                result = await method(**kwargs)
         except expected as exc:
             return JSONResponse(
                 {"error": {"type": type(exc).__name__, "message": str(exc)}}, status_code=422
@@ -63,9 +73,10 @@ class ServiceAuth:
         self.expected = f"Bearer {token}".encode()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and scope["path"] != "/healthz":
+        if scope["type"] == "http":
             given = dict(scope.get("headers") or []).get(b"authorization", b"")
-            if not hmac.compare_digest(given, self.expected):
+            if scope["path"] not in OPEN_PATHS and not hmac.compare_digest(given,
+                                                                          self.expected):
                 response = JSONResponse({"error": {"type": "Unauthorized",
                                                    "message": "a service token is required"}},
                                         status_code=401)
@@ -94,7 +105,9 @@ class RpcClient:
         self._failures = dict(failures or {})
 
     async def call(self, method: str, **kwargs: Any) -> Any:
-        response = await self._http.post(f"/rpc/{method}", json=kwargs)
+        headers: dict[str, str] = {}
+        tracing.inject(headers)
+        response = await self._http.post(f"/rpc/{method}", json=kwargs, headers=headers)
         body = response.json()
         if response.status_code == 422:
             type_, message = body["error"]["type"], body["error"]["message"]

@@ -6,7 +6,7 @@ import ipaddress
 import os
 import secrets
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
@@ -74,10 +74,9 @@ class Settings:
     kafka_idempotence: bool = True
     kafka_topic_prefix: str = "medcode"
     opensearch_url: str = "http://127.0.0.1:9200"
-    search_alias: str = "medcode-codes"
-    # Recent search answers kept in memory (0 entries: none), and for how long at most.
-    search_cache_entries: int = 2048
-    search_cache_seconds: int = 60
+    # Processes serving HTTP (0: one per CPU core); one of them runs the relays and
+    # consumers, so each projection keeps exactly one writer.
+    serve_workers: int = 0
     # Hostile-query limits for the public GraphQL API.
     graphql_max_depth: int = 12
     graphql_max_aliases: int = 30
@@ -94,6 +93,17 @@ class Settings:
     login_lock_seconds: int = 60  # doubles with each further lock
     login_lock_max_seconds: int = 3600
     login_failure_delay_ms: int = 200  # per recent failure, before answering
+    # Relays and consumers: restart backoff, tries before an event is poison, and when
+    # /readyz says "not ready" (consecutive failures; lag in log positions, 0 = never).
+    worker_backoff_initial_ms: int = 500
+    worker_backoff_max_ms: int = 30_000
+    consumer_max_attempts: int = 5
+    ready_max_failures: int = 3
+    ready_max_lag: int = 0
+    relay_verify_seconds: int = 60  # an idle relay checks the bus still holds the log
+    # The variables these settings were read from: each product reads its own settings
+    # from them (services/<product>/settings.py), so a new product edits nothing here.
+    environ: Mapping[str, str] = field(default_factory=dict, repr=False, compare=False)
     # Outgoing mail (services/shared/mail): SMTP_RELAY host:port, or .eml files under
     # $DATA_DIR/outbox/ when unset. STARTTLS: None = when offered, True = required.
     smtp_relay: str | None = None
@@ -184,9 +194,7 @@ class Settings:
             kafka_idempotence=_flag(env.get("KAFKA_IDEMPOTENCE", "true")),
             kafka_topic_prefix=env.get("KAFKA_TOPIC_PREFIX", "medcode"),
             opensearch_url=env.get("OPENSEARCH_URL", "http://127.0.0.1:9200"),
-            search_alias=env.get("SEARCH_ALIAS", "medcode-codes"),
-            search_cache_entries=integer("SEARCH_CACHE_ENTRIES", 2048),
-            search_cache_seconds=integer("SEARCH_CACHE_SECONDS", 60),
+            serve_workers=integer("MEDCODE_WORKERS", 0),
             graphql_max_depth=integer("GRAPHQL_MAX_DEPTH", 12),
             graphql_max_aliases=integer("GRAPHQL_MAX_ALIASES", 30),
             graphql_max_tokens=integer("GRAPHQL_MAX_TOKENS", 2000),
@@ -203,6 +211,13 @@ class Settings:
             login_lock_seconds=integer("LOGIN_LOCK_SECONDS", 60),
             login_lock_max_seconds=integer("LOGIN_LOCK_MAX_SECONDS", 3600),
             login_failure_delay_ms=integer("LOGIN_FAILURE_DELAY_MS", 200),
+            worker_backoff_initial_ms=integer("WORKER_BACKOFF_INITIAL_MS", 500),
+            worker_backoff_max_ms=integer("WORKER_BACKOFF_MAX_MS", 30_000),
+            consumer_max_attempts=max(integer("CONSUMER_MAX_ATTEMPTS", 5), 1),
+            ready_max_failures=max(integer("READY_MAX_FAILURES", 3), 1),
+            ready_max_lag=integer("READY_MAX_LAG", 0),
+            relay_verify_seconds=integer("RELAY_VERIFY_SECONDS", 60),
+            environ=dict(env),
             smtp_relay=env.get("SMTP_RELAY") or None,
             smtp_username=env.get("SMTP_USERNAME") or None,
             smtp_password=env.get("SMTP_PASSWORD") or None,
@@ -219,14 +234,18 @@ class Settings:
 
     def event_store_env(self, service: str) -> dict[str, str]:
         """eventsourcing settings for one service's Application in this mode."""
+        # Stores each event's trace id with it, for the envelope's correlation_id.
+        mapper = {"MAPPER_TOPIC": "services.shared.tracing:CorrelatedMapper"}
         if self.mode == "embedded":
             self.data_dir.mkdir(parents=True, exist_ok=True)
             return {
+                **mapper,
                 "PERSISTENCE_MODULE": "eventsourcing.sqlite",
                 "SQLITE_DBNAME": str(self.data_dir / f"{service}.sqlite"),
                 "SQLITE_LOCK_TIMEOUT": "30",
             }
         return {
+            **mapper,
             "PERSISTENCE_MODULE": "services.shared.postgres_recorder:Factory",
             "POSTGRES_DBNAME": self.postgres_dbname,
             "POSTGRES_HOST": self.postgres_host,

@@ -16,16 +16,17 @@ from services.lookup.events import CATALOGUE
 from services.lookup.icd10pcs import import_icd10pcs
 from services.lookup.importers import import_icd10cm
 from services.lookup.projections import SearchProjection
+from services.lookup.search.documents import CODES
 from services.shared.consumer import Consumer
 from services.shared.log_bus import LogBus
-from services.shared.search.sqlite import SQLiteCatalog
+from services.shared.search.embedded import TantivyCatalog
 
 
 async def index_store(app: CodeSets, path: Path) -> None:
     """Run the search projection over the whole store into the index at ``path``."""
     bus = LogBus(poll_interval=0.05)
     bus.register(app, CATALOGUE)
-    catalog = SQLiteCatalog(path)
+    catalog = TantivyCatalog(path, CODES)
     await Consumer(SearchProjection(catalog), bus, CATALOGUE.source).run_until(
         CATALOGUE.last_position(app), timeout=900)
     await catalog.close()
@@ -40,13 +41,13 @@ def lookup_store(tmp_path_factory: pytest.TempPathFactory) -> tuple[CodeSets, Pa
                         "SQLITE_DBNAME": str(root / "lookup.sqlite")})
     import_icd10cm(app)
     import_icd10pcs(app)
-    asyncio.run(index_store(app, root / "search.sqlite"))
-    return app, root / "search.sqlite"
+    asyncio.run(index_store(app, root / "search"))
+    return app, root / "search"
 
 
 @pytest.fixture
 async def lookup(lookup_store: tuple[CodeSets, Path]) -> AsyncIterator[LocalLookup]:
     app, index = lookup_store
-    catalog = SQLiteCatalog(index)
+    catalog = TantivyCatalog(index, CODES)
     yield LocalLookup(app, catalog)
     await catalog.close()

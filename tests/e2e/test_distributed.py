@@ -21,7 +21,7 @@ from services.lookup.domain import CodeEntry
 from services.lookup.events import CATALOGUE
 from services.lookup.projections import SearchProjection, document
 from services.lookup.runtime import search_catalog
-from services.shared.search.model import CodeDocument
+from services.lookup.search.documents import CodeDocument
 from services.shared.settings import Settings
 from tests.conftest import chapters, gateway
 from tests.e2e.helpers import PAGE, SEARCH, graphql, import_entries
@@ -74,7 +74,7 @@ def process_env(settings: Settings) -> dict[str, str]:
         "KAFKA_IDEMPOTENCE": "false",
         "KAFKA_TOPIC_PREFIX": settings.kafka_topic_prefix,
         "OPENSEARCH_URL": settings.opensearch_url,
-        "SEARCH_ALIAS": settings.search_alias,
+        **settings.environ,  # products' own settings (lookup's SEARCH_ALIAS)
         "DATA_DIR": str(settings.data_dir),
     }
 

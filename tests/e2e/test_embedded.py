@@ -20,9 +20,10 @@ from services.lookup.api import create_app as lookup_api
 from services.lookup.client import HttpLookup, SearchFacets
 from services.lookup.domain import CodeEntry
 from services.lookup.icd10cm import default_tabular_path
+from services.lookup.search.documents import CodeDocument
+from services.lookup.search.spelling import Vocabulary
 from services.shared.commands import CommandError
-from services.shared.search.model import CodeDocument
-from services.shared.search.ranking import Vocabulary
+from services.shared.export import Selection
 from services.shared.settings import Settings
 from tests.conftest import chapters, gateway, production
 from tests.e2e.helpers import PAGE, SEARCH, graphql, import_entries, lookup, paid_viewer
@@ -160,14 +161,60 @@ async def test_production_hides_introspection_and_masks_errors(
 
 async def test_events_export_in_log_order(served: tuple, embedded_settings: Settings) -> None:
     out = io.StringIO()
-    count = await cli.export_events(embedded_settings, out, "lookup", None, None, None)
+    count = await cli.export_events(embedded_settings, Selection(service="lookup"), out=out)
     lines = [json.loads(line) for line in out.getvalue().splitlines()]
     assert count == len(lines) > 3000
     positions = [e["position"] for e in lines]
     assert positions == sorted(positions)
     assert {e["type"] for e in lines} == {"CodeSetCreated", "CodeAdded", "ReleaseImported"}
     only = io.StringIO()
-    assert await cli.export_events(embedded_settings, only, None, "ReleaseImported", None, 5) == 1
+    assert await cli.export_events(
+        embedded_settings, Selection(type="ReleaseImported", limit=5), out=only) == 1
+
+
+async def test_parquet_export_holds_the_json_lines_rows_for_duckdb(
+    served: tuple, embedded_settings: Settings, tmp_path: Path
+) -> None:
+    import duckdb
+
+    for selection in (Selection(), Selection(service="lookup", type="CodeAdded", limit=700),
+                      Selection(type="ReleaseImported")):
+        jsonl, parquet = tmp_path / "events.jsonl", tmp_path / "events.parquet"
+        rows = await cli.export_events(embedded_settings, selection, "jsonl", jsonl)
+        assert await cli.export_events(embedded_settings, selection, "parquet", parquet) == rows
+        lines = [json.loads(line) for line in jsonl.read_text().splitlines()]
+        db = duckdb.connect()
+        read = db.execute(
+            "SELECT id, type, source, position, aggregate_version, occurred_at,"
+            " payload::JSON->>'code' FROM read_parquet(?) ORDER BY source, position",
+            [str(parquet)]).fetchall()
+        assert len(read) == len(lines) == rows > 0
+        assert [r[0] for r in read] == [e["id"] for e in lines]
+        assert [r[3] for r in read] == [e["position"] for e in lines]
+        assert {r[1] for r in read} == {e["type"] for e in lines}
+        assert [r[6] for r in read] == [e["payload"].get("code") for e in lines]
+        assert read[0][5].isoformat() == lines[0]["occurred_at"]
+    with pytest.raises(cli.CommandError, match="--output"):
+        await cli.export_events(embedded_settings, Selection(), "parquet")
+
+
+async def test_readiness_and_metrics_name_every_series(served: tuple) -> None:
+    client, _ = served
+    await graphql(client, "query Find($q: String!) { searchCodes(query: $q) { totalCount } }",
+                  q="asthma")
+    ready = (await client.get("/readyz")).json()
+    assert ready["status"] == "ready"
+    consumer = next(w for w in ready["workers"] if w["name"] == "search:lookup")
+    assert consumer["state"] == "running" and consumer["consecutive_failures"] == 0
+    assert consumer["lag"] == 0
+    text = (await client.get("/metrics")).text
+    assert 'medcode_graphql_request_seconds_count{operation="Find",type="query"}' in text
+    assert "medcode_search_seconds_count" in text
+    assert 'medcode_consumer_lag{consumer="search:lookup"} 0.0' in text
+    for series in ("medcode_metering_outcomes_total", "medcode_consumer_failures_total",
+                   "medcode_relay_lag", "medcode_outbox_depth",
+                   "medcode_consumer_dead_letters_total"):
+        assert f"# TYPE {series.removesuffix('_total')}" in text
 
 
 async def test_rebuild_swaps_the_index_while_searches_go_on(
@@ -207,7 +254,7 @@ def test_broken_file_names_the_place_and_records_nothing(
                                                    truncated))
     assert truncated.name in str(failure.value) and "line" in str(failure.value)
     out = io.StringIO()
-    assert asyncio.run(cli.export_events(embedded_settings, out, None, None, None, None)) == 0
+    assert asyncio.run(cli.export_events(embedded_settings, Selection(), out=out)) == 0
 
 
 async def test_a_system_with_no_data_answers_empty_and_says_so(served: tuple) -> None:

@@ -20,10 +20,11 @@ from services.lookup.events import CATALOGUE
 from services.lookup.icd10pcs import import_icd10pcs
 from services.lookup.importers import import_icd10cm
 from services.lookup.projections import SearchProjection
+from services.lookup.search.documents import CODES, CodeDocument
+from services.lookup.search.engine import search
 from services.shared.consumer import Consumer
 from services.shared.log_bus import LogBus
-from services.shared.search.engine import search
-from services.shared.search.sqlite import SQLiteCatalog
+from services.shared.search.embedded import TantivyCatalog
 
 pytestmark = pytest.mark.e2e
 
@@ -36,7 +37,7 @@ FLOORS = {"code": 1.0, "lay": 0.95, "shorthand": 0.95, "typo": 0.95, "procedure"
 async def _build(path: Path, app: CodeSets) -> None:
     bus = LogBus(poll_interval=0.05)
     bus.register(app, CATALOGUE)
-    catalog = SQLiteCatalog(path)
+    catalog = TantivyCatalog(path, CODES)
     consumer = Consumer(SearchProjection(catalog), bus, CATALOGUE.source)
     await consumer.run_until(CATALOGUE.last_position(app), timeout=600)
     await catalog.close()
@@ -52,7 +53,7 @@ def index_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
     })
     import_icd10cm(app)
     import_icd10pcs(app)
-    path = root / "search.sqlite"
+    path = root / "search"
     asyncio.run(_build(path, app))
     return path
 
@@ -62,12 +63,12 @@ def _queries() -> list[dict[str, str]]:
         return list(csv.DictReader(f, delimiter="\t"))
 
 
-async def _top(catalog: SQLiteCatalog, query: str, n: int = 5) -> list[str]:
+async def _top(catalog: TantivyCatalog[CodeDocument], query: str, n: int = 5) -> list[str]:
     return [d.code for d in (await search(catalog, query, limit=n)).documents]
 
 
 async def test_recall_at_5_in_every_category(index_path: Path) -> None:
-    catalog = SQLiteCatalog(index_path)
+    catalog = TantivyCatalog(index_path, CODES)
     found: dict[str, list[bool]] = defaultdict(list)
     misses: list[str] = []
     try:
@@ -101,7 +102,7 @@ FIRST = {
 
 
 async def test_representative_queries_come_first(index_path: Path) -> None:
-    catalog = SQLiteCatalog(index_path)
+    catalog = TantivyCatalog(index_path, CODES)
     try:
         firsts = {query: (await _top(catalog, query, 1))[:1] for query in FIRST}
     finally:

@@ -11,7 +11,8 @@ from uuid import uuid4
 
 import pytest
 
-from services.shared.search.model import Checkpoint, CodeDocument, IndexChange, SearchIndex
+from services.lookup.search.documents import CODES, CodeDocument
+from services.shared.search.model import Checkpoint, IndexChange, SearchIndex
 from services.shared.search.opensearch import (
     OpenSearchCatalog,
     OpenSearchIndex,
@@ -63,7 +64,7 @@ def opensearch_url() -> Iterator[str]:
 @pytest.fixture
 async def catalog(opensearch_url: str) -> AsyncIterator[OpenSearchCatalog]:
     """A fresh alias prefix per test, so tests share the server but not indexes."""
-    catalog = OpenSearchCatalog(opensearch_url, prefix=f"test-{uuid4().hex[:12]}")
+    catalog = OpenSearchCatalog(opensearch_url, CODES, prefix=f"test-{uuid4().hex[:12]}")
     yield catalog
     await catalog.close()
 
@@ -81,7 +82,8 @@ async def aliases(catalog: OpenSearchCatalog) -> dict[str, list[str]]:
 
 
 async def test_failed_bulk_item_raises_and_keeps_checkpoint(index: SearchIndex) -> None:
-    broken = replace(DOCS[0], code="X99", version=2**40)  # overflows the integer field
+    # "maybe" is no boolean: the billable field refuses it.
+    broken = replace(DOCS[0], code="X99", billable="maybe")  # type: ignore[arg-type]
     with pytest.raises(OpenSearchWriteError, match="X99"):
         await index.write(IndexChange(upserts=[DOCS[1], broken]), checkpoint(9))
     assert await index.checkpoint("search", "codes") == checkpoint(1)
@@ -115,7 +117,7 @@ async def test_promote_leaves_the_alias_on_one_version(
 
 
 async def test_promote_rejects_foreign_index(catalog: OpenSearchCatalog) -> None:
-    foreign = OpenSearchIndex(catalog._client, "elsewhere-v1", checkpoints="elsewhere-cp")
+    foreign = OpenSearchIndex(catalog._client, "elsewhere-v1", CODES, checkpoints="elsewhere-cp")
     with pytest.raises(ValueError, match="not a version"):
         await catalog.promote(foreign)
 
@@ -129,7 +131,7 @@ async def test_catalog_accepts_client_factory(opensearch_url: str) -> None:
         built.append(AsyncOpenSearch(hosts=[opensearch_url]))
         return built[-1]
 
-    catalog = OpenSearchCatalog(factory, prefix=f"test-{uuid4().hex[:12]}")
+    catalog = OpenSearchCatalog(factory, CODES, prefix=f"test-{uuid4().hex[:12]}")
     assert built == []  # nothing is built until first use
     try:
         live = await catalog.live()

@@ -1,4 +1,4 @@
-"""The code-search backend contract: every test runs against SQLite FTS5 and OpenSearch.
+"""The search backend contract: every test runs against tantivy (embedded) and OpenSearch.
 
 ARCHITECTURE: "Every adapter pair passes one shared contract test suite (the same test
 functions, parametrised over both backends), so behaviour and search relevance cannot
@@ -8,10 +8,12 @@ once per backend. Where the backends legitimately differ (OpenSearch bulk failur
 client factories, raw alias state) see ``test_opensearch_specific.py``.
 
 The semantics pinned here were decided by the OpenSearch backend first (see
-``OpenSearchIndex.candidates``) and documented for SQLite in its module docstring.
+``services.shared.search.opensearch.queries``) and documented for tantivy in
+``services.shared.search.embedded.queries``. The documents are lookup's code entries;
+tests/integration/test_search_generic.py indexes another document type.
 
 The parity tests at the end index the same real ICD-10-CM entries into both backends at
-once and check that the shared engine (``services.shared.search.engine.search``) finds
+once and check that the shared engine (``services.lookup.search.engine.search``) finds
 the same entries from either and puts the same five first.
 """
 
@@ -19,34 +21,34 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from uuid import uuid4
 
 import pytest
 
+from services.lookup.search.documents import CODES, CodeDocument, CodeFacets, code_plan
+from services.lookup.search.engine import facets, search
 from services.shared.search.cache import SearchCache
-from services.shared.search.engine import facets, search
+from services.shared.search.embedded import TantivyCatalog
 from services.shared.search.model import (
+    Candidates,
     Checkpoint,
-    CodeDocument,
-    Facets,
     IndexChange,
     QueryPlan,
     SearchCatalog,
     SearchIndex,
 )
 from services.shared.search.opensearch import OpenSearchCatalog
-from services.shared.search.sqlite import SQLiteCatalog
 from tests.servers.opensearch import start_opensearch
 
 pytestmark = pytest.mark.integration
 
-BACKENDS = ["sqlite", "opensearch"]
+BACKENDS = ["tantivy", "opensearch"]
 ICD = "ICD10CM"
 
-# Opens a catalog of the current backend over the test's store (SQLite file or
-# OpenSearch server); ``None`` means the backend's default alias (SQLite) or a fresh one.
+# Opens a catalog of the current backend over the test's store (a directory or an
+# OpenSearch server); ``None`` means the backend's default alias (tantivy) or a fresh one.
 Opener = Callable[[str | None], SearchCatalog]
 
 
@@ -110,8 +112,35 @@ async def seed(index: SearchIndex, docs: list[CodeDocument] = DOCS) -> None:
     await index.write(IndexChange(upserts=list(docs)), checkpoint(1))
 
 
-async def codes(index: SearchIndex, plan: QueryPlan) -> list[str]:
-    return [doc.code for doc in (await index.candidates(plan)).documents]
+@dataclass(frozen=True)
+class Plan:
+    """A plan as lookup states one (its filters by name), for the tests to read."""
+
+    words: tuple[str, ...]
+    code: str | None = None
+    systems: tuple[str, ...] = ()
+    billable_only: bool = False
+    chapter: str | None = None
+    match_all: bool = True
+    window: int = 200
+
+    def generic(self) -> QueryPlan:
+        return code_plan(
+            self.words, self.code, systems=self.systems, billable_only=self.billable_only,
+            chapter=self.chapter, match_all=self.match_all, window=self.window,
+        )
+
+
+async def candidates(index: SearchIndex, plan: Plan) -> Candidates[CodeDocument]:
+    return await index.candidates(plan.generic())
+
+
+async def facets_of(index: SearchIndex, plan: Plan) -> CodeFacets:
+    return CodeFacets.of(await index.facets(plan.generic()))
+
+
+async def codes(index: SearchIndex, plan: Plan) -> list[str]:
+    return [doc.code for doc in (await candidates(index, plan)).documents]
 
 
 def fresh_alias() -> str:
@@ -131,19 +160,21 @@ def opensearch_url() -> Iterator[str]:
 
 @pytest.fixture(params=BACKENDS)
 def opener(request: pytest.FixtureRequest, tmp_path: Path) -> Opener:
-    if request.param == "sqlite":
-        path = tmp_path / "search.sqlite"  # a fresh file per test
+    if request.param == "tantivy":
+        path = tmp_path / "search"  # a fresh directory per test
 
-        def open_sqlite(alias: str | None) -> SearchCatalog:
-            return SQLiteCatalog(path) if alias is None else SQLiteCatalog(path, alias=alias)
+        def open_tantivy(alias: str | None) -> SearchCatalog:
+            if alias is None:
+                return TantivyCatalog(path, CODES)
+            return TantivyCatalog(path, CODES, alias=alias)
 
-        return open_sqlite
-    # Asked for lazily, so `-k sqlite` never starts the server.
+        return open_tantivy
+    # Asked for lazily, so `-k tantivy` never starts the server.
     url: str = request.getfixturevalue("opensearch_url")
     default = fresh_alias()  # a fresh prefix per test
 
     def open_opensearch(alias: str | None) -> SearchCatalog:
-        return OpenSearchCatalog(url, prefix=alias or default)
+        return OpenSearchCatalog(url, CODES, prefix=alias or default)
 
     return open_opensearch
 
@@ -178,7 +209,7 @@ async def index(catalog: SearchCatalog) -> SearchIndex:
 
 
 async def test_code_prefix_orders_exact_then_by_length(index: SearchIndex) -> None:
-    result = await index.candidates(QueryPlan(words=(), code="I21"))
+    result = await candidates(index, Plan(words=(), code="I21"))
     assert [d.code for d in result.documents] == ["I21", "I21.9", "I21.A1"]
     assert result.total == 3
 
@@ -200,29 +231,29 @@ async def test_code_matches_of_equal_length_order_by_code(index: SearchIndex) ->
         ),
     ]
     await index.write(IndexChange(upserts=more), checkpoint(2))
-    found = await codes(index, QueryPlan(words=(), code="I21"))
+    found = await codes(index, Plan(words=(), code="I21"))
     assert found == ["I21", "I21.0", "I21.4", "I21.9", "I21.01", "I21.A1"]
 
 
 async def test_full_code_matches_only_itself(index: SearchIndex) -> None:
-    assert await codes(index, QueryPlan(words=(), code="I219")) == ["I21.9"]
+    assert await codes(index, Plan(words=(), code="I219")) == ["I21.9"]
 
 
 async def test_unknown_code_matches_nothing(index: SearchIndex) -> None:
-    result = await index.candidates(QueryPlan(words=(), code="Z99"))
+    result = await candidates(index, Plan(words=(), code="Z99"))
     assert result.documents == [] and result.total == 0
 
 
 async def test_empty_code_is_no_code(index: SearchIndex) -> None:
-    result = await index.candidates(QueryPlan(words=(), code=""))
+    result = await candidates(index, Plan(words=(), code=""))
     assert result.documents == [] and result.total == 0
-    result = await index.candidates(QueryPlan(words=("diabetes",), code=""))
+    result = await candidates(index, Plan(words=("diabetes",), code=""))
     assert sorted(d.code for d in result.documents) == ["E11", "E11.65"]
     assert result.total == 2
 
 
 async def test_empty_plan_matches_nothing(index: SearchIndex) -> None:
-    result = await index.candidates(QueryPlan(words=()))
+    result = await candidates(index, Plan(words=()))
     assert result.documents == [] and result.total == 0
 
 
@@ -230,38 +261,38 @@ async def test_empty_plan_matches_nothing(index: SearchIndex) -> None:
 
 
 async def test_match_all_requires_every_word(index: SearchIndex) -> None:
-    found = await codes(index, QueryPlan(words=("acute", "myocardial")))
+    found = await codes(index, Plan(words=("acute", "myocardial")))
     assert sorted(found) == ["I21", "I21.9"]
 
 
 async def test_match_any_accepts_one_word(index: SearchIndex) -> None:
-    result = await index.candidates(QueryPlan(words=("acute", "old"), match_all=False))
+    result = await candidates(index, Plan(words=("acute", "old"), match_all=False))
     assert sorted(d.code for d in result.documents) == ["I21", "I21.9", "I25.2"]
     assert result.total == 3
 
 
 async def test_match_any_last_word_is_a_prefix(index: SearchIndex) -> None:
-    result = await index.candidates(QueryPlan(words=("old", "hyperglyc"), match_all=False))
+    result = await candidates(index, Plan(words=("old", "hyperglyc"), match_all=False))
     assert sorted(d.code for d in result.documents) == ["E11.65", "I25.2"]
     assert result.total == 2
 
 
 async def test_last_word_matches_as_prefix(index: SearchIndex) -> None:
-    assert sorted(await codes(index, QueryPlan(words=("diab",)))) == ["E11", "E11.65"]
-    assert sorted(await codes(index, QueryPlan(words=("type", "diab")))) == ["E11", "E11.65"]
-    assert await codes(index, QueryPlan(words=("hyperglyc",))) == ["E11.65"]
+    assert sorted(await codes(index, Plan(words=("diab",)))) == ["E11", "E11.65"]
+    assert sorted(await codes(index, Plan(words=("type", "diab")))) == ["E11", "E11.65"]
+    assert await codes(index, Plan(words=("hyperglyc",))) == ["E11.65"]
 
 
 async def test_prefix_reaching_past_the_word_stem(index: SearchIndex) -> None:
     # "infarction" stems to "infarct"; a coder typing "infarcti" is still on that word.
-    result = await index.candidates(QueryPlan(words=("infarcti",)))
+    result = await candidates(index, Plan(words=("infarcti",)))
     assert sorted(d.code for d in result.documents) == ["I21", "I21.9", "I21.A1", "I25.2"]
     assert result.total == 4
-    assert sorted(await codes(index, QueryPlan(words=("old", "myocardi")))) == ["I25.2"]
+    assert sorted(await codes(index, Plan(words=("old", "myocardi")))) == ["I25.2"]
 
 
 async def test_only_the_last_word_is_a_prefix(index: SearchIndex) -> None:
-    result = await index.candidates(QueryPlan(words=("diab", "type")))
+    result = await candidates(index, Plan(words=("diab", "type")))
     assert result.documents == [] and result.total == 0
 
 
@@ -271,23 +302,23 @@ async def test_a_single_letter_last_word_is_matched_whole(index: SearchIndex) ->
         IndexChange(upserts=[icd("Z99.1", "Type d exposure"), icd("Z99.2", "Type 2 dementia")]),
         checkpoint(2),
     )
-    assert await codes(index, QueryPlan(words=("type", "d"))) == ["Z99.1"]
-    assert QueryPlan(words=("type", "d")).prefix is None
-    assert QueryPlan(words=("type", "de")).prefix == "de"
-    assert sorted(await codes(index, QueryPlan(words=("type", "de")))) == ["Z99.2"]
+    assert await codes(index, Plan(words=("type", "d"))) == ["Z99.1"]
+    assert Plan(words=("type", "d")).generic().prefix is None
+    assert Plan(words=("type", "de")).generic().prefix == "de"
+    assert sorted(await codes(index, Plan(words=("type", "de")))) == ["Z99.2"]
 
 
 async def test_words_are_stemmed(index: SearchIndex) -> None:
-    found = await codes(index, QueryPlan(words=("infarctions", "acute")))
+    found = await codes(index, Plan(words=("infarctions", "acute")))
     assert sorted(found) == ["I21", "I21.9"]
     # The last word is stemmed too, not only taken as a prefix.
-    found = await codes(index, QueryPlan(words=("acute", "infarctions")))
+    found = await codes(index, Plan(words=("acute", "infarctions")))
     assert sorted(found) == ["I21", "I21.9"]
 
 
 async def test_accents_are_folded(index: SearchIndex) -> None:
-    assert await codes(index, QueryPlan(words=("sjogren",))) == ["M35.00"]
-    assert await codes(index, QueryPlan(words=("sjog",))) == ["M35.00"]
+    assert await codes(index, Plan(words=("sjogren",))) == ["M35.00"]
+    assert await codes(index, Plan(words=("sjog",))) == ["M35.00"]
 
 
 async def test_words_split_at_every_punctuation_mark(index: SearchIndex) -> None:
@@ -298,27 +329,27 @@ async def test_words_split_at_every_punctuation_mark(index: SearchIndex) -> None
         icd("A04.3", "Enterohemorrhagic E. coli infection", chapter="1", terms=("O157:H7",)),
     ]
     await index.write(IndexChange(upserts=upserts), checkpoint(2))
-    assert await codes(index, QueryPlan(words=("40", "bmi"))) == ["Z68.41"]
-    assert await codes(index, QueryPlan(words=("o157", "h7"))) == ["A04.3"]
+    assert await codes(index, Plan(words=("40", "bmi"))) == ["Z68.41"]
+    assert await codes(index, Plan(words=("o157", "h7"))) == ["A04.3"]
 
 
 async def test_terms_are_searchable(index: SearchIndex) -> None:
-    assert await codes(index, QueryPlan(words=("nos",))) == ["I21.9"]
-    assert await codes(index, QueryPlan(words=("high", "blood"))) == ["I10"]
+    assert await codes(index, Plan(words=("nos",))) == ["I21.9"]
+    assert await codes(index, Plan(words=("high", "blood"))) == ["I10"]
 
 
 async def test_words_may_match_across_title_and_terms(index: SearchIndex) -> None:
     # "essential" is in I10's title, "high" only in its terms.
-    assert await codes(index, QueryPlan(words=("essential", "high"))) == ["I10"]
+    assert await codes(index, Plan(words=("essential", "high"))) == ["I10"]
 
 
 async def test_title_outranks_terms(index: SearchIndex) -> None:
     # "pressure" is in R03.0's title but only in I10's terms.
-    assert await codes(index, QueryPlan(words=("pressure",))) == ["R03.0", "I10"]
+    assert await codes(index, Plan(words=("pressure",))) == ["R03.0", "I10"]
 
 
 async def test_more_matched_words_rank_higher_with_match_any(index: SearchIndex) -> None:
-    found = await codes(index, QueryPlan(words=("old", "myocardial"), match_all=False))
+    found = await codes(index, Plan(words=("old", "myocardial"), match_all=False))
     assert found[0] == "I25.2"
     assert sorted(found) == ["I21", "I21.9", "I21.A1", "I25.2"]
 
@@ -327,7 +358,7 @@ async def test_more_matched_words_rank_higher_with_match_any(index: SearchIndex)
 
 
 async def test_code_or_words(index: SearchIndex) -> None:
-    result = await index.candidates(QueryPlan(words=("diabetes",), code="I21"))
+    result = await candidates(index, Plan(words=("diabetes",), code="I21"))
     found = [d.code for d in result.documents]
     assert found[:3] == ["I21", "I21.9", "I21.A1"]
     assert sorted(found[3:]) == ["E11", "E11.65"]
@@ -335,67 +366,67 @@ async def test_code_or_words(index: SearchIndex) -> None:
 
 
 async def test_doc_matching_code_and_words_is_listed_once(index: SearchIndex) -> None:
-    result = await index.candidates(QueryPlan(words=("acute",), code="I21"))
+    result = await candidates(index, Plan(words=("acute",), code="I21"))
     assert [d.code for d in result.documents] == ["I21", "I21.9", "I21.A1"]
     assert result.total == 3
 
 
 async def test_window_limits_documents_not_total(index: SearchIndex) -> None:
-    result = await index.candidates(QueryPlan(words=("diabetes",), code="I21", window=4))
+    result = await candidates(index, Plan(words=("diabetes",), code="I21", window=4))
     assert [d.code for d in result.documents][:3] == ["I21", "I21.9", "I21.A1"]
     assert len(result.documents) == 4
     assert result.total == 5
 
 
 async def test_window_inside_the_code_matches(index: SearchIndex) -> None:
-    result = await index.candidates(QueryPlan(words=("diabetes",), code="I21", window=2))
+    result = await candidates(index, Plan(words=("diabetes",), code="I21", window=2))
     assert [d.code for d in result.documents] == ["I21", "I21.9"]
     assert result.total == 5
 
 
 async def test_zero_window_still_counts(index: SearchIndex) -> None:
-    result = await index.candidates(QueryPlan(words=("diabetes",), code="I21", window=0))
+    result = await candidates(index, Plan(words=("diabetes",), code="I21", window=0))
     assert result.documents == [] and result.total == 5
 
 
 async def test_system_filter(index: SearchIndex) -> None:
-    assert await codes(index, QueryPlan(words=(), code="E", systems=("HCPCS",))) == ["E0100"]
-    icd_only = await codes(index, QueryPlan(words=(), code="E", systems=(ICD,)))
+    assert await codes(index, Plan(words=(), code="E", systems=("HCPCS",))) == ["E0100"]
+    icd_only = await codes(index, Plan(words=(), code="E", systems=(ICD,)))
     assert icd_only == ["E11", "E11.65"]
-    both = await codes(index, QueryPlan(words=(), code="E", systems=(ICD, "HCPCS")))
+    both = await codes(index, Plan(words=(), code="E", systems=(ICD, "HCPCS")))
     assert sorted(both) == ["E0100", "E11", "E11.65"]
 
 
 async def test_billable_filter(index: SearchIndex) -> None:
-    found = await codes(index, QueryPlan(words=(), code="I21", billable_only=True))
+    found = await codes(index, Plan(words=(), code="I21", billable_only=True))
     assert found == ["I21.9", "I21.A1"]
 
 
 async def test_chapter_filter(index: SearchIndex) -> None:
-    assert sorted(await codes(index, QueryPlan(words=("type",), chapter="4"))) == [
+    assert sorted(await codes(index, Plan(words=("type",), chapter="4"))) == [
         "E11",
         "E11.65",
     ]
-    assert await codes(index, QueryPlan(words=("type",), chapter="9")) == ["I21.A1"]
+    assert await codes(index, Plan(words=("type",), chapter="9")) == ["I21.A1"]
 
 
 async def test_filters_apply_to_code_and_word_matches(index: SearchIndex) -> None:
-    plan = QueryPlan(words=("diabetes",), code="I21", billable_only=True)
-    result = await index.candidates(plan)
+    plan = Plan(words=("diabetes",), code="I21", billable_only=True)
+    result = await candidates(index, plan)
     assert [d.code for d in result.documents] == ["I21.9", "I21.A1", "E11.65"]
     assert result.total == 3
-    result = await index.candidates(replace(plan, billable_only=False, chapter="4"))
+    result = await candidates(index, replace(plan, billable_only=False, chapter="4"))
     assert sorted(d.code for d in result.documents) == ["E11", "E11.65"]
     assert result.total == 2
-    result = await index.candidates(replace(plan, billable_only=False, systems=("HCPCS",)))
+    result = await candidates(index, replace(plan, billable_only=False, systems=("HCPCS",)))
     assert result.documents == [] and result.total == 0
 
 
 async def test_candidates_round_trip_documents(index: SearchIndex) -> None:
-    (doc,) = (await index.candidates(QueryPlan(words=(), code="I219"))).documents
+    (doc,) = (await candidates(index, Plan(words=(), code="I219"))).documents
     assert doc == DOCS[1]
     assert isinstance(doc.terms, tuple)
-    (doc,) = (await index.candidates(QueryPlan(words=("cane",)))).documents
+    (doc,) = (await candidates(index, Plan(words=("cane",)))).documents
     assert doc == DOCS[-1]
     assert doc.chapter is None and doc.parent is None and doc.terms == ()
 
@@ -404,34 +435,34 @@ async def test_candidates_round_trip_documents(index: SearchIndex) -> None:
 
 # "E" begins E11, E11.65 and E0100 (HCPCS, no chapter); "type" is in E11, E11.65 and
 # I21.A1 (chapter 9): four entries, E11 the one not billable.
-TYPE_OR_E = QueryPlan(words=("type",), code="E")
+TYPE_OR_E = Plan(words=("type",), code="E")
 
 
 async def test_facets_count_every_match_once(index: SearchIndex) -> None:
-    facets = await index.facets(replace(TYPE_OR_E, window=1))  # the window limits no count
-    assert facets == Facets(
+    facets = await facets_of(index, replace(TYPE_OR_E, window=1))  # the window limits no count
+    assert facets == CodeFacets(
         systems={ICD: 3, "HCPCS": 1},
         chapters={(ICD, "4"): 2, (ICD, "9"): 1},
         billable={True: 3, False: 1},
     )
-    assert sum(facets.systems.values()) == (await index.candidates(TYPE_OR_E)).total
+    assert sum(facets.systems.values()) == (await candidates(index, TYPE_OR_E)).total
 
 
 async def test_each_facet_ignores_its_own_filter_and_keeps_the_others(index: SearchIndex) -> None:
-    hcpcs = await index.facets(replace(TYPE_OR_E, systems=("HCPCS",)))
-    assert hcpcs == Facets(systems={ICD: 3, "HCPCS": 1}, chapters={}, billable={True: 1})
-    chapter_4 = await index.facets(replace(TYPE_OR_E, chapter="4"))
-    assert chapter_4 == Facets(
+    hcpcs = await facets_of(index, replace(TYPE_OR_E, systems=("HCPCS",)))
+    assert hcpcs == CodeFacets(systems={ICD: 3, "HCPCS": 1}, chapters={}, billable={True: 1})
+    chapter_4 = await facets_of(index, replace(TYPE_OR_E, chapter="4"))
+    assert chapter_4 == CodeFacets(
         systems={ICD: 2}, chapters={(ICD, "4"): 2, (ICD, "9"): 1}, billable={True: 1, False: 1}
     )
-    billable = await index.facets(replace(TYPE_OR_E, billable_only=True))
-    assert billable == Facets(
+    billable = await facets_of(index, replace(TYPE_OR_E, billable_only=True))
+    assert billable == CodeFacets(
         systems={ICD: 2, "HCPCS": 1},
         chapters={(ICD, "4"): 1, (ICD, "9"): 1},
         billable={True: 3, False: 1},
     )
-    both = await index.facets(replace(TYPE_OR_E, systems=(ICD,), billable_only=True))
-    assert both == Facets(
+    both = await facets_of(index, replace(TYPE_OR_E, systems=(ICD,), billable_only=True))
+    assert both == CodeFacets(
         systems={ICD: 2, "HCPCS": 1},
         chapters={(ICD, "4"): 1, (ICD, "9"): 1},
         billable={True: 2, False: 1},
@@ -442,21 +473,21 @@ async def test_each_facet_ignores_its_own_filter_and_keeps_the_others(index: Sea
     "plan",
     [
         TYPE_OR_E,
-        QueryPlan(words=("myocardial",)),
-        QueryPlan(words=(), code="I2", billable_only=True),
-        QueryPlan(words=("acute", "old"), match_all=False, chapter="9"),
-        QueryPlan(words=("diabetes",), code="I21", systems=(ICD,)),
-        QueryPlan(words=("blood", "pressure"), systems=("HCPCS",)),
+        Plan(words=("myocardial",)),
+        Plan(words=(), code="I2", billable_only=True),
+        Plan(words=("acute", "old"), match_all=False, chapter="9"),
+        Plan(words=("diabetes",), code="I21", systems=(ICD,)),
+        Plan(words=("blood", "pressure"), systems=("HCPCS",)),
     ],
     ids=lambda plan: f"{plan.words}-{plan.code}",
 )
 async def test_a_facet_count_is_what_choosing_that_value_finds(
-    index: SearchIndex, plan: QueryPlan
+    index: SearchIndex, plan: Plan
 ) -> None:
-    async def total(narrowed: QueryPlan) -> int:
-        return (await index.candidates(narrowed)).total
+    async def total(narrowed: Plan) -> int:
+        return (await candidates(index, narrowed)).total
 
-    facets = await index.facets(plan)
+    facets = await facets_of(index, plan)
     assert facets.systems or facets.billable, "a plan meant to match something"
     for system, count in facets.systems.items():
         assert await total(replace(plan, systems=(system,))) == count, system
@@ -470,10 +501,10 @@ async def test_a_facet_count_is_what_choosing_that_value_finds(
 
 
 async def test_facets_of_nothing_are_empty(index: SearchIndex) -> None:
-    assert await index.facets(QueryPlan(words=())) == Facets()
-    assert await index.facets(QueryPlan(words=(), code="")) == Facets()
-    assert await index.facets(QueryPlan(words=(), code="Z99")) == Facets()
-    assert await index.facets(QueryPlan(words=("zebra",))) == Facets()
+    assert await facets_of(index, Plan(words=())) == CodeFacets()
+    assert await facets_of(index, Plan(words=(), code="")) == CodeFacets()
+    assert await facets_of(index, Plan(words=(), code="Z99")) == CodeFacets()
+    assert await facets_of(index, Plan(words=("zebra",))) == CodeFacets()
 
 
 # --- documents, get, count --------------------------------------------------------------
@@ -508,17 +539,17 @@ async def test_rewriting_the_same_change_is_idempotent(index: SearchIndex) -> No
     await seed(index)
     assert await index.documents() == before
     assert await index.count() == len(DOCS)
-    assert await codes(index, QueryPlan(words=("sjogren",))) == ["M35.00"]
+    assert await codes(index, Plan(words=("sjogren",))) == ["M35.00"]
 
 
 async def test_upsert_replaces_document(index: SearchIndex) -> None:
     renamed = replace(DOCS[0], title="Acute heart attack", version=2)
     await index.write(IndexChange(upserts=[renamed]), checkpoint(2))
     assert await index.get(renamed.doc_id) == renamed
-    assert await codes(index, QueryPlan(words=("heart",))) == ["I21"]
+    assert await codes(index, Plan(words=("heart",))) == ["I21"]
     # The old title no longer matches, whole or as a prefix.
-    assert "I21" not in await codes(index, QueryPlan(words=("myocardial",)))
-    assert "I21" not in await codes(index, QueryPlan(words=("myocardi",)))
+    assert "I21" not in await codes(index, Plan(words=("myocardial",)))
+    assert "I21" not in await codes(index, Plan(words=("myocardi",)))
     assert await index.count() == len(DOCS)
 
 
@@ -527,8 +558,8 @@ async def test_deletions_ignore_missing_documents(index: SearchIndex) -> None:
     await index.write(change, checkpoint(2))
     assert await index.get("ICD10CM:I21.9") is None
     assert await index.count() == len(DOCS) - 1
-    assert await codes(index, QueryPlan(words=(), code="I21")) == ["I21", "I21.A1"]
-    assert await codes(index, QueryPlan(words=("unspec",))) == ["M35.00"]
+    assert await codes(index, Plan(words=(), code="I21")) == ["I21", "I21.A1"]
+    assert await codes(index, Plan(words=("unspec",))) == ["M35.00"]
     assert await index.checkpoint("search", "codes") == checkpoint(2)
 
 
@@ -536,7 +567,7 @@ async def test_upsert_and_delete_in_one_change(index: SearchIndex) -> None:
     added = icd("I21.4", "Non-ST elevation (NSTEMI) myocardial infarction", parent="I21")
     change = IndexChange(upserts=[added], deletions=["ICD10CM:I21.A1"])
     await index.write(change, checkpoint(2))
-    assert await codes(index, QueryPlan(words=(), code="I21")) == ["I21", "I21.4", "I21.9"]
+    assert await codes(index, Plan(words=(), code="I21")) == ["I21", "I21.4", "I21.9"]
     assert await index.count() == len(DOCS)
 
 
@@ -563,7 +594,7 @@ async def test_create_version_is_empty_and_not_live(
     assert await new.checkpoint("search", "codes") is None
     assert (await catalog.live()).name == index.name
     assert await index.count() == len(DOCS)
-    assert await codes(await catalog.live(), QueryPlan(words=(), code="I219")) == ["I21.9"]
+    assert await codes(await catalog.live(), Plan(words=(), code="I219")) == ["I21.9"]
 
 
 async def test_live_after_versions_without_alias(catalog: SearchCatalog) -> None:
@@ -724,10 +755,10 @@ async def test_search_begun_on_a_version_that_is_then_promoted_away(
     """The worst interleaving: the reader resolved the live version, then lost it."""
     reader = await catalog.live()  # what engine.search does before candidates()
     await rebuild(catalog)
-    result = await reader.candidates(QueryPlan(words=("myocardial",), code="I21"))
+    result = await candidates(reader, Plan(words=("myocardial",), code="I21"))
     assert [d.code for d in result.documents][:3] == ["I21", "I21.9", "I21.A1"]
     assert result.total == 4
-    counted = await reader.facets(QueryPlan(words=("myocardial",), code="I21"))
+    counted = await facets_of(reader, Plan(words=("myocardial",), code="I21"))
     assert counted.systems == {ICD: 4}
 
 
@@ -1042,8 +1073,8 @@ async def both_backends(
     tmp_path: Path, opensearch_url: str
 ) -> AsyncIterator[dict[str, SearchCatalog]]:
     catalogs: dict[str, SearchCatalog] = {
-        "sqlite": SQLiteCatalog(tmp_path / "search.sqlite"),
-        "opensearch": OpenSearchCatalog(opensearch_url, prefix=fresh_alias()),
+        "tantivy": TantivyCatalog(tmp_path / "search", CODES),
+        "opensearch": OpenSearchCatalog(opensearch_url, CODES, prefix=fresh_alias()),
     }
     try:
         for catalog in catalogs.values():
@@ -1078,9 +1109,9 @@ async def test_parity_same_matches(
 ) -> None:
     """Both backends find the same entries for what a coder types (retrieval parity)."""
     found = await answers(both_backends, text, limit=len(CATALOGUE))
-    (sqlite_codes, sqlite_total), (os_codes, os_total) = found["sqlite"], found["opensearch"]
-    assert sqlite_codes, f"{text!r} found nothing"
-    assert (sorted(sqlite_codes), sqlite_total) == (sorted(os_codes), os_total)
+    (tantivy_codes, tantivy_total), (os_codes, os_total) = found["tantivy"], found["opensearch"]
+    assert tantivy_codes, f"{text!r} found nothing"
+    assert (sorted(tantivy_codes), tantivy_total) == (sorted(os_codes), os_total)
 
 
 @pytest.mark.parametrize(("text", "first"), parity_cases())
@@ -1089,9 +1120,9 @@ async def test_parity_same_top_five(
 ) -> None:
     """The shared engine puts the same five entries first, in the same order."""
     found = await answers(both_backends, text, limit=5)
-    assert found["sqlite"] == found["opensearch"]
+    assert found["tantivy"] == found["opensearch"]
     if first is not None:
-        assert found["sqlite"][0][:1] == [first]
+        assert found["tantivy"][0][:1] == [first]
 
 
 @pytest.mark.parametrize(("text", "first"), parity_cases())
@@ -1100,10 +1131,10 @@ async def test_parity_same_facets(
 ) -> None:
     """Both backends count the same; the counts add up to the search's total."""
     counted = {backend: await facets(c, text) for backend, c in both_backends.items()}
-    assert counted["sqlite"] == counted["opensearch"]
-    total = (await search(both_backends["sqlite"], text)).total
-    assert sum(counted["sqlite"].systems.values()) == total
-    assert sum(counted["sqlite"].billable.values()) == total
+    assert counted["tantivy"] == counted["opensearch"]
+    total = (await search(both_backends["tantivy"], text)).total
+    assert sum(counted["tantivy"].systems.values()) == total
+    assert sum(counted["tantivy"].billable.values()) == total
 
 
 async def test_facets_read_the_query_as_search_does(
@@ -1115,7 +1146,7 @@ async def test_facets_read_the_query_as_search_does(
         # No entry says "hip": counted as search relaxes it, over "fracture".
         hip = await facets(catalog, "hip fracture")
         assert hip.chapters == {(ICD, "13"): 1, (ICD, "19"): 3}
-        assert await facets(catalog, "  ") == Facets()
+        assert await facets(catalog, "  ") == CodeFacets()
         kidney = await facets(catalog, "chronic kidney", chapter="14", billable_only=True)
         assert kidney.chapters == {(ICD, "4"): 1, (ICD, "14"): 1}
         assert kidney.systems == {ICD: 1} and kidney.billable == {True: 1}

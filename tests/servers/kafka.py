@@ -46,13 +46,14 @@ def tansu_binary() -> Path:
 
 
 @contextlib.contextmanager
-def start_tansu() -> Iterator[str]:
-    """Run a Tansu broker on a free loopback port; yield its bootstrap ``host:port``."""
+def start_tansu(port: int | None = None) -> Iterator[str]:
+    """Run a Tansu broker on ``port`` (default: a free loopback port); yield its bootstrap
+    ``host:port``. Memory storage: a broker started again on the same port is empty."""
     binary = tansu_binary()
     last_error = ""
-    for _ in range(_PORT_ATTEMPTS):
-        port = _free_port()
-        url = f"tcp://127.0.0.1:{port}"
+    for _ in range(1 if port else _PORT_ATTEMPTS):
+        chosen = port or _free_port()
+        url = f"tcp://127.0.0.1:{chosen}"
         with tempfile.TemporaryFile() as log:
             process = subprocess.Popen(
                 [str(binary), "broker", "--listener-url", url, "--advertised-listener-url", url],
@@ -61,9 +62,9 @@ def start_tansu() -> Iterator[str]:
                 stderr=subprocess.STDOUT,
             )
             try:
-                ready, last_error = _wait_ready(process, port, log)
+                ready, last_error = _wait_ready(process, chosen, log)
                 if ready:
-                    yield f"127.0.0.1:{port}"
+                    yield f"127.0.0.1:{chosen}"
                     return
                 hung = process.poll() is None
             finally:

@@ -9,15 +9,12 @@ from typing import Any
 import pytest
 
 from services.lookup.lexicon import DATA, Lexicon, default_lexicon
-from services.shared.search.model import CodeDocument
-from services.shared.search.ranking import Query, Vocabulary, analyze, code_in, rank
-from services.shared.search.text import (
-    detail_stems,
-    name_key,
-    query_tokens,
-    query_words,
-    stem,
-)
+from services.lookup.search.analysis import analyze, code_in
+from services.lookup.search.documents import CodeDocument
+from services.lookup.search.scoring import Query, rank
+from services.lookup.search.spelling import Vocabulary
+from services.lookup.search.wording import detail_stems, name_key, query_tokens, query_words
+from services.shared.search.text import stem
 
 # -- the shipped lexicon ---------------------------------------------------------------
 

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
+from services.lookup.search.documents import CodeDocument
+from services.lookup.search.engine import Results
 from services.shared.search import cache as cache_module
 from services.shared.search.cache import SearchCache
-from services.shared.search.engine import Results
-from services.shared.search.model import CodeDocument
 
 
 def results(code: str) -> Results:
@@ -16,8 +16,8 @@ def results(code: str) -> Results:
 
 
 def test_an_answer_is_kept_without_its_terms() -> None:
-    cache = SearchCache()
-    cache.put("q", results("I10"), cache.epoch)
+    cache: SearchCache[Results] = SearchCache()
+    cache.put("q", results("I10").without_terms(), cache.epoch)
     kept = cache.get("q")
     assert kept is not None
     assert [(d.code, d.title, d.terms) for d in kept.documents] == [("I10", "Title of I10", ())]

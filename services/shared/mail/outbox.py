@@ -101,6 +101,9 @@ class Outbox(Protocol):
 
     async def messages(self) -> list[Stored]: ...
 
+    async def depth(self) -> int:
+        """Messages still to deliver (pending, including those waiting for a retry)."""
+
     async def wait_for_work(self, timeout: float) -> None:
         """Return when a message was recorded in this process, or after ``timeout``."""
 
@@ -274,6 +277,15 @@ class SQLiteOutbox:
     async def messages(self) -> list[Stored]:
         return await run_in_threadpool(self._messages)
 
+    def _depth(self) -> int:
+        with closing(self._connect()) as conn:
+            row = conn.execute("SELECT count(*) FROM mail_outbox WHERE status = 'pending'"
+                               ).fetchone()
+        return int(row[0])
+
+    async def depth(self) -> int:
+        return await run_in_threadpool(self._depth)
+
     async def wait_for_work(self, timeout: float) -> None:
         await self._signal.wait(timeout)
 
@@ -390,6 +402,11 @@ class PostgresOutbox:
         return [Stored(r["id"], r["message_id"], json.loads(r["recipients"]), r["status"],
                        r["attempts"], r["last_error"], r["source"], r["position"], r["kept"])
                 for r in rows]
+
+    async def depth(self) -> int:
+        pool = await self._connection()
+        return int(await pool.fetchval(
+            "SELECT count(*) FROM mail_outbox WHERE status = 'pending'"))
 
     async def wait_for_work(self, timeout: float) -> None:
         await self._signal.wait(timeout)

@@ -12,7 +12,9 @@ changes when the index does. An answer is kept per index version and analysed qu
 
 The live index (which version the alias names) is re-read at most once a second: a
 rebuild's swap is seen that late, and until then both backends answer a search on a
-dropped version from the alias's new target.
+dropped version from the alias's new target. An index that can tell cheaply when it was
+last written (``Stamped``: the embedded one, which other serving processes may write)
+is asked then too, and a change forgets every answer: within a second, not ``ttl``.
 """
 
 from __future__ import annotations
@@ -20,23 +22,30 @@ from __future__ import annotations
 import time
 from collections import OrderedDict
 from collections.abc import Hashable
-from dataclasses import replace
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Generic, Protocol, TypeVar, runtime_checkable
 
 if TYPE_CHECKING:
-    from services.shared.search.engine import Results
     from services.shared.search.model import SearchCatalog, SearchIndex
+
+R = TypeVar("R")  # a product's answer to a search
+
+
+@runtime_checkable
+class Stamped(Protocol):
+    def stamp(self) -> Hashable:
+        """A value that changes whenever the index's searchable state does."""
 
 _ALIAS_SECONDS = 1.0
 
 
-class SearchCache:
+class SearchCache(Generic[R]):
     def __init__(self, entries: int = 2048, ttl: float = 60.0) -> None:
         self.entries = entries
         self.ttl = ttl
-        self._answers: OrderedDict[Hashable, tuple[float, Results]] = OrderedDict()
+        self._answers: OrderedDict[Hashable, tuple[float, R]] = OrderedDict()
         self._epoch = 0  # bumped by every write: answers begun before it are not kept
         self._live: tuple[float, SearchIndex] | None = None
+        self._stamp: Hashable = None
 
     async def live(self, catalog: SearchCatalog) -> SearchIndex:
         """``catalog.live()``, asked at most once a second (one cache serves one catalog)."""
@@ -44,13 +53,18 @@ class SearchCache:
             return self._live[1]
         index = await catalog.live()
         self._live = (time.monotonic(), index)
+        if isinstance(index, Stamped):
+            stamp = (index.name, index.stamp())
+            if stamp != self._stamp:
+                self.changed()  # written elsewhere, or another version: nothing kept holds
+                self._stamp = stamp
         return index
 
     @property
     def epoch(self) -> int:
         return self._epoch
 
-    def get(self, key: Hashable) -> Results | None:
+    def get(self, key: Hashable) -> R | None:
         found = self._answers.get(key)
         if found is None:
             return None
@@ -61,13 +75,12 @@ class SearchCache:
         self._answers.move_to_end(key)
         return results
 
-    def put(self, key: Hashable, results: Results, epoch: int) -> None:
-        """Keep ``results``, computed from the index as it was at ``epoch``."""
+    def put(self, key: Hashable, results: R, epoch: int) -> None:
+        """Keep ``results``, computed from the index as it was at ``epoch`` (keep them
+        small: what is kept stays in memory)."""
         if epoch != self._epoch or self.entries <= 0 or self.ttl <= 0:
             return  # the index changed while this answer was computed
-        # Terms are for matching, never shown: the answer is kept without them.
-        slim = [replace(d, terms=()) for d in results.documents]
-        self._answers[key] = (time.monotonic(), replace(results, documents=slim))
+        self._answers[key] = (time.monotonic(), results)
         self._answers.move_to_end(key)
         while len(self._answers) > self.entries:
             self._answers.popitem(last=False)

@@ -1,49 +1,97 @@
-"""What the code-search index holds and how it is asked.
+"""What a search index holds and how it is asked, for any product's document type.
 
-Both backends (SQLite FTS5 embedded, OpenSearch distributed) implement ``SearchIndex``
-and only *retrieve candidates*; the final order comes from one shared ranker
-(``services.shared.search.ranking``) so that relevance cannot drift between modes.
+A product describes its documents once (``Schema``: the text fields searched, with their
+weights; keyword fields filtered and counted; an optional identifier matched by prefix)
+and says how one of its documents is indexed and read back (``DocumentType``). Every
+backend (tantivy embedded, OpenSearch distributed) implements ``SearchIndex`` over any
+such type and only *retrieves candidates* for a ``QueryPlan``; the product's own ranker
+decides the final order, so its relevance cannot drift between modes.
 """
 
 from __future__ import annotations
 
+from collections.abc import Hashable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Any, Generic, Protocol, TypeVar
+
+D = TypeVar("D")  # a product's document type
+Value = str | bool  # what a keyword field holds
 
 
 @dataclass(frozen=True)
-class CodeDocument:
-    system: str  # a CodeSystem value: "ICD10CM", "ICD10PCS", "HCPCS", "CPT"
-    code: str  # display form: "I21.9", "0DTJ4ZZ"
-    title: str
-    billable: bool
-    kind: str  # "chapter" | "block" | "category" | "code"
-    chapter: str | None = None  # chapter id the entry sits under, e.g. "9"
-    parent: str | None = None
-    terms: tuple[str, ...] = ()  # inclusion terms, index entries, synonyms: searchable, not shown
-    version: int = 0  # aggregate version that produced this document
+class TextField:
+    """Searched words: folded, stemmed, and the last query word also as a prefix."""
 
-    @property
-    def doc_id(self) -> str:
-        return f"{self.system}:{self.code}"
+    name: str
+    boost: float = 1.0
 
-    @property
-    def compact(self) -> str:
-        """The code as coders type it fastest: no dot, upper case ("I219")."""
-        return self.code.replace(".", "").replace("-", "").upper()
+
+@dataclass(frozen=True)
+class KeywordField:
+    """An exact value, for filters and facets (``kind`` is str or bool)."""
+
+    name: str
+    kind: type = str
+
+
+@dataclass(frozen=True)
+class FacetGroup:
+    """Counts of matches by the values of ``fields`` (several: counted by their tuple),
+    leaving out the plan's own filter on ``ignores`` (disjunctive facets)."""
+
+    name: str
+    fields: tuple[str, ...]
+    ignores: str
+
+
+@dataclass(frozen=True)
+class Schema:
+    name: str  # names the backend's stored layout: letters, digits, "_"
+    text: tuple[TextField, ...]
+    keywords: tuple[KeywordField, ...] = ()
+    # An identifier typed in full or in part ("I219", "I21"): matches by prefix, ahead of
+    # any word match, shortest first.
+    key: bool = False
+    facets: tuple[FacetGroup, ...] = ()
+
+    def keyword(self, name: str) -> KeywordField:
+        for kw in self.keywords:
+            if kw.name == name:
+                return kw
+        raise KeyError(f"{self.name} has no keyword field {name!r}")
+
+
+@dataclass(frozen=True)
+class Indexed:
+    """One document as backends index it."""
+
+    doc_id: str
+    text: Mapping[str, Sequence[str]]  # text field -> its texts (several: each matched alone)
+    keywords: Mapping[str, Value | None] = field(default_factory=dict)
+    key: str | None = None
+    stored: Mapping[str, Any] = field(default_factory=dict)  # JSON: what ``load`` reads
+
+
+class DocumentType(Protocol[D]):
+    """How a product's documents are indexed and read back."""
+
+    schema: Schema
+
+    def index(self, doc: D) -> Indexed: ...
+
+    def load(self, stored: Mapping[str, Any]) -> D: ...
 
 
 @dataclass(frozen=True)
 class QueryPlan:
-    """A search request after analysis, independent of the backend."""
+    """A search request after the product's analysis, independent of the backend."""
 
     words: tuple[str, ...]  # folded lower-case word tokens; the last one may be a prefix
-    code: str | None = None  # compact upper-case code or code prefix ("I219", "E116")
-    systems: tuple[str, ...] = ()
-    billable_only: bool = False
-    chapter: str | None = None
+    key: str | None = None  # an identifier or its start, as indexed ("I219", "E116")
+    filters: tuple[tuple[str, tuple[Value, ...]], ...] = ()  # keyword field, allowed values
     match_all: bool = True  # every word must match (else any word)
     window: int = 200  # how many candidates to return for re-ranking
+    count: bool = True  # whether ``total`` must be exact (else at least what is returned)
 
     @property
     def prefix(self) -> str | None:
@@ -52,28 +100,30 @@ class QueryPlan:
         last = self.words[-1] if self.words else ""
         return last if len(last) > 1 else None
 
+    def filters_without(self, name: str | None) -> tuple[tuple[str, tuple[Value, ...]], ...]:
+        return tuple(f for f in self.filters if f[0] != name)
+
 
 @dataclass(frozen=True)
-class Candidates:
-    documents: list[CodeDocument]
-    total: int  # every document matching the plan, not only those returned
+class Candidates(Generic[D]):
+    documents: list[D]
+    # Every document matching the plan, not only those returned; when the plan does not
+    # ask for a count, at least ``len(documents)`` and more than it if more match.
+    total: int
 
 
 @dataclass(frozen=True)
 class Facets:
-    """How many entries matching a plan fall under each value of the filterable fields.
+    """How many matches fall under each value of each ``FacetGroup``, by group name.
 
-    Disjunctive, as people expect of facets: each group ignores the plan's own filter on
-    its field (and keeps the others), so it tells what choosing another value would find.
-    Only values with at least one entry are listed; entries without a chapter are in no
-    chapter's count.
+    Only values with at least one match are listed; a match missing a field's value is
+    in no count of that group.
     """
 
-    systems: dict[str, int] = field(default_factory=dict)
-    # By (system, chapter): chapter ids repeat across systems ("9" is an ICD-10-CM chapter
-    # and a PCS section), and a chapter's title is only known with its system.
-    chapters: dict[tuple[str, str], int] = field(default_factory=dict)
-    billable: dict[bool, int] = field(default_factory=dict)
+    groups: Mapping[str, Mapping[Hashable, int]] = field(default_factory=dict)
+
+    def __getitem__(self, name: str) -> Mapping[Hashable, int]:
+        return self.groups.get(name, {})
 
 
 @dataclass(frozen=True)
@@ -87,49 +137,49 @@ class Checkpoint:
 
 
 @dataclass(frozen=True)
-class IndexChange:
-    upserts: list[CodeDocument] = field(default_factory=list)
+class IndexChange(Generic[D]):
+    upserts: list[D] = field(default_factory=list)
     deletions: list[str] = field(default_factory=list)  # doc ids
 
 
-class SearchIndex(Protocol):
-    """One version of the code-search index."""
+class SearchIndex(Protocol[D]):
+    """One version of an index."""
 
     name: str
 
-    async def write(self, change: IndexChange, checkpoint: Checkpoint) -> None:
+    async def write(self, change: IndexChange[D], checkpoint: Checkpoint) -> None:
         """Apply the change and record the checkpoint.
 
-        Atomic where the store allows (SQLite). Elsewhere writes are idempotent by
-        document id and the checkpoint is stored only after they succeed.
+        Atomic where the store allows (tantivy: one commit). Elsewhere writes are
+        idempotent by document id and the checkpoint is stored only after they succeed.
         """
 
     async def checkpoint(self, consumer: str, source: str) -> Checkpoint | None: ...
 
-    async def candidates(self, plan: QueryPlan) -> Candidates: ...
+    async def candidates(self, plan: QueryPlan) -> Candidates[D]: ...
 
     async def facets(self, plan: QueryPlan) -> Facets:
         """Exact counts over every entry ``candidates`` would count in ``total``, except
-        that each group leaves out the plan's filter on its own field."""
+        that each group leaves out the plan's filter on its ``ignores`` field."""
 
-    async def get(self, doc_id: str) -> CodeDocument | None: ...
+    async def get(self, doc_id: str) -> D | None: ...
 
     async def count(self) -> int: ...
 
-    async def documents(self) -> list[CodeDocument]:
-        """Every document, ordered by doc id (for verification and tests)."""
+    async def documents(self) -> list[D]:
+        """Every document, ordered by doc id (for verification and derived data)."""
 
 
-class SearchCatalog(Protocol):
+class SearchCatalog(Protocol[D]):
     """The versioned indexes of one backend and the alias that names the live one."""
 
-    async def live(self) -> SearchIndex:
+    async def live(self) -> SearchIndex[D]:
         """The index searches are answered from (created on first use)."""
 
-    async def create_version(self) -> SearchIndex:
+    async def create_version(self) -> SearchIndex[D]:
         """A new, empty index version, not yet live."""
 
-    async def promote(self, index: SearchIndex) -> None:
+    async def promote(self, index: SearchIndex[D]) -> None:
         """Point the alias at ``index`` atomically and drop older versions."""
 
     async def close(self) -> None: ...

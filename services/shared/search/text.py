@@ -1,9 +1,9 @@
-"""Text folding shared by query analysis and ranking, so both modes read words alike.
+"""Word folding and stemming, as the search backends read text.
 
-Words are folded (lower case, no accents) and stemmed with the Porter algorithm, the one
-FTS5's porter tokenizer and Lucene's English stemmer apply, so the ranker sees a word as
-both backends index it. Queries also lose their stopwords and have clinical notation
-spelt out; titles are read for the details they state.
+Words are runs of letters and digits, folded (lower case, no accents) and stemmed with
+the Porter algorithm, the one FTS5's porter tokenizer and Lucene's English stemmer
+apply, so a product's ranker sees a word as every backend indexes it. Nothing here
+knows a product's vocabulary: stopwords, notation and word lists are the product's.
 """
 
 from __future__ import annotations
@@ -12,66 +12,15 @@ import re
 import unicodedata
 from functools import lru_cache
 
-_WORD = re.compile(r"[a-z0-9]+")
-MAX_QUERY_WORDS = 16
+from services.shared.search.porter import porter
 
-# Words that say nothing of which code is meant: dropped from queries before retrieval
-# ("fluid on the knee", "burning when i pee"), and never counted as a title's extra words.
-STOPWORDS = frozenset(
-    "a an and are as at be by for from had has have her his i im in is it its me my of on"
-    " or our s the their to was w when where which while who with"
-    " am been being did do does due during got into onto than that these this those upon"
-    " very complains complaining patient pt presenting presents".split()
-)
-# Everyday words patients type that are spelt right, though no code title uses them:
-# never "corrected" into a clinical word ("making" is not "main", "killing" not
-# "filling", "throw" not "thrown"). Unknown to the index, they are simply not matched.
-EVERYDAY = frozenset(
-    "about after again always anything ate baby because before big came cant come comes"
-    " couldnt cutting day days didnt doesnt dont eat eating every everything feel feeling"
-    " feels felt get gets getting give going gone keep keeps kill killed killing kills know"
-    " little lot lots make makes making myself night nights nothing now purpose really"
-    " said since someone something start started stop stopped take taking thing things"
-    " think thinking thought thoughts throw throwing threw told tried try trying want"
-    " wanted wanting wants week weeks went wont year years yourself himself herself".split()
-)
-# Title words that add no detail a query could have asked for: not counted as extras.
-NEUTRAL = STOPWORDS | frozenset(
-    "approach classified closed elsewhere encounter initial nos organism part region side"
-    " site trimester type unspecified".split()
-)
+_WORD = re.compile(r"[a-z0-9]+")
+
 # Plurals the Porter stemmer leaves apart from their singular ("feet" and "foot").
 IRREGULAR = {
     "feet": "foot", "teeth": "tooth", "children": "child", "women": "woman", "men": "man",
     "calves": "calf",
 }  # fmt: skip
-_CLAUSE = re.compile(r"[,;]")
-# ICD conventions: (parentheses) hold nonessential modifiers, [brackets] synonyms.
-_ASIDE = re.compile(r"\([^()]*\)|\[[^\[\]]*\]")
-# Title words that set a condition in another context than the one usually meant:
-# "in pregnancy", "newborn", "history of", "sequela". A query that does not ask for
-# one means the condition itself, so such titles give way.
-CONTEXT = frozenset(
-    "affected childbirth complicating complication family fetal fetus history maternal"
-    " newborn perinatal personal pregnancy presence puerperium screening sequela status"
-    " subsequent underdosing".split()
-)
-
-
-# Clinical notation, spelt out before the query is split into words.
-_NOTATION = (
-    (re.compile(r"\bw/o\b"), " without "),
-    (re.compile(r"\bh/o\b"), " history of "),
-    (re.compile(r"\bd/o\b"), " disorder "),
-    (re.compile(r"\bf/u\b"), " follow up "),
-    (re.compile(r"\bi\s*&\s*d\b"), " incision and drainage "),
-    (re.compile(r"\bb/l\b"), " bilateral "),
-    (re.compile(r"\b[cr]/o\b"), " "),  # complains of, rule out
-    # "can't", "don't": one word, as the lexicon spells them ("cant sleep"), not "can t".
-    (re.compile(r"(?<=[a-z])n['\u2019]t\b"), "nt"),
-)
-_ROMAN = {"i": "1", "ii": "2", "iii": "3", "iv": "4", "v": "5"}
-_NUMBERED = frozenset({"type", "stage", "grade", "class", "degree", "phase"})
 
 
 def fold(text: str) -> str:
@@ -86,228 +35,21 @@ def words(text: str) -> list[str]:
     return _WORD.findall(fold(text))
 
 
-def query_tokens(text: str) -> list[str]:
-    """The words of a query, clinical notation spelt out: "w/o" is "without", and a
-    roman numeral after "type" or "stage" is a number ("type ii" is "type 2")."""
-    folded = fold(text)
-    for pattern, replacement in _NOTATION:
-        folded = pattern.sub(replacement, folded)
-    tokens = _WORD.findall(folded)
-    return [
-        _ROMAN[t] if t in _ROMAN and i and tokens[i - 1] in _NUMBERED else t
-        for i, t in enumerate(tokens)
-    ]
-
-
-@lru_cache(maxsize=262144)
+@lru_cache(maxsize=131072)
 def stem(word: str) -> str:
     """The Porter stem of a folded word, as FTS5's porter tokenizer and Lucene reduce it
     (an irregular plural first made singular: "feet" is "foot")."""
     word = IRREGULAR.get(word, word)
-    return _porter(word) if len(word) > 2 and word.isalpha() else word
+    return porter(word) if len(word) > 2 and word.isalpha() else word
 
 
-@lru_cache(maxsize=262144)
+@lru_cache(maxsize=16384)  # texts: bounded, they are many
 def word_set(text: str) -> frozenset[str]:
     """The folded words of an indexed text, as written (for prefix matching)."""
     return frozenset(words(text))
 
 
-@lru_cache(maxsize=262144)
-def stem_sequence(text: str) -> tuple[str, ...]:
-    """The stems of a text's words in order, stopwords left out (for phrase matching)."""
-    return tuple(stem(w) for w in words(text) if w not in STOPWORDS)
-
-
-@lru_cache(maxsize=262144)
-def name_key(text: str) -> tuple[str, ...]:
-    """A text as a name: every word's stem, stopwords too, in order, once each, without
-    filler ("unspecified", "NOS") or possessive "s": "Swimmer's ear, unspecified ear" is
-    the name "swimmers ear", and "on blood thinners" another than "blood thinners"."""
-    seen: dict[str, None] = {}
-    for word in words(_ASIDE.sub(" ", text)):
-        if word == "s" or (word in NEUTRAL and word not in STOPWORDS):
-            continue
-        seen.setdefault(stem(word), None)
-    return tuple(seen)
-
-
-@lru_cache(maxsize=262144)
+@lru_cache(maxsize=16384)  # texts: bounded, they are many
 def stems(text: str) -> frozenset[str]:
     """The stemmed words of an indexed text; cached, as titles recur in every search."""
     return frozenset(stem(w) for w in words(text))
-
-
-_TOKEN = re.compile(r"[^\W_]+")
-
-
-def matched_spans(text: str, asked: tuple[str, ...]) -> list[tuple[int, int]]:
-    """Where the asked words stand in ``text`` (start, end offsets), for highlighting.
-
-    A word matches by stem; the last one also as the start of a word, as search does.
-    """
-    if not asked:
-        return []
-    wanted = {stem(w) for w in asked}
-    last = asked[-1]
-    spans = []
-    for match in _TOKEN.finditer(text):
-        token = fold(match.group())
-        if stem(token) in wanted or token.startswith(last):
-            spans.append((match.start(), match.end()))
-    return spans
-
-
-def query_words(tokens: tuple[str, ...]) -> tuple[str, ...]:
-    """The words of a query that say what is sought: stopwords out.
-
-    A query of stopwords only ("a") is kept as typed rather than emptied.
-    """
-    kept = tuple(w for w in tokens if w not in STOPWORDS)
-    return kept or tokens
-
-
-@lru_cache(maxsize=262144)
-def detail_stems(text: str) -> frozenset[str]:
-    """The stems of the details a title states, which a query may or may not ask for.
-
-    Stopwords and filler ("initial encounter", "unspecified site") are none; nor are the
-    nonessential modifiers in parentheses and synonyms in brackets, or what a title says
-    is absent or unknown: the rest of a clause after "without" ("without
-    complications"), "unspecified as" or "not specified" ("unspecified as acute or
-    chronic").
-    """
-    found: set[str] = set()
-    for clause in _CLAUSE.split(_ASIDE.sub(" ", text)):
-        tokens = words(clause)
-        for i, word in enumerate(tokens):
-            following = tokens[i + 1] if i + 1 < len(tokens) else ""
-            if (
-                word == "without"
-                or (word == "unspecified" and following == "as")
-                or (word == "not" and following in ("specified", "elsewhere"))
-            ):
-                break
-            if word not in NEUTRAL:
-                found.add(stem(word))
-    return frozenset(found)
-
-
-# -- The Porter stemming algorithm (M.F. Porter, 1980), as in the reference C version ----
-
-_VOWELS = frozenset("aeiou")
-
-
-def _consonant(w: str, i: int) -> bool:
-    c = w[i]
-    if c in _VOWELS:
-        return False
-    if c == "y":
-        return i == 0 or not _consonant(w, i - 1)
-    return True
-
-
-def _measure(stem_: str) -> int:
-    """m in [C](VC)^m[V]."""
-    m, i, n = 0, 0, len(stem_)
-    while i < n and _consonant(stem_, i):
-        i += 1
-    while i < n:
-        while i < n and not _consonant(stem_, i):
-            i += 1
-        if i >= n:
-            break
-        while i < n and _consonant(stem_, i):
-            i += 1
-        m += 1
-    return m
-
-
-def _has_vowel(stem_: str) -> bool:
-    return any(not _consonant(stem_, i) for i in range(len(stem_)))
-
-
-def _double_consonant(w: str) -> bool:
-    return len(w) >= 2 and w[-1] == w[-2] and _consonant(w, len(w) - 1)
-
-
-def _cvc(w: str) -> bool:
-    """Consonant-vowel-consonant ending, the last not w, x or y ("hop" but not "snow")."""
-    return (
-        len(w) >= 3
-        and _consonant(w, len(w) - 3)
-        and not _consonant(w, len(w) - 2)
-        and _consonant(w, len(w) - 1)
-        and w[-1] not in "wxy"
-    )
-
-
-_STEP2 = (
-    ("ational", "ate"), ("tional", "tion"), ("enci", "ence"), ("anci", "ance"),
-    ("izer", "ize"), ("bli", "ble"), ("alli", "al"), ("entli", "ent"), ("eli", "e"),
-    ("ousli", "ous"), ("ization", "ize"), ("ation", "ate"), ("ator", "ate"), ("alism", "al"),
-    ("iveness", "ive"), ("fulness", "ful"), ("ousness", "ous"), ("aliti", "al"),
-    ("iviti", "ive"), ("biliti", "ble"), ("logi", "log"),
-)  # fmt: skip
-_STEP3 = (
-    ("icate", "ic"), ("ative", ""), ("alize", "al"), ("iciti", "ic"), ("ical", "ic"),
-    ("ful", ""), ("ness", ""),
-)  # fmt: skip
-_STEP4 = (
-    "al", "ance", "ence", "er", "ic", "able", "ible", "ant", "ement", "ment", "ent", "ion",
-    "ou", "ism", "ate", "iti", "ous", "ive", "ize",
-)  # fmt: skip
-
-
-def _replace(w: str, rules: tuple[tuple[str, str], ...], min_m: int) -> str:
-    for suffix, repl in rules:
-        if w.endswith(suffix):
-            base = w[: -len(suffix)]
-            return base + repl if _measure(base) > min_m - 1 else w
-    return w
-
-
-def _porter(w: str) -> str:
-    # Step 1a
-    if w.endswith("sses"):
-        w = w[:-2]
-    elif w.endswith("ies"):
-        w = w[:-2]
-    elif w.endswith("s") and not w.endswith("ss"):
-        w = w[:-1]
-    # Step 1b
-    if w.endswith("eed"):
-        if _measure(w[:-3]) > 0:
-            w = w[:-1]
-    else:
-        for suffix in ("ed", "ing"):
-            if w.endswith(suffix) and _has_vowel(w[: -len(suffix)]):
-                w = w[: -len(suffix)]
-                if w.endswith(("at", "bl", "iz")):
-                    w += "e"
-                elif _double_consonant(w) and w[-1] not in "lsz":
-                    w = w[:-1]
-                elif _measure(w) == 1 and _cvc(w):
-                    w += "e"
-                break
-    # Step 1c
-    if w.endswith("y") and _has_vowel(w[:-1]):
-        w = w[:-1] + "i"
-    w = _replace(w, _STEP2, 1)
-    w = _replace(w, _STEP3, 1)
-    # Step 4
-    for suffix in _STEP4:
-        if w.endswith(suffix):
-            base = w[: -len(suffix)]
-            if _measure(base) > 1 and (suffix != "ion" or base.endswith(("s", "t"))):
-                w = base
-            break
-    # Step 5
-    if w.endswith("e"):
-        base = w[:-1]
-        m = _measure(base)
-        if m > 1 or (m == 1 and not _cvc(base)):
-            w = base
-    if w.endswith("ll") and _measure(w) > 1:
-        w = w[:-1]
-    return w

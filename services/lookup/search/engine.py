@@ -1,4 +1,5 @@
-"""One search, whatever the backend: analyse, correct, retrieve candidates, rank, page.
+"""Lookup's code search, whatever the backend: analyse, correct, retrieve candidates,
+rank, page.
 
 What people type reaches the codes through the index itself: the lookup service's
 projection writes lay words, abbreviations and procedure names into each entry's terms
@@ -10,37 +11,27 @@ the live index), stopwords, and which words are worth a backend's time.
 from __future__ import annotations
 
 import asyncio
-import logging
-import time
-import weakref
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from itertools import combinations
 
+from services.lookup.search.analysis import analyze
+from services.lookup.search.documents import CodeDocument, CodeFacets
+from services.lookup.search.scoring import Query, rank
+from services.lookup.search.spelling import MAX_CORRECTED, MIN_CORRECTED, Vocabulary
+from services.lookup.search.wording import query_words
 from services.shared.search.cache import SearchCache
 from services.shared.search.model import (
     Candidates,
-    CodeDocument,
-    Facets,
     QueryPlan,
     SearchCatalog,
     SearchIndex,
 )
-from services.shared.search.ranking import (
-    MAX_CORRECTED,
-    MIN_CORRECTED,
-    Query,
-    Vocabulary,
-    analyze,
-    rank,
-)
-from services.shared.search.text import IRREGULAR, query_words
-
-log = logging.getLogger(__name__)
+from services.shared.search.text import IRREGULAR
+from services.shared.search.versions import PerVersion
 
 MAX_WINDOW = 1000
 _MIN_WINDOW = 200  # candidates re-ranked for any page, however small
-_RECHECK_SECONDS = 30.0  # how often a cached vocabulary is checked against its index
 _SHORT = 2  # words this short are poor prefixes: sent first, so a longer word ends the plan
 _FEW = 1  # with fewer billable entries than this having every word, look at those missing one
 _MAX_RELAXED = 6
@@ -56,6 +47,10 @@ class Results:
     documents: list[CodeDocument]
     total: int
     asked: tuple[str, ...] = ()  # the words searched for, after spelling correction
+
+    def without_terms(self) -> Results:
+        """As kept in a cache: terms are for matching, never shown."""
+        return replace(self, documents=[replace(d, terms=()) for d in self.documents])
 
 
 @dataclass(frozen=True)
@@ -78,71 +73,10 @@ class _Found:
     counted: QueryPlan | None  # that plan: the entries ``total`` counts
 
 
-@dataclass
-class _Cached:
-    vocabulary: Vocabulary
-    count: int
-    checked: float
-
-
-class Vocabularies:
-    """The vocabulary of each index version, built on first need and kept while current.
-
-    Kept per catalogue and index name, so a rebuild's new version gets its own. A version
-    still being written (the live one in embedded mode) is re-read when its document
-    count has changed, checked at most every 30 seconds: no search pays for more than a
-    ``count``, but the first one on a version reads its documents once.
-    """
-
-    def __init__(self, recheck_seconds: float = _RECHECK_SECONDS) -> None:
-        self._cached: weakref.WeakKeyDictionary[SearchCatalog, dict[str, _Cached]] = (
-            weakref.WeakKeyDictionary()
-        )
-        self._locks: weakref.WeakKeyDictionary[SearchCatalog, asyncio.Lock] = (
-            weakref.WeakKeyDictionary()
-        )
-        self._recheck = recheck_seconds
-
-    def _fresh(self, versions: dict[str, _Cached], name: str) -> Vocabulary | None:
-        cached = versions.get(name)
-        if cached is not None and time.monotonic() - cached.checked < self._recheck:
-            return cached.vocabulary
-        return None
-
-    async def of(self, catalog: SearchCatalog, index: SearchIndex) -> Vocabulary:
-        versions = self._cached.setdefault(catalog, {})
-        if (vocabulary := self._fresh(versions, index.name)) is not None:
-            return vocabulary
-        async with self._locks.setdefault(catalog, asyncio.Lock()):
-            if (vocabulary := self._fresh(versions, index.name)) is not None:
-                return vocabulary
-            cached = versions.get(index.name)
-            try:
-                count = await index.count()
-                if count == 0:
-                    # Nothing to correct against yet; not kept, so that the first
-                    # entries indexed are known at once (a warm-up may come first).
-                    return Vocabulary(())
-                if cached is None or cached.count != count:
-                    documents = await index.documents()
-                    vocabulary = await asyncio.to_thread(Vocabulary.of, documents)
-                    cached = _Cached(vocabulary, len(documents), 0.0)
-            except Exception:  # a version that a rebuild has just dropped, say
-                # Searches go on through the live version (the backend sees to that);
-                # they only miss spelling correction until the next one reads it.
-                log.warning("no vocabulary from %s", index.name, exc_info=True)
-                newest = next(reversed(versions.values()), None)
-                return newest.vocabulary if newest else Vocabulary(())
-            if versions.get(index.name) is not cached:
-                # Versions come and go with rebuilds: keep the newest two.
-                for stale in list(versions)[:-1]:
-                    del versions[stale]
-                versions[index.name] = cached
-            cached.checked = time.monotonic()
-            return cached.vocabulary
-
-
-VOCABULARIES = Vocabularies()
+# The spelling vocabulary of each index version (see services.shared.search.versions).
+VOCABULARIES: PerVersion[Vocabulary] = PerVersion(
+    lambda documents: Vocabulary.of(documents), lambda: Vocabulary(())
+)
 
 
 def _needs_vocabulary(words: tuple[str, ...]) -> bool:
@@ -240,20 +174,23 @@ async def search(
     chapter: str | None = None,
     offset: int = 0,
     limit: int = 10,
-    cache: SearchCache | None = None,
+    cache: SearchCache[Results] | None = None,
+    count: bool = True,
 ) -> Results:
     """Rank the best candidates and return one page of them.
 
     Stopwords are dropped and misspelt words corrected against the index's own
     vocabulary. Every word must match when some billable entry has them all; otherwise
     entries missing one word are added, and failing that any word may match, so a query
-    with a stray word still finds something useful.
+    with a stray word still finds something useful. ``total`` counts every match only
+    with ``count``; otherwise it is at least what was ranked, and more when more match.
     """
     window = min(max(_MIN_WINDOW, offset + limit + 50), MAX_WINDOW)
     plan = analyze(
-        text, systems=systems, billable_only=billable_only, chapter=chapter, window=window
+        text, systems=systems, billable_only=billable_only, chapter=chapter, window=window,
+        count=count,
     )
-    if not plan.words and not plan.code:
+    if not plan.words and not plan.key:
         return Results([], 0)
     if cache is None:
         return await _search(catalog, await catalog.live(), plan, offset, limit)
@@ -263,7 +200,7 @@ async def search(
         return cached
     epoch = cache.epoch
     results = await _search(catalog, index, plan, offset, limit)
-    cache.put(key, results, epoch)
+    cache.put(key, results.without_terms(), epoch)
     return results
 
 
@@ -282,7 +219,7 @@ async def _analyse(catalog: SearchCatalog, index: SearchIndex, plan: QueryPlan) 
     irregular plurals also as singular."""
     typed = plan.words
     vocabulary = None
-    if _needs_vocabulary(typed) or (len(typed) > 1 and plan.code is None):
+    if _needs_vocabulary(typed) or (len(typed) > 1 and plan.key is None):
         vocabulary = await VOCABULARIES.of(catalog, index)
     if vocabulary is not None and _needs_vocabulary(typed):
         last = len(typed) - 1
@@ -333,7 +270,7 @@ async def facets(
     systems: tuple[str, ...] = (),
     billable_only: bool = False,
     chapter: str | None = None,
-) -> Facets:
+) -> CodeFacets:
     """How the entries a search for ``text`` counts in its total fall by code system,
     chapter and billable: for the filters a client shows next to the results.
 
@@ -348,8 +285,10 @@ async def facets(
     plan = analyze(
         text, systems=systems, billable_only=billable_only, chapter=chapter, window=_MIN_WINDOW
     )
-    if not plan.words and not plan.code:
-        return Facets()
+    if not plan.words and not plan.key:
+        return CodeFacets()
     index = await catalog.live()
     found = await _find(index, await _analyse(catalog, index, plan))
-    return await index.facets(found.counted) if found.counted is not None else Facets()
+    if found.counted is None:
+        return CodeFacets()
+    return CodeFacets.of(await index.facets(found.counted))

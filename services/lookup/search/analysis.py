@@ -1,0 +1,67 @@
+"""Reading a lookup query: its words (clinical notation spelt out) and the code it names,
+typed however coders type codes.
+"""
+
+from __future__ import annotations
+
+import re
+
+from services.lookup.search.documents import code_plan
+from services.lookup.search.wording import MAX_QUERY_WORDS, query_tokens
+from services.shared.search.model import QueryPlan
+from services.shared.search.text import fold
+
+# Anything a coder may type as a code of some system: I21.9, i219, 0DTJ4ZZ, J1100, 99213.
+_CODE_LIKE = re.compile(r"[A-Z0-9]{3,7}")
+_CODE_NOISE = re.compile(r"[\s.,\-_]+")
+# The code set named before the code: "ICD-10 I50.9", "icd10cm: e11.9", "code I10".
+_CODE_SET = re.compile(r"^\s*(?:icd[\s\-]*(?:10|9)?(?:[\s\-]*(?:cm|pcs))?|code)\b[\s:#]*")
+# An ICD-10-CM code is a letter and a digit, then (after a dot) up to four more.
+_CM_DOTTED = re.compile(r"[a-z0-9]\d[a-z0-9]\.[a-z0-9]{1,4}")
+
+
+def code_in(text: str) -> str | None:
+    """The compact code a query names, when the whole query reads as one code (typed in
+    full-width characters too)."""
+    folded = _CODE_SET.sub("", fold(text).strip())
+    compact = _CODE_NOISE.sub("", folded).upper()
+    if not _CODE_LIKE.fullmatch(compact) or not any(c.isdigit() for c in compact):
+        return None
+    return _unconfused(compact, _CM_DOTTED.fullmatch(folded.strip(" .")) is not None)
+
+
+def _unconfused(compact: str, dotted: bool) -> str:
+    """A code with the letter O typed for a zero, or a zero for the letter O.
+
+    ICD-10-PCS uses neither O nor I (they read as 0 and 1): seven characters from a digit
+    on are such a code ("1OE0XZZ"), as is one from an O then a letter, since an
+    ICD-10-CM code has a digit second ("ODTJ4ZZ" is 0DTJ4ZZ). A zero does not begin an
+    ICD-10-CM code, nor does an ICD-10-PCS code have a dot: "024.419" is O24.419.
+    """
+    procedure = len(compact) == 7 and compact[0].isdigit()
+    if procedure or (compact[0] == "O" and len(compact) > 1 and compact[1].isalpha()):
+        return compact.replace("O", "0").replace("I", "1")
+    if dotted and compact[0] == "0":
+        return "O" + compact[1:]
+    return compact
+
+
+def analyze(
+    text: str,
+    *,
+    systems: tuple[str, ...] = (),
+    billable_only: bool = False,
+    chapter: str | None = None,
+    window: int = 200,
+    count: bool = True,
+) -> QueryPlan:
+    tokens = tuple(query_tokens(text)[:MAX_QUERY_WORDS])
+    return code_plan(
+        tokens,
+        code_in(text),
+        systems=systems,
+        billable_only=billable_only,
+        chapter=chapter,
+        window=window,
+        count=count,
+    )

@@ -1,0 +1,141 @@
+"""Lookup's search document: one code-set entry, and how the shared search layer indexes,
+filters and counts it."""
+
+from __future__ import annotations
+
+from collections.abc import Hashable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from services.shared.search.model import (
+    FacetGroup,
+    Facets,
+    Indexed,
+    KeywordField,
+    QueryPlan,
+    Schema,
+    TextField,
+    Value,
+)
+
+
+@dataclass(frozen=True)
+class CodeDocument:
+    system: str  # a CodeSystem value: "ICD10CM", "ICD10PCS", "HCPCS", "CPT"
+    code: str  # display form: "I21.9", "0DTJ4ZZ"
+    title: str
+    billable: bool
+    kind: str  # "chapter" | "block" | "category" | "code"
+    chapter: str | None = None  # chapter id the entry sits under, e.g. "9"
+    parent: str | None = None
+    terms: tuple[str, ...] = ()  # inclusion terms, index entries, synonyms: searchable, not shown
+    version: int = 0  # aggregate version that produced this document
+
+    @property
+    def doc_id(self) -> str:
+        return f"{self.system}:{self.code}"
+
+    @property
+    def compact(self) -> str:
+        """The code as coders type it fastest: no dot, upper case ("I219")."""
+        return self.code.replace(".", "").replace("-", "").upper()
+
+
+# Entries are found by their title (weighing twice) and their searchable terms, filtered
+# and counted by code system, chapter and billable state; the code is the key.
+CODE_SCHEMA = Schema(
+    name="codes",
+    text=(TextField("title", 2.0), TextField("terms")),
+    keywords=(KeywordField("system"), KeywordField("chapter"), KeywordField("billable", bool)),
+    key=True,
+    facets=(
+        FacetGroup("systems", ("system",), "system"),
+        # By (system, chapter): chapter ids repeat across systems ("9" is an ICD-10-CM
+        # chapter and a PCS section), and a chapter's title is only known with its system.
+        FacetGroup("chapters", ("system", "chapter"), "chapter"),
+        FacetGroup("billable", ("billable",), "billable"),
+    ),
+)
+
+
+class CodeDocuments:
+    """The ``DocumentType`` of code-set entries."""
+
+    schema = CODE_SCHEMA
+
+    def index(self, doc: CodeDocument) -> Indexed:
+        return Indexed(
+            doc_id=doc.doc_id,
+            text={"title": (doc.title,), "terms": doc.terms},
+            keywords={"system": doc.system, "chapter": doc.chapter, "billable": doc.billable},
+            key=doc.compact,
+            stored={
+                "system": doc.system, "code": doc.code, "title": doc.title,
+                "billable": doc.billable, "kind": doc.kind, "chapter": doc.chapter,
+                "parent": doc.parent, "terms": list(doc.terms), "version": doc.version,
+            },
+        )  # fmt: skip
+
+    def load(self, stored: Mapping[str, Any]) -> CodeDocument:
+        return CodeDocument(
+            system=stored["system"],
+            code=stored["code"],
+            title=stored["title"],
+            billable=bool(stored["billable"]),
+            kind=stored["kind"],
+            chapter=stored.get("chapter"),
+            parent=stored.get("parent"),
+            terms=tuple(stored.get("terms") or ()),
+            version=int(stored.get("version") or 0),
+        )
+
+
+CODES = CodeDocuments()
+
+
+def code_plan(
+    words: tuple[str, ...] = (),
+    code: str | None = None,
+    *,
+    systems: tuple[str, ...] = (),
+    billable_only: bool = False,
+    chapter: str | None = None,
+    match_all: bool = True,
+    window: int = 200,
+    count: bool = True,
+) -> QueryPlan:
+    """A plan for code-set entries: a code typed (compact) and lookup's filters."""
+    filters: list[tuple[str, tuple[Value, ...]]] = []
+    if systems:
+        filters.append(("system", tuple(systems)))
+    if billable_only:
+        filters.append(("billable", (True,)))
+    if chapter is not None:
+        filters.append(("chapter", (chapter,)))
+    return QueryPlan(
+        words=words, key=code or None, filters=tuple(filters), match_all=match_all,
+        window=window, count=count,
+    )
+
+
+@dataclass(frozen=True)
+class CodeFacets:
+    """How many entries matching a plan fall under each system, (system, chapter) and
+    billable state; each group ignores the plan's filter on its own field."""
+
+    systems: dict[str, int] = field(default_factory=dict)
+    chapters: dict[tuple[str, str], int] = field(default_factory=dict)
+    billable: dict[bool, int] = field(default_factory=dict)
+
+    @classmethod
+    def of(cls, facets: Facets) -> CodeFacets:
+        return cls(
+            {str(k): n for k, n in facets["systems"].items()},
+            {_pair(k): n for k, n in facets["chapters"].items()},
+            {bool(k): n for k, n in facets["billable"].items()},
+        )
+
+
+def _pair(key: Hashable) -> tuple[str, str]:
+    assert isinstance(key, tuple)
+    return str(key[0]), str(key[1])

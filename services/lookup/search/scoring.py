@@ -1,0 +1,242 @@
+"""The final ranking of lookup's search, the same whatever the backend.
+
+Backends only retrieve candidates for a ``QueryPlan``; this module decides the order,
+from the documents' own text alone (never a backend's score), so embedded and
+distributed search answer alike.
+
+Ranking rewards, in order of weight:
+
+1. the code typed (exactly, then as a prefix: "I25.1" lists I25.1 itself first);
+2. covering every query word somewhere in the entry (title or searchable terms);
+3. one text of the entry, its title or one of its terms, naming what was asked with
+   the fewest details left over: "stroke" is I63.9 because its inclusion term is
+   "Stroke NOS", not "Family history of stroke";
+4. then the most general entry: the one a term marks "NOS" for it ("Stroke NOS" is
+   I63.9's; the lookup lexicon marks more the same way), no context the query did not
+   ask for ("in pregnancy", "history of"), a code rather than a heading, billable, fewer
+   details in the title, ".9" in its code.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from services.lookup.search.documents import CodeDocument
+from services.lookup.search.readings import Reading, read
+from services.lookup.search.wording import (
+    CONTEXT,
+    name_key,
+)
+from services.shared.search.model import QueryPlan
+from services.shared.search.text import stem
+
+# Score weights (see the module docstring for their order).
+_EXACT_CODE, _CODE_PREFIX = 1000.0, 500.0
+_COVERED, _ONE_TEXT, _PHRASE, _EXACT, _TITLE_TEXT = 40.0, 30.0, 3.0, 4.0, 0.5
+_COMPLETED = 0.9  # a last word matched as the start of a longer word counts this much
+_EXTRA, _TITLE_EXTRA = 2.0, 0.15
+_NOS, _CONTEXT, _BILLABLE, _UNSPECIFIED = 3.0, 1.5, 2.0, 0.25
+_AGREE, _MAX_AGREE = 0.5, 3  # each further name of the entry that says just what was asked
+_HEADING = 30.0  # chapters, blocks and PCS tables are for browsing, not for coding
+_HEADINGS = frozenset({"chapter", "block", "section", "body_system", "table"})
+_MIN_PREFIX = 3  # a last word this long also matches as the start of a word
+
+
+_CONTEXT_STEMS = frozenset(stem(w) for w in CONTEXT)
+
+
+@dataclass(frozen=True)
+class Query:
+    """The words one reading of a query asks for, as stems; the last maybe a prefix."""
+
+    stems: tuple[str, ...]
+    prefix: str = ""  # the last word as typed, when it may be the start of a longer word
+    name: tuple[str, ...] = ()  # the query as a name (see text.name_key), to recognise one
+    # How each text reads for this query: texts recur across candidates.
+    _read: dict[str, _Read] = field(default_factory=dict, compare=False, repr=False)
+    asked: frozenset[str] = field(default=frozenset(), compare=False, repr=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "asked", frozenset(self.stems))
+
+    @classmethod
+    def of(cls, words_: Sequence[str], *, prefix: bool = False, typed: str = "") -> Query:
+        ok = prefix and bool(words_) and len(words_[-1]) >= _MIN_PREFIX
+        name = name_key(typed or " ".join(words_))
+        return cls(tuple(stem(w) for w in words_), words_[-1] if ok else "", name)
+
+    def completes(self, held: str) -> bool:
+        """Whether a text's word (or its stem) is the last word, completed."""
+        if not self.prefix:
+            return False
+        return held.startswith(self.prefix) or (
+            len(held) >= _MIN_PREFIX and self.prefix.startswith(held)
+        )
+
+
+@dataclass(frozen=True)
+class Scored:
+    document: CodeDocument
+    score: float
+
+
+def rank(
+    plan: QueryPlan, candidates: list[CodeDocument], readings: Sequence[Query] = ()
+) -> list[CodeDocument]:
+    """Order candidates by their best score over the readings of the query.
+
+    ``readings`` default to the plan's own words; the engine passes them corrected,
+    without stopwords, and with irregular plurals made singular as another reading.
+    """
+    queries = list(readings) or [Query.of(plan.words, prefix=True)]
+    queries = [q for q in queries if q.stems]
+    scored = [Scored(doc, _score(plan, queries, doc)) for doc in candidates]
+    scored.sort(key=lambda s: (-s.score, s.document.code, s.document.system))
+    return [s.document for s in scored]
+
+
+def _score(plan: QueryPlan, queries: list[Query], doc: CodeDocument) -> float:
+    score = 0.0
+    if plan.key:
+        if doc.compact == plan.key:
+            score += _EXACT_CODE
+        elif doc.compact.startswith(plan.key):
+            score += _CODE_PREFIX - (len(doc.compact) - len(plan.key))
+    if queries:
+        score += max(_words_score(query, doc) for query in queries)
+    if doc.billable:
+        score += _BILLABLE
+    if doc.kind in _HEADINGS and not plan.key:
+        score -= _HEADING
+    # The general entry of a family has ".9" in its code: A54.9, H66.90.
+    if doc.code.partition(".")[2].startswith("9"):
+        score += _UNSPECIFIED
+    return score
+
+
+@dataclass(frozen=True, slots=True)
+class _Read:
+    """What one text of an entry says of one query: the same in every entry holding it
+    (terms recur: a search reads each distinct text once)."""
+
+    found: frozenset[int]  # which query words it holds
+    completed: bool  # the last word only as the start of a longer word
+    extras: int  # details it states that the query did not ask for
+    nos: bool  # says "NOS" (when not the title: what the words mean alone)
+    phrase: bool  # every query word, together and in order
+    exact: bool  # the query, as a name
+
+
+_NOTHING = _Read(frozenset(), False, 0, False, False, False)
+
+
+def _read(query: Query, text: str) -> _Read:
+    found_read = query._read.get(text)
+    if found_read is None:
+        found_read = query._read[text] = _reading(query, read(text))
+    return found_read
+
+
+def _reading(query: Query, text: Reading) -> _Read:
+    found, completed = _matches(query, text)
+    if not found:
+        return _NOTHING
+    n = len(query.stems)
+    whole = len(found) == n
+    return _Read(
+        frozenset(found),
+        completed,
+        _extras(query, query.asked, text),
+        not completed and "nos" in text.words,
+        whole and n > 1 and _in_order(query, text.sequence),
+        whole and query.name == text.name,
+    )
+
+
+def _matches(query: Query, text: Reading) -> tuple[set[int], bool]:
+    """Which query words a text holds, and whether the last one only as a word's start."""
+    held = text.stems
+    if query.asked.isdisjoint(held):
+        found: set[int] = set()
+    else:
+        found = {i for i, word in enumerate(query.stems) if word in held}
+    last = len(query.stems) - 1
+    if query.prefix and last not in found:
+        if any(w.startswith(query.prefix) for w in text.words):
+            found.add(last)
+            return found, True
+    return found, False
+
+
+def _words_score(query: Query, doc: CodeDocument) -> float:
+    n = len(query.stems)
+    covered: set[int] = set()
+    completed_only = True  # the last word found only as the start of longer words
+    # words covered, -extras, a "NOS" term (says what the words mean alone), is the title
+    best: tuple[float, int, bool, bool] = (0.0, 0, False, False)
+    phrase = exact = False
+    agree = 0  # texts that name the entry with the query's words and no others
+    default = 0.0  # share of the query a "NOS" term of the entry says, with nothing else
+    title = _read(query, doc.title)
+    for position, text in enumerate((doc.title, *doc.terms)):
+        held = title if position == 0 else _read(query, text)
+        found = held.found
+        if not found:
+            continue
+        completed, extras = held.completed, held.extras
+        covered |= found
+        completed_only = completed_only and (completed or n - 1 not in found)
+        nos = position > 0 and held.nos
+        weight = len(found) - (1.0 - _COMPLETED if completed else 0.0)
+        best = max(best, (weight, -extras, nos, position == 0))
+        agree += len(found) == n and extras == 0
+        if nos and extras == 0:
+            default = max(default, len(found) / n)
+        phrase = phrase or held.phrase
+        exact = exact or held.exact
+    title_reading = read(doc.title)
+    title_extras = title.extras if title.found else _extras(query, query.asked, title_reading)
+    context = sum(
+        1 for d in title_reading.details if d in _CONTEXT_STEMS and d not in query.asked
+    )
+    found_all, minus_extras, _, is_title = best
+    coverage = len(covered) - (1.0 - _COMPLETED if n - 1 in covered and completed_only else 0.0)
+    return (
+        _COVERED * coverage / n
+        + _ONE_TEXT * found_all / n
+        + (_PHRASE if phrase else 0.0)
+        + (_EXACT if exact else 0.0)
+        + _EXTRA * minus_extras
+        + _NOS * default
+        + _AGREE * min(max(agree - 1, 0), _MAX_AGREE)
+        + (_TITLE_TEXT if is_title else 0.0)
+        - _TITLE_EXTRA * title_extras
+        - _CONTEXT * context
+    )
+
+
+def _in_order(query: Query, sequence: tuple[str, ...]) -> bool:
+    """Whether the query's words appear together and in order in the text."""
+    n = len(query.stems)
+    for start in range(len(sequence) - n + 1):
+        window = sequence[start : start + n]
+        if window[:-1] == query.stems[:-1] and (
+            window[-1] == query.stems[-1] or query.completes(window[-1])
+        ):
+            return True
+    return False
+
+
+def _extras(query: Query, asked: frozenset[str], text: Reading) -> int:
+    """How many details the text states that the query did not ask for."""
+    rest = text.details - asked
+    begun = query.prefix
+    if not begun or not rest:
+        return len(rest)
+    # Not completing the last word (Query.completes, inlined: this runs for every text).
+    return sum(
+        1
+        for d in rest
+        if not (d.startswith(begun) or (len(d) >= _MIN_PREFIX and begun.startswith(d)))
+    )

@@ -1,0 +1,173 @@
+"""Spelling correction against the words of the index being searched.
+
+The correction knows every title, inclusion term and synonym the index holds, and
+nothing else: a misspelt word becomes the vocabulary word a slip or two away (or one
+that sounds the same), preferring the same first letter and the commoner word.
+"""
+
+from __future__ import annotations
+
+import bisect
+import re
+from collections import Counter
+from collections.abc import Iterable, Sequence
+
+from rapidfuzz import fuzz, process
+from rapidfuzz.distance import OSA
+
+from services.lookup.search.documents import CodeDocument
+from services.lookup.search.wording import EVERYDAY
+from services.shared.search.text import stem, words
+
+# Only words this long are corrected (shorter ones are mostly
+# abbreviations), to vocabulary words this similar (rapidfuzz ratio, 0-100).
+MIN_CORRECTED = 5
+MAX_CORRECTED = 40
+_CUTOFF = 75.0
+_CUTOFF_OTHER_INITIAL = 85.0  # a first letter mistyped too is rarer: be surer
+
+_OUTNUMBERED = 10  # a word known by its stem is still corrected to a near word this much commoner
+
+
+def _max_edits(word: str) -> int:
+    """How many edits a correction of the word may take: two, three from eight letters."""
+    return 2 if len(word) < 8 else 3
+
+
+class Vocabulary:
+    """The words of one index version, with how many entries use each.
+
+    Built once per index version from its documents; answers whether a query word is
+    known (as typed, by its stem, or as the start of a word) and corrects the others.
+    """
+
+    def __init__(self, texts: Iterable[str]) -> None:
+        counts: Counter[str] = Counter()
+        for text in texts:
+            counts.update(set(words(text)))
+        self.counts = counts
+        self.stem_counts: Counter[str] = Counter()
+        for word, count in counts.items():
+            self.stem_counts[stem(word)] += count
+        self.stems = frozenset(self.stem_counts)
+        self._sorted = sorted(counts)
+        self._by_initial: dict[str, list[str]] = {}
+        for word in self._sorted:
+            if word.isalpha() and len(word) >= MIN_CORRECTED - 1:
+                self._by_initial.setdefault(word[0], []).append(word)
+        self._alphabetic = [w for group in self._by_initial.values() for w in group]
+        self._sounded: dict[str, list[str]] = {}
+        for word in self._alphabetic:
+            for key in {_sound(word), _sound(stem(word))}:
+                self._sounded.setdefault(key, []).append(word)
+
+    @classmethod
+    def of(cls, documents: Iterable[CodeDocument]) -> Vocabulary:
+        return cls(text for doc in documents for text in (doc.title, *doc.terms))
+
+    def __len__(self) -> int:
+        return len(self.counts)
+
+    def entries(self, word: str) -> int:
+        """About how many entries hold the word (or a word with its stem): an upper bound."""
+        return self.stem_counts.get(stem(word), 0)
+
+    def knows(self, word: str, *, as_prefix: bool = False) -> bool:
+        if word in self.counts or stem(word) in self.stems:
+            return True
+        if as_prefix:
+            i = bisect.bisect_left(self._sorted, word)
+            return i < len(self._sorted) and self._sorted[i].startswith(word)
+        return False
+
+    def correct(self, word: str, *, as_prefix: bool = False) -> str:
+        """The word, or the vocabulary word it most likely misspells.
+
+        Short words, words with digits, known words and everyday words are kept. Similar words (by
+        rapidfuzz ratio) are candidates; the fewest edits win (a swap of two letters is
+        one), then the word more entries use. The same first letter is preferred,
+        another one needs a closer match.
+        """
+        if not MIN_CORRECTED <= len(word) <= MAX_CORRECTED or not word.isalpha():
+            return word
+        if word in self.counts or word in EVERYDAY:
+            return word
+        if stem(word) in self.stems:
+            # Known by its stem ("sprained"), unless that stem is a rarity and a word an
+            # edit or two away is common, or a word that sounds the same is commoner:
+            # "migrane" stems like "migrans", means "migraine"; "oesophagitis" like
+            # "oesophagus", means "esophagitis".
+            known = self.stem_counts[stem(word)]
+            best = self._closest(
+                word, self._by_initial.get(word[0], []), _CUTOFF, other_than=stem(word)
+            )
+            if (
+                best is not None
+                and OSA.distance(word, best) <= 2
+                and self.counts[best] >= _OUTNUMBERED * known
+            ):
+                return best
+            alike = [w for w in self._sounded.get(_sound(word), ()) if stem(w) != stem(word)]
+            if alike:
+                best = max(alike, key=lambda w: (self.counts[w], w))
+                if self.counts[best] > known:
+                    return best
+            return word
+        if self.knows(word, as_prefix=as_prefix):
+            return word
+        # Spelt as it sounds: a letter doubled or not, a silent "h", British "ae" and "oe"
+        # ("cirosis", "hemorroids", "chrons", "haemorrhage") - however many edits that is.
+        sounded = self._sounded.get(_sound(word)) or self._sounded.get(_sound(stem(word)))
+        if sounded:
+            return max(sounded, key=lambda w: (self.counts[w], w))
+        same = self._closest(word, self._by_initial.get(word[0], []), _CUTOFF)
+        other = self._closest(word, self._alphabetic, _CUTOFF_OTHER_INITIAL)
+        if same is None or other is None:
+            best = same or other or word
+        else:
+            # A first letter left out or mistyped ("neumonia", "soriasis") is rarer than
+            # a later slip, so it must take fewer edits, or as many to a far commoner word.
+            edits_same, edits_other = OSA.distance(word, same), OSA.distance(word, other)
+            best = same
+            if edits_other < edits_same or (
+                edits_other == edits_same and self.counts[other] >= _OUTNUMBERED * self.counts[same]
+            ):
+                best = other
+        # A correction is a slip or two, not another word: "cardioversion" is not
+        # "conversion" (five edits), however alike the two look to a ratio.
+        return best if OSA.distance(word, best) <= _max_edits(word) else word
+
+    def _closest(
+        self, word: str, choices: Sequence[str], cutoff: float, other_than: str = ""
+    ) -> str | None:
+        found = process.extract(
+            word,
+            choices,
+            scorer=fuzz.ratio,
+            score_cutoff=cutoff,
+            limit=8,
+            processor=None,
+        )
+        found = [f for f in found if not other_than or stem(f[0]) != other_than]
+        if not found:
+            return None
+        return min(
+            (choice for choice, _, _ in found),
+            key=lambda c: (OSA.distance(word, c), -self.counts[c], c),
+        )
+
+
+def _sound(word: str) -> str:
+    """A word as it sounds, more or less: "ae" and "oe" read "e", "ph" "f", a first
+    letter silent before another ("pneumonia", "psoriasis", "knee") is left out, as is
+    any "h" but a first, and a doubled letter is single. "cirrhosis" and "cirosis" sound
+    alike, as do "haemorrhoids" and "hemoroids", "crohn" and "chron", "pneumonia" and
+    "neumonia"."""
+    word = word.replace("ae", "e").replace("oe", "e").replace("ph", "f")
+    word = _SILENT_INITIAL.sub("", word)
+    word = word[:1] + word[1:].replace("h", "")
+    return _DOUBLED.sub(r"\1", word)
+
+
+_SILENT_INITIAL = re.compile(r"^(?:p(?=[snt])|[kg](?=n)|w(?=r))")
+_DOUBLED = re.compile(r"(.)\1+")

@@ -1,0 +1,156 @@
+"""How lookup reads medical text: clinical stopwords and word lists, notation spelt out,
+the details a title states, a title as a name, and where asked words stand in a title.
+
+Folding and stemming are the shared search layer's (services.shared.search.text), so
+these read words as every backend indexes them.
+"""
+
+from __future__ import annotations
+
+import re
+from functools import lru_cache
+
+from services.shared.search.text import fold, stem, words
+
+_WORD = re.compile(r"[a-z0-9]+")
+MAX_QUERY_WORDS = 16
+
+# Words that say nothing of which code is meant: dropped from queries before retrieval
+# ("fluid on the knee", "burning when i pee"), and never counted as a title's extra words.
+STOPWORDS = frozenset(
+    "a an and are as at be by for from had has have her his i im in is it its me my of on"
+    " or our s the their to was w when where which while who with"
+    " am been being did do does due during got into onto than that these this those upon"
+    " very complains complaining patient pt presenting presents".split()
+)
+# Everyday words patients type that are spelt right, though no code title uses them:
+# never "corrected" into a clinical word ("making" is not "main", "killing" not
+# "filling", "throw" not "thrown"). Unknown to the index, they are simply not matched.
+EVERYDAY = frozenset(
+    "about after again always anything ate baby because before big came cant come comes"
+    " couldnt cutting day days didnt doesnt dont eat eating every everything feel feeling"
+    " feels felt get gets getting give going gone keep keeps kill killed killing kills know"
+    " little lot lots make makes making myself night nights nothing now purpose really"
+    " said since someone something start started stop stopped take taking thing things"
+    " think thinking thought thoughts throw throwing threw told tried try trying want"
+    " wanted wanting wants week weeks went wont year years yourself himself herself".split()
+)
+# Title words that add no detail a query could have asked for: not counted as extras.
+NEUTRAL = STOPWORDS | frozenset(
+    "approach classified closed elsewhere encounter initial nos organism part region side"
+    " site trimester type unspecified".split()
+)
+_CLAUSE = re.compile(r"[,;]")
+# ICD conventions: (parentheses) hold nonessential modifiers, [brackets] synonyms.
+_ASIDE = re.compile(r"\([^()]*\)|\[[^\[\]]*\]")
+# Title words that set a condition in another context than the one usually meant:
+# "in pregnancy", "newborn", "history of", "sequela". A query that does not ask for
+# one means the condition itself, so such titles give way.
+CONTEXT = frozenset(
+    "affected childbirth complicating complication family fetal fetus history maternal"
+    " newborn perinatal personal pregnancy presence puerperium screening sequela status"
+    " subsequent underdosing".split()
+)
+
+
+# Clinical notation, spelt out before the query is split into words.
+_NOTATION = (
+    (re.compile(r"\bw/o\b"), " without "),
+    (re.compile(r"\bh/o\b"), " history of "),
+    (re.compile(r"\bd/o\b"), " disorder "),
+    (re.compile(r"\bf/u\b"), " follow up "),
+    (re.compile(r"\bi\s*&\s*d\b"), " incision and drainage "),
+    (re.compile(r"\bb/l\b"), " bilateral "),
+    (re.compile(r"\b[cr]/o\b"), " "),  # complains of, rule out
+    # "can't", "don't": one word, as the lexicon spells them ("cant sleep"), not "can t".
+    (re.compile(r"(?<=[a-z])n['\u2019]t\b"), "nt"),
+)
+_ROMAN = {"i": "1", "ii": "2", "iii": "3", "iv": "4", "v": "5"}
+_NUMBERED = frozenset({"type", "stage", "grade", "class", "degree", "phase"})
+
+
+def query_tokens(text: str) -> list[str]:
+    """The words of a query, clinical notation spelt out: "w/o" is "without", and a
+    roman numeral after "type" or "stage" is a number ("type ii" is "type 2")."""
+    folded = fold(text)
+    for pattern, replacement in _NOTATION:
+        folded = pattern.sub(replacement, folded)
+    tokens = _WORD.findall(folded)
+    return [
+        _ROMAN[t] if t in _ROMAN and i and tokens[i - 1] in _NUMBERED else t
+        for i, t in enumerate(tokens)
+    ]
+
+
+@lru_cache(maxsize=16384)  # texts: bounded, they are many
+def stem_sequence(text: str) -> tuple[str, ...]:
+    """The stems of a text's words in order, stopwords left out (for phrase matching)."""
+    return tuple(stem(w) for w in words(text) if w not in STOPWORDS)
+
+
+@lru_cache(maxsize=16384)  # texts: bounded, they are many
+def name_key(text: str) -> tuple[str, ...]:
+    """A text as a name: every word's stem, stopwords too, in order, once each, without
+    filler ("unspecified", "NOS") or possessive "s": "Swimmer's ear, unspecified ear" is
+    the name "swimmers ear", and "on blood thinners" another than "blood thinners"."""
+    seen: dict[str, None] = {}
+    for word in words(_ASIDE.sub(" ", text)):
+        if word == "s" or (word in NEUTRAL and word not in STOPWORDS):
+            continue
+        seen.setdefault(stem(word), None)
+    return tuple(seen)
+
+
+_TOKEN = re.compile(r"[^\W_]+")
+
+
+def matched_spans(text: str, asked: tuple[str, ...]) -> list[tuple[int, int]]:
+    """Where the asked words stand in ``text`` (start, end offsets), for highlighting.
+
+    A word matches by stem; the last one also as the start of a word, as search does.
+    """
+    if not asked:
+        return []
+    wanted = {stem(w) for w in asked}
+    last = asked[-1]
+    spans = []
+    for match in _TOKEN.finditer(text):
+        token = fold(match.group())
+        if stem(token) in wanted or token.startswith(last):
+            spans.append((match.start(), match.end()))
+    return spans
+
+
+def query_words(tokens: tuple[str, ...]) -> tuple[str, ...]:
+    """The words of a query that say what is sought: stopwords out.
+
+    A query of stopwords only ("a") is kept as typed rather than emptied.
+    """
+    kept = tuple(w for w in tokens if w not in STOPWORDS)
+    return kept or tokens
+
+
+@lru_cache(maxsize=16384)  # texts: bounded, they are many
+def detail_stems(text: str) -> frozenset[str]:
+    """The stems of the details a title states, which a query may or may not ask for.
+
+    Stopwords and filler ("initial encounter", "unspecified site") are none; nor are the
+    nonessential modifiers in parentheses and synonyms in brackets, or what a title says
+    is absent or unknown: the rest of a clause after "without" ("without
+    complications"), "unspecified as" or "not specified" ("unspecified as acute or
+    chronic").
+    """
+    found: set[str] = set()
+    for clause in _CLAUSE.split(_ASIDE.sub(" ", text)):
+        tokens = words(clause)
+        for i, word in enumerate(tokens):
+            following = tokens[i + 1] if i + 1 < len(tokens) else ""
+            if (
+                word == "without"
+                or (word == "unspecified" and following == "as")
+                or (word == "not" and following in ("specified", "elsewhere"))
+            ):
+                break
+            if word not in NEUTRAL:
+                found.add(stem(word))
+    return frozenset(found)

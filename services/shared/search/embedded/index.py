@@ -1,0 +1,212 @@
+"""One tantivy index version of one document type: a ``SearchIndex``."""
+
+from __future__ import annotations
+
+import asyncio
+from collections import OrderedDict
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Generic
+
+import tantivy
+from tantivy import Query
+
+from services.shared.search.embedded.layout import (
+    CHECKPOINT,
+    DIGEST,
+    ID,
+    WORDS,
+    analyzer,
+    stored,
+    tantivy_schema,
+)
+from services.shared.search.embedded.queries import (
+    Hit,
+    Planner,
+    facet_counts,
+    first_value,
+    key_hits,
+    matched,
+    word_hits,
+)
+from services.shared.search.embedded.writes import (
+    IndexDropped,
+    Writes,
+    checkpoint_name,
+    read_checkpoint,
+)
+from services.shared.search.model import (
+    Candidates,
+    Checkpoint,
+    D,
+    DocumentType,
+    Facets,
+    IndexChange,
+    QueryPlan,
+)
+
+if TYPE_CHECKING:
+    from services.shared.search.embedded.catalog import TantivyCatalog
+
+RECENT_DOCUMENTS = 20_000  # documents kept read per index version (a few MB of codes)
+
+
+def open_index(path: Path, schema: tantivy.Schema, create: bool) -> tantivy.Index:
+    """A tantivy index at ``path``, created with ``schema`` when asked."""
+    if create:
+        index = tantivy.Index(schema, path=str(path), reuse=False)
+    else:
+        index = tantivy.Index.open(str(path))
+    index.register_tokenizer(WORDS, analyzer())
+    # Other processes' commits are seen as soon as tantivy notices meta.json change.
+    index.config_reader(reload_policy="commit")
+    return index
+
+
+class TantivyIndex(Generic[D]):
+    def __init__(
+        self,
+        catalog: TantivyCatalog[D],
+        name: str,
+        path: Path,
+        doc_type: DocumentType[D],
+        *,
+        create: bool = False,
+        recent: int = RECENT_DOCUMENTS,
+    ) -> None:
+        self.catalog = catalog
+        self.name = name
+        self.path = path
+        self.doc_type = doc_type
+        self._tschema = tantivy_schema(doc_type.schema)
+        self._index = open_index(path, self._tschema, create)
+        self._writes = Writes(doc_type, self._index, str(path))
+        # Documents read lately, by the digest of their stored form: reading one from
+        # the store (decompress, decode, load) costs more than ranking it.
+        self._recent: OrderedDict[int, tuple[str, D]] = OrderedDict()
+        self._recent_size = recent
+
+    def __repr__(self) -> str:
+        return f"TantivyIndex({self.name!r})"
+
+    def close(self) -> None:
+        self._writes.close()
+
+    def stamp(self) -> int:
+        """When the last commit was published (``meta.json`` is replaced by each)."""
+        try:
+            return (self.path / "meta.json").stat().st_mtime_ns
+        except FileNotFoundError:
+            return 0
+
+    def _dropped(self) -> bool:
+        return not self.path.is_dir()
+
+    def _load(self, doc: tantivy.Document) -> D:
+        return self.doc_type.load(stored(doc)["doc"])
+
+    # -- writes ---------------------------------------------------------------------
+
+    async def write(self, change: IndexChange[D], checkpoint: Checkpoint) -> None:
+        if self._dropped():  # a promote replaced it: the writer follows the alias
+            raise IndexDropped(f"{self.name} was dropped (a newer version was promoted)")
+        await asyncio.to_thread(self._writes.write, change, checkpoint)
+
+    # -- reads ----------------------------------------------------------------------
+
+    async def checkpoint(self, consumer: str, source: str) -> Checkpoint | None:
+        if self._dropped():
+            return None
+        searcher = self._index.searcher()
+        query = Query.term_query(self._tschema, CHECKPOINT, checkpoint_name(consumer, source))
+        hits = searcher.search(query, 1, count=False).hits
+        if not hits:
+            return None
+        return read_checkpoint(stored(searcher.doc(hits[0][1])), consumer, source)
+
+    def candidates_now(self, plan: QueryPlan) -> Candidates[D]:
+        if self._dropped():
+            live = self.catalog.live_now()
+            if live is not self:
+                return live.candidates_now(plan)
+        if not plan.key and not plan.words:
+            return Candidates([], 0)
+        searcher = self._index.searcher()
+        planner = Planner(self.doc_type.schema, self._tschema, searcher)
+        window = max(0, plan.window)
+        documents: list[D] = []
+        total = 0
+        parts = planner.parts(plan)
+        if planner.key_query(plan) is not None:
+            hits, n = key_hits(searcher, parts.pop(0), window)
+            documents += [doc for _, doc in self._read(searcher, hits)]
+            total += n
+        for query in parts:
+            hits, n = word_hits(searcher, query, window - len(documents), plan.count)
+            found = self._read(searcher, hits)
+            ranked = sorted(zip(hits, found, strict=True), key=lambda h: (-h[0][0], h[1][0]))
+            documents += [doc for _, (_, doc) in ranked]  # the doc id breaks score ties
+            total += n
+        return Candidates(documents, total)
+
+    def _read(self, searcher: tantivy.Searcher, hits: list[Hit]) -> list[tuple[str, D]]:
+        """(doc id, document) of each hit: recently read ones from memory, by digest."""
+        if not hits:
+            return []
+        digests = searcher.fast_field_values(DIGEST, [address for _, address in hits])
+        found = []
+        for (_, address), digest in zip(hits, digests, strict=True):
+            key = first_value(digest)
+            held = self._recent.get(key)
+            if held is None:
+                body = stored(searcher.doc(address))
+                held = self._recent[key] = (body["id"], self.doc_type.load(body["doc"]))
+                if len(self._recent) > self._recent_size:
+                    self._recent.popitem(last=False)
+            else:
+                self._recent.move_to_end(key)
+            found.append(held)
+        return found
+
+    async def candidates(self, plan: QueryPlan) -> Candidates[D]:
+        return self.candidates_now(plan)
+
+    async def facets(self, plan: QueryPlan) -> Facets:
+        if self._dropped():
+            live = self.catalog.live_now()
+            if live is not self:
+                return await live.facets(plan)
+        if not plan.key and not plan.words:
+            return Facets()
+        searcher = self._index.searcher()
+        planner = Planner(self.doc_type.schema, self._tschema, searcher)
+        return Facets(facet_counts(searcher, planner, plan))
+
+    async def get(self, doc_id: str) -> D | None:
+        if self._dropped():
+            return None
+        searcher = self._index.searcher()
+        hits = searcher.search(Query.term_query(self._tschema, ID, doc_id), 1, count=False).hits
+        return self._load(searcher.doc(hits[0][1])) if hits else None
+
+    def _documents_query(self) -> Query:
+        return Query.exists_query(ID)
+
+    async def count(self) -> int:
+        searcher = self._index.searcher()
+        return matched(searcher.search(self._documents_query(), 1, count=True))
+
+    async def documents(self) -> list[D]:
+        def read() -> list[D]:
+            searcher = self._index.searcher()
+            query = self._documents_query()
+            n = matched(searcher.search(query, 1, count=True))
+            if n == 0:
+                return []
+            found: list[tuple[str, Any]] = []
+            for _, address in searcher.search(query, n, count=False).hits:
+                body = stored(searcher.doc(address))
+                found.append((body["id"], body["doc"]))
+            found.sort(key=lambda item: item[0])
+            return [self.doc_type.load(doc) for _, doc in found]
+
+        return await asyncio.to_thread(read)

@@ -1,0 +1,121 @@
+"""Writing one tantivy index version: a change and its checkpoint in one commit.
+
+Why the checkpoint is atomic with the change: tantivy publishes a commit by atomically
+replacing ``meta.json`` (written to a temporary file, then renamed), which lists the
+segments and deletes visible from then on. Everything done through the writer between
+two commits (the documents upserted and deleted, *and* the checkpoint, stored as a
+document ``_cp = consumer|source`` replacing the previous one) becomes visible in that
+one rename, or, if the process dies before it, not at all: the next writer starts from
+the last ``meta.json`` and the consumer replays from the checkpoint that commit holds.
+A failure before the commit rolls the writer back, so nothing of a half-applied change
+lingers into a later commit. (The bindings expose no commit payload; a checkpoint
+document gives the same guarantee and is read back like any other document.)
+
+One writer at a time: tantivy takes a lock file in the version's directory. A writer is
+kept while changes keep coming (catching up on a release: segments merge in the
+background meanwhile) and closed after a second without one, so another process (an
+import command while the server runs) can take its turn; a busy lock is waited for.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from typing import Any
+
+import tantivy
+
+from services.shared.search.embedded.layout import CHECKPOINT, ID, checkpoint_document, document
+from services.shared.search.model import Checkpoint, DocumentType, IndexChange
+
+_HEAP = 50_000_000  # the writer's indexing arena (tantivy wants at least 15 MB a thread)
+_LOCK_WAIT = 120.0  # seconds a write waits for another process's writer to finish
+_LOCK_RETRY = 0.05
+_IDLE = 1.0  # seconds without a change before the writer is closed
+
+
+class IndexDropped(RuntimeError):
+    """The version was dropped (a promote) while a write wanted it."""
+
+
+class WriterBusyError(RuntimeError):
+    """Another process kept the index version's writer for longer than a write waits."""
+
+
+def checkpoint_name(consumer: str, source: str) -> str:
+    return f"{consumer}|{source}"
+
+
+def _writer(index: tantivy.Index, path: str) -> tantivy.IndexWriter:
+    deadline = time.monotonic() + _LOCK_WAIT
+    while True:
+        try:
+            return index.writer(heap_size=_HEAP, num_threads=1)
+        except ValueError as exc:  # the bindings report a held lock as a ValueError
+            if "LockBusy" not in str(exc) and "lock" not in str(exc).lower():
+                raise
+            if not os.path.isdir(path):  # dropped by a promote: no one will release it
+                raise IndexDropped(f"{path} was dropped (a newer version was promoted)"
+                                   ) from exc
+            if time.monotonic() > deadline:
+                raise WriterBusyError(
+                    f"another process has been writing the search index at {path} for over"
+                    f" {_LOCK_WAIT:.0f} s; stop it or wait, then retry"
+                ) from exc
+            time.sleep(_LOCK_RETRY)
+
+
+class Writes:
+    """Applies changes to one version; one write at a time in this process."""
+
+    def __init__(self, doc_type: DocumentType[Any], index: tantivy.Index, path: str) -> None:
+        self.doc_type = doc_type
+        self.index = index
+        self.path = path
+        self.lock = threading.Lock()
+        self._writer: tantivy.IndexWriter | None = None
+        self._idle: threading.Timer | None = None
+
+    def write(self, change: IndexChange[Any], checkpoint: Checkpoint) -> None:
+        schema = self.doc_type.schema
+        with self.lock:
+            if self._idle is not None:
+                self._idle.cancel()
+            if self._writer is None:
+                self._writer = _writer(self.index, self.path)
+            writer = self._writer
+            try:
+                for doc in change.upserts:
+                    indexed = self.doc_type.index(doc)
+                    writer.delete_documents_by_term(ID, indexed.doc_id)
+                    writer.add_document(document(schema, indexed))
+                for doc_id in change.deletions:
+                    writer.delete_documents_by_term(ID, doc_id)
+                name = checkpoint_name(checkpoint.consumer, checkpoint.source)
+                writer.delete_documents_by_term(CHECKPOINT, name)
+                body = {"position": checkpoint.position, "cursor": checkpoint.cursor}
+                writer.add_document(checkpoint_document(name, body))
+                writer.commit()
+            except BaseException:
+                writer.rollback()
+                raise
+            finally:
+                self._idle = threading.Timer(_IDLE, self.close)
+                self._idle.daemon = True
+                self._idle.start()
+            self.index.reload()
+
+    def close(self) -> None:
+        """Close the writer (after its merges), releasing its lock."""
+        with self.lock:
+            if self._idle is not None:
+                self._idle.cancel()
+            writer, self._writer = self._writer, None
+            if writer is not None:
+                writer.wait_merging_threads()
+
+
+def read_checkpoint(body: dict[str, Any], consumer: str, source: str) -> Checkpoint:
+    return Checkpoint(consumer, source, int(body["position"]), int(body["cursor"]))
+

@@ -1,0 +1,188 @@
+"""The shared search layer on its own: a product that is not lookup (a job board) indexes
+and searches its own document type, with its own ranking, on both backends, through
+services/shared/search alone.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from collections.abc import AsyncIterator, Iterator, Mapping
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+from typing import Any
+from uuid import uuid4
+
+import pytest
+
+from services.shared.search.embedded import TantivyCatalog
+from services.shared.search.model import (
+    Checkpoint,
+    FacetGroup,
+    IndexChange,
+    Indexed,
+    KeywordField,
+    QueryPlan,
+    Schema,
+    SearchCatalog,
+    TextField,
+)
+from services.shared.search.opensearch import OpenSearchCatalog
+from services.shared.search.text import stems, words
+from tests.servers.opensearch import start_opensearch
+
+pytestmark = pytest.mark.integration
+
+
+@dataclass(frozen=True)
+class JobPost:
+    post_id: str
+    title: str
+    description: str
+    company: str
+    location: str
+    remote: bool
+    posted: date
+
+
+JOB_SCHEMA = Schema(
+    name="jobs",
+    text=(TextField("title", 3.0), TextField("description"), TextField("company", 1.5)),
+    keywords=(KeywordField("location"), KeywordField("remote", bool)),
+    facets=(
+        FacetGroup("locations", ("location",), "location"),
+        FacetGroup("remote", ("remote",), "remote"),
+    ),
+)
+
+
+class JobPosts:
+    schema = JOB_SCHEMA
+
+    def index(self, post: JobPost) -> Indexed:
+        return Indexed(
+            doc_id=post.post_id,
+            text={
+                "title": (post.title,),
+                "description": (post.description,),
+                "company": (post.company,),
+            },
+            keywords={"location": post.location, "remote": post.remote},
+            stored={
+                "post_id": post.post_id, "title": post.title, "description": post.description,
+                "company": post.company, "location": post.location, "remote": post.remote,
+                "posted": post.posted.isoformat(),
+            },
+        )  # fmt: skip
+
+    def load(self, stored: Mapping[str, Any]) -> JobPost:
+        return JobPost(**{**stored, "posted": date.fromisoformat(stored["posted"])})
+
+
+JOBS = JobPosts()
+
+POSTS = [
+    JobPost("j1", "Senior Python Engineer", "Build APIs in Python.", "Acme", "Berlin", True,
+            date(2026, 11, 1)),
+    JobPost("j2", "Python Developer", "Data pipelines, some Go.", "Globex", "Paris", False,
+            date(2026, 11, 20)),
+    JobPost("j3", "Nurse", "Night shifts; Python not required.", "Clinic", "Berlin", False,
+            date(2026, 11, 25)),
+    JobPost("j4", "Go Engineer", "Distributed systems.", "Initech", "Lisbon", True,
+            date(2026, 10, 2)),
+    JobPost("j5", "Engineering Manager", "Lead the engineers of a Python team.", "Acme",
+            "Berlin", True, date(2026, 9, 12)),
+]  # fmt: skip
+
+
+def rank_jobs(asked: tuple[str, ...], posts: list[JobPost]) -> list[JobPost]:
+    """The job board's own ranking: every asked word in the title first, newest first."""
+    wanted = {s for w in asked for s in stems(w)}
+
+    def in_title(post: JobPost) -> bool:
+        held = stems(post.title)
+        begun = any(w.startswith(asked[-1]) for w in words(post.title)) if asked else False
+        return all(s in held for s in wanted) or (len(wanted) == 1 and begun)
+
+    return sorted(posts, key=lambda p: (not in_title(p), -p.posted.toordinal()))
+
+
+def search_plan(text: str, **filters: tuple[str | bool, ...]) -> QueryPlan:
+    return QueryPlan(words=tuple(words(text)), filters=tuple(filters.items()))
+
+
+@pytest.fixture(scope="module")
+def opensearch_url() -> Iterator[str]:
+    with start_opensearch() as url:
+        yield url
+
+
+@pytest.fixture(params=["tantivy", "opensearch"])
+async def jobs(
+    request: pytest.FixtureRequest, tmp_path: Path
+) -> AsyncIterator[SearchCatalog[JobPost]]:
+    catalog: SearchCatalog[JobPost]
+    if request.param == "tantivy":
+        catalog = TantivyCatalog(tmp_path / "jobs", JOBS, alias="jobs")
+    else:
+        url: str = request.getfixturevalue("opensearch_url")
+        catalog = OpenSearchCatalog(url, JOBS, prefix=f"jobs-{uuid4().hex[:8]}")
+    live = await catalog.live()
+    await live.write(IndexChange(upserts=POSTS), Checkpoint("jobs", "posts", 5, 5))
+    yield catalog
+    await catalog.close()
+
+
+async def test_job_posts_are_found_by_words_and_ranked_by_the_board(
+    jobs: SearchCatalog[JobPost],
+) -> None:
+    index = await jobs.live()
+    found = await index.candidates(search_plan("python"))
+    assert found.total == 4
+    ranked = rank_jobs(("python",), found.documents)
+    # Titles with the word first (newest first), then descriptions (newest first).
+    assert [p.post_id for p in ranked] == ["j2", "j1", "j3", "j5"]
+    assert ranked[0] == POSTS[1]  # read back whole, date and all
+
+
+async def test_the_last_word_is_a_prefix_and_stems_match(jobs: SearchCatalog[JobPost]) -> None:
+    index = await jobs.live()
+    typing = await index.candidates(search_plan("python engin"))
+    assert sorted(p.post_id for p in typing.documents) == ["j1", "j5"]
+    stemmed = await index.candidates(search_plan("engineers"))  # "Engineer", "engineers"
+    assert sorted(p.post_id for p in stemmed.documents) == ["j1", "j4", "j5"]
+
+
+async def test_filters_and_facets_of_the_board_own_fields(jobs: SearchCatalog[JobPost]) -> None:
+    index = await jobs.live()
+    remote = await index.candidates(search_plan("python", remote=(True,)))
+    assert sorted(p.post_id for p in remote.documents) == ["j1", "j5"]
+    facets = await index.facets(search_plan("python", location=("Berlin",)))
+    # Each group ignores its own filter: every location of a "python" post is listed.
+    assert dict(facets["locations"]) == {"Berlin": 3, "Paris": 1}
+    assert dict(facets["remote"]) == {True: 2, False: 1}
+
+
+async def test_rebuild_with_swap_and_checkpoints(jobs: SearchCatalog[JobPost]) -> None:
+    old = await jobs.live()
+    assert await old.checkpoint("jobs", "posts") == Checkpoint("jobs", "posts", 5, 5)
+    fresh = await jobs.create_version()
+    assert await fresh.checkpoint("jobs", "posts") is None
+    await fresh.write(IndexChange(upserts=POSTS[:2]), Checkpoint("jobs", "posts", 2, 2))
+    await jobs.promote(fresh)
+    live = await jobs.live()
+    assert live.name == fresh.name and await live.count() == 2
+    assert [p.post_id for p in await live.documents()] == ["j1", "j2"]
+
+
+def test_the_shared_layer_needs_no_product() -> None:
+    """Importing every shared search module loads nothing of lookup's."""
+    code = (
+        "import sys, services.shared.search.embedded, services.shared.search.opensearch,"
+        " services.shared.search.cache, services.shared.search.versions,"
+        " services.shared.search.text;"
+        " loaded = [m for m in sys.modules if m.startswith('services.') and"
+        " not m.startswith('services.shared')]; assert not loaded, loaded"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True, cwd=Path(__file__).parents[2])
