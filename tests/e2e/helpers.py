@@ -104,10 +104,12 @@ async def mailed(outbox: Path, to: str, after: int = 0, timeout: float = 30.0) -
             await asyncio.sleep(0.1)
 
 
-def link_token(message: EmailMessage, path: str) -> str:
-    """The token of the link to ``path`` (e.g. "/verify-email") in a message's text."""
-    body = message.get_body(("plain",))
-    assert body is not None
-    found = re.search(rf"https?://\S+{path}\?token=(\S+)", body.get_content())
+def link_token(message: EmailMessage, path: str, site: str = r"https?://\S+") -> str:
+    """The token of the link to ``site`` + ``path`` (e.g. "/verify-email") in a message's
+    text part; the HTML part must carry the same link."""
+    body, html = message.get_body(("plain",)), message.get_body(("html",))
+    assert body is not None and html is not None
+    found = re.search(rf"{site}{path}\?token=(\S+)", body.get_content())
     assert found, body.get_content()
+    assert found.group(0) in html.get_content()
     return unquote(found.group(1))
