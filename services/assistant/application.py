@@ -143,7 +143,7 @@ class Assistant:
         if "\x00" in question:
             return _refused(RefusalCode.INVALID_QUESTION, "The question holds control "
                             "characters; send plain text.")
-        if self.offline.off_topic(question):
+        if not conversation_id and not await self.offline.in_scope(question, about):
             return _refused(RefusalCode.OUT_OF_SCOPE, OUT_OF_SCOPE_MESSAGE)
         admission = await self.metering.admit(token)
         if admission.refusal is not None or admission.viewer_id is None:

@@ -30,6 +30,7 @@ from services.assistant.reading import (
     read_question,
     words,
 )
+from services.assistant.scope import clinical_share, content_words, is_clinical
 from services.lookup.client import CodeDetail, CodeSummary, LookupClient
 
 CM, PCS = tools.CM, tools.PCS
@@ -123,11 +124,20 @@ class OfflineComposer:
         self.lookup = lookup
         self.book = book or ReleaseBook(lookup)
 
-    @staticmethod
-    def off_topic(question: str) -> bool:
-        """Plainly not a coding question (the weather, a recipe...): refused before it is
-        metered or searched."""
-        return _plainly_off_topic(read_question(question))
+    async def in_scope(self, question: str, about: CodeRef | None = None) -> bool:
+        """Whether a question opening a conversation is about coding (see
+        services.assistant.scope), decided the way ``compose`` decides it, so an
+        out-of-scope question is refused before it is metered."""
+        reading = read_question(question, about=about is not None)
+        if _plainly_off_topic(reading):
+            return False
+        if _coding_intent(reading) or about is not None or reading.kind not in (
+                "condition", "pcs"):
+            return True
+        work = Work(self.lookup, Citer(self.lookup, self.book), None)
+        results = await self._search(work, reading.kind, reading.subject)
+        return bool(results) and is_clinical(
+            await self._clinical_share(work, reading.subject, results[0]))
 
     async def compose(self, question: str, about: CodeRef | None, history: list[Topic],
                       progress: Progress | None = None) -> Answer:
@@ -142,8 +152,7 @@ class OfflineComposer:
     async def _draft(self, work: Work, reading: Reading, about: CodeRef | None,
                      history: list[Topic]) -> Draft:
         if _plainly_off_topic(reading):
-            return Draft([OUT_OF_SCOPE_MESSAGE], Topic("out_of_scope"),
-                         refusal=RefusalCode.OUT_OF_SCOPE)
+            return _out_of_scope()
         handlers: dict[str, Callable[..., Awaitable[Draft]]] = {
             "icd9": self._icd9, "pair": self._pair, "excludes": self._excludes,
             "sequencing": self._sequencing, "billable": self._billable, "date": self._date,
@@ -489,16 +498,13 @@ class OfflineComposer:
             return Draft(["Which condition or procedure? Describe it in a few words (a "
                           "patient's or a clinician's), or give a code."],
                          Topic("condition"), unsure=True)
-        results = await work.call("search_codes", tools.search_codes, subject, [CM], True, 5)
-        if not results:
-            results = await work.call("search_codes", tools.search_codes, subject, None,
-                                      False, 5)
+        results = await self._search(work, "condition", subject)
+        share = await self._clinical_share(work, subject, results[0]) if results else 0.0
+        if not is_clinical(share) and not _coding_intent(reading):
+            return _out_of_scope()
         unknown = (await work.call("unknown_words", tools.unknown_words, subject)
                    if results else [])
         if not results or unknown:
-            if not reading.coding_words and not results:
-                return Draft([OUT_OF_SCOPE_MESSAGE], Topic("out_of_scope"),
-                             refusal=RefusalCode.OUT_OF_SCOPE)
             lines = ["I am not sure which code fits; I will not guess."]
             if unknown:
                 lines[0] = (f"I am not sure which code fits: no code set knows "
@@ -506,6 +512,11 @@ class OfflineComposer:
             lines += await self._nearest(work, subject, results)
             return Draft(lines, Topic("condition", subject), unsure=True)
         best = results[0]
+        if not share:  # a code asked for, but nothing asked is clinical ("modifier 25")
+            lines = ["I am not sure which code fits: no code found matches what you "
+                     "describe; I will not guess."]
+            lines += await self._nearest(work, subject, results)
+            return Draft(lines, Topic("condition", subject), unsure=True)
         detail = await work.call("read_code", tools.read_code, best.system, best.code)
         lines = [f"{await work.cite(best)}.", ""]
         if detail is not None:
@@ -518,6 +529,23 @@ class OfflineComposer:
                 lines.append(f"- {await work.cite(other)}")
         return Draft([line for line in lines if line],
                      Topic("condition", subject, (CodeRef(best.system, best.code),)))
+
+    async def _search(self, work: Work, kind: str, subject: str) -> list[CodeSummary]:
+        """The candidates for a condition (billable ICD-10-CM codes first, any code
+        else) or a procedure (billable ICD-10-PCS codes)."""
+        if kind == "pcs":
+            found: list[CodeSummary] = await work.call("search_codes", tools.search_codes,
+                                                       subject, [PCS], True, 25)
+            return found
+        found = await work.call("search_codes", tools.search_codes, subject, [CM], True, 5)
+        return found or await work.call("search_codes", tools.search_codes, subject, None,
+                                        False, 5)
+
+    async def _clinical_share(self, work: Work, subject: str, best: CodeSummary) -> float:
+        """How much of the question is clinical (see services.assistant.scope)."""
+        content = content_words(subject)
+        entries = await work.call("word_entries", tools.word_entries, content)
+        return clinical_share(content, entries, best.title)
 
     async def _nearest(self, work: Work, subject: str,
                        results: list[CodeSummary] | None = None) -> list[str]:
@@ -534,7 +562,10 @@ class OfflineComposer:
     async def _pcs(self, work: Work, reading: Reading, about: CodeRef | None,
                    history: list[Topic], query: str | None = None) -> Draft:
         subject = query or reading.subject
-        results = await work.call("search_codes", tools.search_codes, subject, [PCS], True, 25)
+        results = await self._search(work, "pcs", subject)
+        if not _coding_intent(reading) and not (
+                results and is_clinical(await self._clinical_share(work, subject, results[0]))):
+            return _out_of_scope()
         if not results:
             lines = ["I could not find that procedure in ICD-10-PCS; I will not guess."]
             return Draft(lines + await self._nearest(work, subject), Topic("pcs", subject),
@@ -635,7 +666,16 @@ class OfflineComposer:
 
 
 def _plainly_off_topic(reading: Reading) -> bool:
-    return reading.off_topic and not reading.codes and not reading.pcs_codes
+    return reading.off_topic and not reading.coding_words
+
+
+def _coding_intent(reading: Reading) -> bool:
+    """The question speaks of coding, or follows one up in a conversation."""
+    return reading.coding_words or reading.follow_up
+
+
+def _out_of_scope() -> Draft:
+    return Draft([OUT_OF_SCOPE_MESSAGE], Topic("out_of_scope"), refusal=RefusalCode.OUT_OF_SCOPE)
 
 
 def _stem(word: str) -> str:

@@ -82,13 +82,14 @@ PROCEDURE_SUFFIXES = ("ectomy", "ectomies", "otomy", "ostomy", "scopy", "plasty"
 CODING_CUES = ("code", "codes", "coding", "icd", "icd-10", "icd10", "cm", "pcs", "cpt",
                "hcpcs", "diagnosis", "dx", "billable", "claim", "modifier", "guideline*",
                "excludes", "encounter", "gem*", "crosswalk", "procedure")
-# Subjects no code set covers: answered with a polite OUT_OF_SCOPE, never searched.
-OFF_TOPIC_CUES = ("weather", "forecast", "recipe", "poem", "joke", "song", "lyrics", "movie",
-                  "stock price", "stocks", "bitcoin", "crypto", "football", "soccer",
-                  "basketball", "baseball", "score", "capital of", "president", "election",
-                  "translate", "write a story", "python script", "javascript", "programming",
-                  "homework", "horoscope", "lottery", "celebrity", "restaurant", "hotel",
-                  "flight", "vacation", "password", "hack", "essay", "novel")
+# Words no code set uses, naming subjects none covers: refused OUT_OF_SCOPE without a
+# search. Only a shortcut: whether any other question is about coding is decided from
+# what it carries (services/assistant/scope.py), so words the code sets do use
+# ("football": W21.01, "weather", "restaurant") are left to that rule.
+OFF_TOPIC_CUES = ("forecast", "recipe", "poem", "joke", "song", "lyrics", "bitcoin", "crypto",
+                  "president", "write a story", "python script", "javascript", "homework",
+                  "horoscope", "lottery", "celebrity", "flight", "vacation", "password",
+                  "essay")
 FOLLOW_UP_START = re.compile(
     r"^\s*(and|also|plus|what if|what about|how about|if|but|then|same|ok|okay|now)\b",
     re.IGNORECASE,

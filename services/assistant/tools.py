@@ -46,6 +46,12 @@ async def unknown_words(lookup: LookupClient, text: str) -> list[str]:
     return await lookup.unknown_words(asked) if asked else []
 
 
+async def word_entries(lookup: LookupClient, asked: list[str]) -> list[int]:
+    """How many indexed entries use each word (as typed or by stem): how much a part of
+    the code sets' vocabulary it is."""
+    return await lookup.word_entries(asked) if asked else []
+
+
 async def read_code(
     lookup: LookupClient, system: str, code: str, as_of: date | None = None
 ) -> CodeDetail | None:

@@ -61,11 +61,14 @@ def create_app(lookup: LocalLookup) -> Starlette:
     async def unknown_words(words: list[str]) -> list[str]:
         return await lookup.unknown_words(words)
 
+    async def word_entries(words: list[str]) -> list[int]:
+        return await lookup.word_entries(words)
+
     return rpc_app(
         {"search_codes": search_codes, "search_facets": search_facets,
          "code_detail": code_detail,
          "codes_as_of": codes_as_of, "changes": changes, "releases": releases,
          "reference": reference, "gems": gems, "pcs_table": pcs_table,
-         "unknown_words": unknown_words},
+         "unknown_words": unknown_words, "word_entries": word_entries},
         expected=(LookupFailure,),
     )

@@ -324,6 +324,11 @@ class LookupClient(Protocol):
         """The words no indexed entry holds (titles, inclusion terms, lexicon terms) and
         that are no near spelling of one: what search cannot have understood."""
 
+    async def word_entries(self, words: list[str]) -> list[int]:
+        """For each word, about how many indexed entries hold it as typed or by its stem
+        (titles, inclusion terms, lexicon terms), 0 for none; misspellings are not
+        corrected. Tells the code sets' working vocabulary from an incidental word."""
+
     async def pcs_table(self, table: str) -> PcsTable | None:
         """A PCS table (its first three characters, e.g. "0DT") with every valid code
         and its axis values; None for an unknown table."""
@@ -482,6 +487,10 @@ class LocalLookup:
             return []  # nothing indexed yet: nothing can be told apart
         return [w for w in words
                 if not vocabulary.knows(w.lower()) and vocabulary.correct(w.lower()) == w.lower()]
+
+    async def word_entries(self, words: list[str]) -> list[int]:
+        vocabulary = await VOCABULARIES.of(self.catalog, await self.catalog.live())
+        return [vocabulary.entries(w.lower()) for w in words]
 
     async def pcs_table(self, table: str) -> PcsTable | None:
         return await run_in_threadpool(self._pcs_table, table.strip().upper())
@@ -652,6 +661,10 @@ class HttpLookup:
     async def unknown_words(self, words: list[str]) -> list[str]:
         found: list[str] = await self._call("unknown_words", words=words)
         return found
+
+    async def word_entries(self, words: list[str]) -> list[int]:
+        counts: list[int] = await self._call("word_entries", words=words)
+        return counts
 
     async def pcs_table(self, table: str) -> PcsTable | None:
         data = await self._call("pcs_table", table=table)

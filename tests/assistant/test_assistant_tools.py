@@ -15,6 +15,15 @@ async def test_search_codes_reads_lay_words(lookup: LocalLookup) -> None:
     assert all(r.billable for r in found)
 
 
+async def test_word_entries_tell_clinical_words_from_incidental_ones(lookup: LocalLookup) -> None:
+    tummy, pain, football, world = await tools.word_entries(
+        lookup, ["tummy", "Pain", "football", "world"])
+    assert tummy >= 100 and pain >= 100  # a lexicon lay word, a title word
+    assert 0 < football < 100  # a few external-cause and activity codes
+    assert world == 0  # no entry holds it, though "word" is one letter away
+    assert await tools.word_entries(lookup, []) == []
+
+
 async def test_read_code_gives_notes_or_none(lookup: LocalLookup) -> None:
     detail = await tools.read_code(lookup, "ICD10CM", "e119")
     assert detail is not None and detail.code == "E11.9"
