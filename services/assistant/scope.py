@@ -27,7 +27,8 @@ as the answer.
 from __future__ import annotations
 
 from services.assistant.reading import PROCEDURE_SUFFIXES
-from services.shared.search.text import EVERYDAY, STOPWORDS, stem, words
+from services.lookup.client import EVERYDAY, STOPWORDS
+from services.shared.search.text import stem, words
 
 # How many indexed entries must use a word for it to count as the code sets' working
 # vocabulary: clinical words are held by hundreds to thousands, incidental ones by a few.

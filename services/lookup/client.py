@@ -23,6 +23,11 @@ from services.lookup.domain import (
 from services.lookup.plain_language import PlainLanguage, describe
 from services.lookup.search.documents import CodeDocument, CodeFacets
 from services.lookup.search.engine import VOCABULARIES, Results, facets, search
+
+# How lookup reads a query's words, for clients that read questions the same way
+# (CasePilot tells a question's content words from filler with them).
+from services.lookup.search.wording import EVERYDAY as EVERYDAY
+from services.lookup.search.wording import STOPWORDS as STOPWORDS
 from services.lookup.search.wording import matched_spans
 from services.shared import metrics
 from services.shared.rpc import RemoteError, RpcClient
