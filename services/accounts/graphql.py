@@ -9,6 +9,7 @@ from __future__ import annotations
 import strawberry
 from strawberry.types import Info
 
+from services.accounts import web
 from services.accounts.client import AccountsClient, AccountsFailure, SessionInfo
 from services.accounts.runtime import start
 from services.accounts.schema import (
@@ -83,4 +84,4 @@ class Mutation:
         return revoked
 
 
-product = Product(name="accounts", query=Query, mutation=Mutation, start=start)
+product = Product(name="accounts", query=Query, mutation=Mutation, start=start, web=web.part)

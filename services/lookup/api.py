@@ -52,10 +52,13 @@ def create_app(lookup: LocalLookup) -> Starlette:
     async def reference(system: str, name: str) -> list[dict[str, Any]]:
         return await lookup.reference(system, name)
 
+    async def list_codes(system: str, offset: int = 0, limit: int = 100) -> dict[str, Any] | None:
+        return serialise(await lookup.list_codes(system, offset, limit))
+
     return rpc_app(
         {"search_codes": search_codes, "search_facets": search_facets,
          "code_detail": code_detail,
          "codes_as_of": codes_as_of, "changes": changes, "releases": releases,
-         "reference": reference},
+         "reference": reference, "list_codes": list_codes},
         expected=(LookupFailure,),
     )

@@ -19,6 +19,7 @@ from services.shared.bus import Bus
 from services.shared.consumer import Consumer
 from services.shared.publishing import EventCatalogue
 from services.shared.settings import Settings
+from services.shared.web.part import WebPart
 
 ENTRY_POINT_GROUP = "medcode.products"
 
@@ -59,6 +60,8 @@ class Product:
     start: Callable[[Infrastructure], Awaitable[Running]]
     # Products started before this one (e.g. metering needs accounts before lookup).
     after: tuple[str, ...] = ()
+    # Its web pages, served by the gateway (see services.shared.web).
+    web: WebPart | None = None
 
 
 def discover() -> list[Product]:
