@@ -141,8 +141,9 @@ def serve(settings: Settings) -> None:
             await platform.stop()
 
     asyncio.run(prepare())
-    where = f"http://{settings.host}:{settings.port}/graphql"
-    print(f"medcode ({settings.mode}, {settings.environment}) serving {where}", file=sys.stderr)
+    where = f"http://{settings.host}:{settings.port}"
+    print(f"medcode ({settings.mode}, {settings.environment}) serving {where}/ "
+          f"(GraphQL at {where}/graphql)", file=sys.stderr)
     uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_level="info")
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from functools import cache
 from typing import Any
 
 import httpx
@@ -11,6 +12,8 @@ from gateway.bootstrap import Platform
 from services.lookup.client import LocalLookup
 from services.lookup.domain import CodeEntry
 from services.lookup.events import CATALOGUE
+from services.lookup.icd10pcs import default_pcs_path, parse_pcs
+from tests.conftest import chapters
 
 SEARCH = """query($q: String!, $first: Int = 10, $after: String) {
   searchCodes(query: $q, first: $first, after: $after) {
@@ -76,3 +79,20 @@ async def paid_viewer(platform: Platform) -> dict[str, str]:
     member = await accounts.register(guest.token, "reader@example.org", "a long passphrase")
     await accounts.change_plan(member.viewer.id, "pro", "test")
     return {"Authorization": f"Bearer {member.token}"}
+
+
+@cache
+def pcs_sample() -> tuple[str, tuple[CodeEntry, ...]]:
+    """The shipped PCS release's section 0 and gastrointestinal system (0D)."""
+    release = parse_pcs(default_pcs_path())
+    return release.release, tuple(e for e in release.entries if e.code in ("0", "0D")
+                                   or e.code.startswith("0D"))
+
+
+async def import_web_sample(platform: Platform, cm: tuple[str, list[CodeEntry]]) -> None:
+    release, entries = cm
+    await import_entries(platform, release, chapters(entries, "9", "19"))
+    pcs_release, pcs = pcs_sample()
+    app = lookup(platform).app
+    await run_in_threadpool(app.import_release, "ICD10PCS", pcs_release, "test", list(pcs))
+    await wait_indexed(platform, await run_in_threadpool(CATALOGUE.last_position, app))

@@ -5,42 +5,20 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import AsyncIterator
-from functools import cache
 
 import httpx
 import pytest
 import pytest_asyncio
-from starlette.concurrency import run_in_threadpool
 
 from gateway.app import create_app
 from gateway.bootstrap import Platform
 from services.lookup.domain import CodeEntry
-from services.lookup.events import CATALOGUE
-from services.lookup.icd10pcs import default_pcs_path, parse_pcs
 from services.shared.settings import Settings
 from services.shared.web.security import CONTENT_SECURITY_POLICY
-from tests.conftest import chapters
-from tests.e2e.helpers import import_entries, lookup, wait_indexed
+from tests.e2e.helpers import import_web_sample
 
 # One platform with its data for the module; each test is a new visitor (its own cookies).
 pytestmark = [pytest.mark.e2e, pytest.mark.asyncio(loop_scope="module")]
-
-
-@cache
-def pcs_sample() -> tuple[str, tuple[CodeEntry, ...]]:
-    """The shipped PCS release's section 0 and gastrointestinal system (0D)."""
-    release = parse_pcs(default_pcs_path())
-    return release.release, tuple(e for e in release.entries if e.code in ("0", "0D")
-                                   or e.code.startswith("0D"))
-
-
-async def import_web_sample(platform: Platform, cm: tuple[str, list[CodeEntry]]) -> None:
-    release, entries = cm
-    await import_entries(platform, release, chapters(entries, "9", "19"))
-    pcs_release, pcs = pcs_sample()
-    app = lookup(platform).app
-    await run_in_threadpool(app.import_release, "ICD10PCS", pcs_release, "test", list(pcs))
-    await wait_indexed(platform, await run_in_threadpool(CATALOGUE.last_position, app))
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="module")

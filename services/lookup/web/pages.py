@@ -148,6 +148,7 @@ async def code_page(site: Site, request: Request) -> Response:
             await site.run(request, "StartGuestSession")
         except OperationRefused:
             pass  # too many guests from this network today: the public part only
+    site.begin(request)  # the header's operations run while the page's does
     data = await site.run(request, "CodePage", {"system": system, "code": canonical})
     page = data["codePage"]
     if page["__typename"] == "CodeNotFound":
@@ -160,12 +161,16 @@ async def code_page(site: Site, request: Request) -> Response:
 
 
 def _notes(page: dict[str, Any]) -> list[dict[str, Any]]:
+    """Each note group with the codes it names linked and where it is written
+    ("category S72", "chapter 19")."""
+    kinds = {a["code"]: a["kind"] for a in page.get("hierarchy") or []}
     groups = []
     for group in page.get("notes") or []:
         targets = {link["code"] for link in group["links"]
                    if code_path(page["system"], link["code"])}
-        groups.append({**group, "items": [linked(page["system"], n, targets)
-                                          for n in group["notes"]]})
+        kind = kinds.get(group["source"], "code").replace("_", " ")
+        groups.append({**group, "level": "" if kind == "code" else kind,
+                       "items": [linked(page["system"], n, targets) for n in group["notes"]]})
     return groups
 
 

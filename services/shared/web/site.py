@@ -11,6 +11,7 @@ cached for a year), the session and CSRF cookies, the sitemap index and robots.t
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
 import secrets
@@ -69,6 +70,7 @@ class _PageState:
         self.context = context
         self.csrf: str | None = None
         self.csrf_new = False
+        self.header: list[tuple[str, asyncio.Task[dict[str, Any]] | None]] | None = None
 
 
 class CachedStatic(StaticFiles):
@@ -157,6 +159,18 @@ class Site:
 
     # --- rendering --------------------------------------------------------------------
 
+    def begin(self, request: Request) -> None:
+        """Start the header's operations now, alongside the page's own (call it once the
+        page has settled who the visitor is, e.g. after starting a session)."""
+        state = self._state(request)
+        if state.header is None:
+            state.header = [
+                (f"{part.name}/{part.header}",
+                 asyncio.ensure_future(self.run(request, part.header_operation))
+                 if part.header_operation else None)
+                for part in self.parts if part.header is not None
+            ]
+
     async def render(
         self,
         request: Request,
@@ -168,13 +182,9 @@ class Site:
     ) -> Response:
         """A page in the layout, with every part's header, and the cookies its
         operations set."""
-        header = []
-        for part in self.parts:
-            if part.header is None:
-                continue
-            data = (await self.run(request, part.header_operation)
-                    if part.header_operation else {})
-            header.append((f"{part.name}/{part.header}", data))
+        self.begin(request)
+        header = [(name, await task if task else {})
+                  for name, task in self._state(request).header or []]
         response = self.templates.TemplateResponse(
             request, template, {"header_parts": header, **(values or {})},
             status_code=status_code, headers=headers,
