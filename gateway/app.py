@@ -20,6 +20,7 @@ from strawberry.asgi import GraphQL
 
 from gateway.bootstrap import Platform
 from gateway.schema import build_schema
+from services.shared.client_address import client_address, trusted_networks
 from services.shared.graphql import RequestContext
 from services.shared.settings import Settings
 from services.shared.web import SESSION_COOKIE, Site, write_cookies
@@ -79,6 +80,7 @@ class Gateway(GraphQL):  # type: ignore[type-arg]
             allow_queries_via_get=False,
         )
         self.platform = platform
+        self.trusted_proxies = trusted_networks(settings.trusted_proxies)
         # Cookies resolvers set, per in-flight request (keyed by strawberry's sub-response).
         self._cookies: WeakKeyDictionary[Response, dict[str, str | None]] = WeakKeyDictionary()
 
@@ -91,7 +93,9 @@ class Gateway(GraphQL):  # type: ignore[type-arg]
         return RequestContext(
             clients=self.platform.clients,
             token=token or request.cookies.get(SESSION_COOKIE),
-            client_address=request.client.host if request.client else None,
+            client_address=client_address(
+                request.client.host if request.client else None,
+                request.headers.getlist("x-forwarded-for"), self.trusted_proxies),
             development=self.platform.settings.development,
         )
 
@@ -128,6 +132,11 @@ def create_app(settings: Settings, platform: Platform | None = None) -> Starlett
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         await platform.start()
+        # The products' own routes (e.g. a payment webhook) go before the pages, whose
+        # mount at "/" answers every other path.
+        for running in platform.running.values():
+            at = app.router.routes.index(pages_mount)
+            app.router.routes[at:at] = running.routes
         platform.run_background()
         platform.warm()
         try:
@@ -158,12 +167,13 @@ def create_app(settings: Settings, platform: Platform | None = None) -> Starlett
     # The pages, compressed (the API's JSON is left as it was: its clients are close by).
     pages = Starlette(routes=site.routes(),
                       exception_handlers={HTTPException: site.error_page})
+    pages_mount = Mount("/", app=GZipMiddleware(pages, minimum_size=600))
     return Starlette(
         routes=[
             Route("/graphql", graphql, methods=["GET", "POST"]),
             Route("/healthz", healthz),
             Route("/readyz", readyz),
-            Mount("/", app=GZipMiddleware(pages, minimum_size=600)),
+            pages_mount,
         ],
         middleware=[Middleware(BodyLimit, max_bytes=settings.max_request_bytes),
                     Middleware(SecurityHeaders)],

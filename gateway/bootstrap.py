@@ -10,6 +10,7 @@ from typing import Any
 from services.shared.bus import Bus
 from services.shared.consumer import Consumer
 from services.shared.log_bus import LogBus
+from services.shared.mail import Mail, open_mail
 from services.shared.product import Infrastructure, Product, Running, discover
 from services.shared.relay import Relay
 from services.shared.settings import Settings
@@ -43,6 +44,7 @@ class Platform:
         self.failures: list[str] = []
         self._warming: set[asyncio.Task[None]] = set()
         self.started = False  # relays and consumers launched
+        self.mail: Mail | None = None
 
     @property
     def running(self) -> dict[str, Running]:
@@ -53,6 +55,7 @@ class Platform:
         return {name: running.client for name, running in self.running.items()}
 
     async def start(self) -> Platform:
+        self.mail = self.infra.mail = await open_mail(self.settings)
         for product in self.products:
             running = await product.start(self.infra)
             self.running[product.name] = running
@@ -71,6 +74,9 @@ class Platform:
             self._spawn(relay.name, relay.run_forever())
         for consumer in self.consumers:
             self._spawn(consumer.name, consumer.run())
+        if self.mail is not None:
+            log.info("outgoing mail goes to %s", self.mail.where)
+            self._spawn(self.mail.delivery.name, self.mail.delivery.run_forever())
 
     def warm(self) -> None:
         """Start the products' warm-ups; they end when done, and a failure only logs."""
@@ -108,4 +114,7 @@ class Platform:
         self.tasks.clear()
         for running in reversed(list(self.running.values())):
             await running.close()
+        if self.mail is not None:
+            await self.mail.close()
+            self.mail = None
         await self.bus.close()

@@ -13,6 +13,7 @@ from services.accounts.client import AccountsClient, AccountsFailure
 from services.lookup import client as lookup
 from services.lookup import web
 from services.lookup.client import LookupClient, LookupFailure
+from services.lookup.commands import prepare
 from services.lookup.runtime import start
 from services.lookup.schema import (
     CodeChangeConnection,
@@ -283,4 +284,5 @@ async def _dated_search(
     )
 
 
-product = Product(name="lookup", query=Query, mutation=None, start=start, web=web.part)
+product = Product(name="lookup", query=Query, mutation=None, start=start, prepare=prepare,
+                  web=web.part)

@@ -14,9 +14,11 @@ from importlib.metadata import entry_points
 from typing import Any
 
 from eventsourcing.application import Application
+from starlette.routing import BaseRoute
 
 from services.shared.bus import Bus
 from services.shared.consumer import Consumer
+from services.shared.mail import Mail
 from services.shared.publishing import EventCatalogue
 from services.shared.settings import Settings
 from services.shared.web.part import WebPart
@@ -29,6 +31,7 @@ class Infrastructure:
     settings: Settings
     bus: Bus
     products: dict[str, Running] = field(default_factory=dict)  # started so far
+    mail: Mail | None = None  # the outgoing-mail outbox (services.shared.mail)
 
     def client(self, product: str) -> Any:
         return self.products[product].client
@@ -41,6 +44,8 @@ class Running:
     catalogue: EventCatalogue | None = None
     consumers: list[Consumer] = field(default_factory=list)
     closers: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
+    # HTTP routes the product serves beside GraphQL (e.g. a payment provider's webhook).
+    routes: list[BaseRoute] = field(default_factory=list)
     # Run once in the background where requests are served: what is worth having in
     # memory before the first request needs it.
     warmups: list[Callable[[], Coroutine[Any, Any, None]]] = field(default_factory=list)
@@ -62,6 +67,9 @@ class Product:
     after: tuple[str, ...] = ()
     # Its web pages, served by the gateway (see services.shared.web).
     web: WebPart | None = None
+    # Run by ``medcode serve`` on the started platform before it answers requests (it
+    # receives a services.shared.commands.Started), e.g. importing the shipped data.
+    prepare: Callable[[Any], Awaitable[None]] | None = None
 
 
 def discover() -> list[Product]:

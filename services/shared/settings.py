@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-import json
+import ipaddress
 import os
+import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,34 +22,39 @@ def _flag(value: str) -> bool:
     return value.strip().lower() in {"1", "true", "yes", "y", "on"}
 
 
-# Page views each plan grants in total (null = unlimited). Overridden by MEDCODE_PLANS
-# (JSON) or MEDCODE_PLANS_FILE: the catalogue is configuration, not code. "guest" and
-# "free" must exist: guests start on one, registration moves them to the other.
-DEFAULT_PLANS: tuple[tuple[str, int | None], ...] = (("guest", 1), ("free", 6), ("pro", None))
-
-
-def _plans(env: Mapping[str, str]) -> tuple[tuple[str, int | None], ...]:
-    raw, name = env.get("MEDCODE_PLANS"), "MEDCODE_PLANS"
-    if not raw and env.get("MEDCODE_PLANS_FILE"):
-        name = "MEDCODE_PLANS_FILE"
-        try:
-            raw = Path(env["MEDCODE_PLANS_FILE"]).read_text()
-        except OSError as exc:
-            raise SettingsError(f"MEDCODE_PLANS_FILE cannot be read: {exc}") from None
-    if not raw:
-        return DEFAULT_PLANS
+def integer_setting(env: Mapping[str, str], name: str, default: int) -> int:
+    """A whole-number variable (``default`` when unset or empty); products use it too."""
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
     try:
-        data = json.loads(raw)
+        return int(raw)
     except ValueError:
-        raise SettingsError(f"{name} must be a JSON object like {{\"pro\": null}}") from None
-    if not isinstance(data, dict) or not {"guest", "free"} <= data.keys():
-        raise SettingsError(f"{name} must be a JSON object with at least 'guest' and 'free'")
-    for plan, views in data.items():
-        if views is not None and (isinstance(views, bool) or not isinstance(views, int)
-                                  or views < 0):
-            raise SettingsError(f"{name}: views of plan {plan!r} must be a whole number >= 0 "
-                                f"or null (unlimited), not {views!r}")
-    return tuple((str(plan), views) for plan, views in data.items())
+        raise SettingsError(f"{name} must be a whole number, not {raw!r}") from None
+
+
+def _tristate(name: str, value: str) -> bool | None:
+    """auto (None), or a flag."""
+    value = value.strip().lower()
+    if value in ("", "auto"):
+        return None
+    if value in {"1", "true", "yes", "y", "on", "0", "false", "no", "n", "off"}:
+        return _flag(value)
+    raise SettingsError(f"{name} must be auto, true or false, not {value!r}")
+
+
+def _networks(raw: str) -> tuple[str, ...]:
+    """Comma-separated CIDRs (or single addresses), checked and normalised."""
+    found = []
+    for part in raw.replace(" ", ",").split(","):
+        if not part:
+            continue
+        try:
+            found.append(str(ipaddress.ip_network(part, strict=False)))
+        except ValueError:
+            raise SettingsError(f"MEDCODE_TRUSTED_PROXIES: {part!r} is not an address or "
+                                "CIDR like 10.0.0.0/8") from None
+    return tuple(found)
 
 
 @dataclass(frozen=True)
@@ -88,7 +94,51 @@ class Settings:
     login_lock_seconds: int = 60  # doubles with each further lock
     login_lock_max_seconds: int = 3600
     login_failure_delay_ms: int = 200  # per recent failure, before answering
-    plans: tuple[tuple[str, int | None], ...] = DEFAULT_PLANS
+    # Outgoing mail (services/shared/mail): SMTP_RELAY host:port, or .eml files under
+    # $DATA_DIR/outbox/ when unset. STARTTLS: None = when offered, True = required.
+    smtp_relay: str | None = None
+    smtp_username: str | None = None
+    smtp_password: str | None = None
+    smtp_starttls: bool | None = None
+    smtp_ca_file: str | None = None  # a private CA the relay's certificate is signed by
+    mail_from: str = "medcode <no-reply@medcode.localhost>"
+    # Where people reach the site (links in mail); default http://HOST:PORT.
+    public_url: str | None = None
+    # CIDRs of the proxies in front of the gateway: only their X-Forwarded-For is read.
+    trusted_proxies: tuple[str, ...] = ()
+    # The server secret tokens are derived from (MEDCODE_SECRET_KEY); see secret().
+    secret_key: str | None = None
+
+    @property
+    def smtp_relay_address(self) -> tuple[str, int]:
+        host, _, port = (self.smtp_relay or "").rpartition(":")
+        if not host or not port.isdigit():
+            raise SettingsError(f"SMTP_RELAY must be host:port, not {self.smtp_relay!r}")
+        return host.strip("[]"), int(port)
+
+    @property
+    def site_url(self) -> str:
+        """The public base URL, without a trailing slash."""
+        return (self.public_url or f"http://{self.host}:{self.port}").rstrip("/")
+
+    def secret(self) -> bytes:
+        """The server secret: MEDCODE_SECRET_KEY, or in development a random key kept in
+        $DATA_DIR/secret.key (so tokens mailed before a restart still work)."""
+        if self.secret_key:
+            return self.secret_key.encode()
+        if not self.development:
+            raise SettingsError("set MEDCODE_SECRET_KEY (e.g. `python -c 'import secrets; "
+                                "print(secrets.token_urlsafe(32))'`): tokens are derived "
+                                "from it")
+        path = self.data_dir / "secret.key"
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:
+            return path.read_bytes().strip()
+        with os.fdopen(fd, "wb") as out:
+            out.write(secrets.token_urlsafe(32).encode())
+        return path.read_bytes().strip()
 
     def service_url(self, product: str) -> str | None:
         return dict(self.service_urls).get(product)
@@ -117,15 +167,9 @@ class Settings:
             )
 
         def integer(name: str, default: int) -> int:
-            raw = env.get(name)
-            if raw is None or raw == "":
-                return default
-            try:
-                return int(raw)
-            except ValueError:
-                raise SettingsError(f"{name} must be a whole number, not {raw!r}") from None
+            return integer_setting(env, name, default)
 
-        return cls(
+        settings = cls(
             mode=mode,  # type: ignore[arg-type]
             environment=environment,  # type: ignore[arg-type]
             data_dir=Path(env.get("DATA_DIR", "var")),
@@ -159,8 +203,19 @@ class Settings:
             login_lock_seconds=integer("LOGIN_LOCK_SECONDS", 60),
             login_lock_max_seconds=integer("LOGIN_LOCK_MAX_SECONDS", 3600),
             login_failure_delay_ms=integer("LOGIN_FAILURE_DELAY_MS", 200),
-            plans=_plans(env),
+            smtp_relay=env.get("SMTP_RELAY") or None,
+            smtp_username=env.get("SMTP_USERNAME") or None,
+            smtp_password=env.get("SMTP_PASSWORD") or None,
+            smtp_ca_file=env.get("SMTP_CA_FILE") or None,
+            smtp_starttls=_tristate("SMTP_STARTTLS", env.get("SMTP_STARTTLS", "auto")),
+            mail_from=env.get("MEDCODE_MAIL_FROM") or "medcode <no-reply@medcode.localhost>",
+            public_url=env.get("MEDCODE_PUBLIC_URL") or None,
+            trusted_proxies=_networks(env.get("MEDCODE_TRUSTED_PROXIES", "")),
+            secret_key=env.get("MEDCODE_SECRET_KEY") or None,
         )
+        if settings.smtp_relay:
+            settings.smtp_relay_address  # noqa: B018 - fails early when malformed
+        return settings
 
     def event_store_env(self, service: str) -> dict[str, str]:
         """eventsourcing settings for one service's Application in this mode."""

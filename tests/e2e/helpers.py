@@ -2,8 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
+import re
+from email import message_from_bytes, policy
+from email.message import EmailMessage
 from functools import cache
+from pathlib import Path
 from typing import Any
+from urllib.parse import unquote
 
 import httpx
 from starlette.concurrency import run_in_threadpool
@@ -96,3 +102,32 @@ async def import_web_sample(platform: Platform, cm: tuple[str, list[CodeEntry]])
     app = lookup(platform).app
     await run_in_threadpool(app.import_release, "ICD10PCS", pcs_release, "test", list(pcs))
     await wait_indexed(platform, await run_in_threadpool(CATALOGUE.last_position, app))
+def outbox_messages(outbox: Path, to: str) -> list[EmailMessage]:
+    """The .eml files of the file outbox addressed to ``to``, oldest first."""
+    found = []
+    for path in sorted(outbox.glob("*.eml")):
+        message = message_from_bytes(path.read_bytes(), policy=policy.default)
+        if isinstance(message, EmailMessage) and message["To"] == to:
+            found.append(message)
+    return found
+
+
+async def mailed(outbox: Path, to: str, after: int = 0, timeout: float = 30.0) -> EmailMessage:
+    """Mail number ``after`` (0 = the first) for ``to``, once the platform delivered it."""
+    async with asyncio.timeout(timeout):
+        while True:
+            found = await asyncio.to_thread(outbox_messages, outbox, to)
+            if len(found) > after:
+                return found[after]
+            await asyncio.sleep(0.1)
+
+
+def link_token(message: EmailMessage, path: str, site: str = r"https?://\S+") -> str:
+    """The token of the link to ``site`` + ``path`` (e.g. "/verify-email") in a message's
+    text part; the HTML part must carry the same link."""
+    body, html = message.get_body(("plain",)), message.get_body(("html",))
+    assert body is not None and html is not None
+    found = re.search(rf"{site}{path}\?token=(\S+)", body.get_content())
+    assert found, body.get_content()
+    assert found.group(0) in html.get_content()
+    return unquote(found.group(1))

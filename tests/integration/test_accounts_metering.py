@@ -21,10 +21,21 @@ import httpx
 import pytest
 
 from services.accounts.api import create_app as create_api
-from services.accounts.application import Accounts, AccountsPolicy, PageAccess, SessionInfo
+from services.accounts.application import (
+    Accounts,
+    AccountsPolicy,
+    PageAccess,
+    QuestionAllowed,
+    QuestionRefused,
+    Quota,
+    SessionInfo,
+)
 from services.accounts.client import HttpAccounts, LocalAccounts
 from services.accounts.domain import AccountsFailure, PlanCatalogue
 from services.accounts.events import CATALOGUE
+from services.accounts.passwords import Passwords
+from services.accounts.plans import DEFAULT_PLANS
+from services.accounts.tokens import derive_token
 from services.shared.event_schemas import validate_envelope
 from services.shared.settings import Settings
 from tests.servers.postgres import fresh_database
@@ -71,7 +82,7 @@ def make_app(store: dict[str, str], clock: Clock, **policy: Any) -> Accounts:
     return Accounts(
         env=store,
         policy=AccountsPolicy(
-            PlanCatalogue({"guest": 1, "free": 6, "pro": None}),
+            PlanCatalogue(DEFAULT_PLANS),  # views: guest 1, free 6, pro unlimited
             login_failure_delay=0.0,
             **policy,
         ),
@@ -124,6 +135,19 @@ def published(app: Accounts, type_: str, aggregate: str | None = None) -> list[d
     ]
 
 
+def mailed_token(app: Accounts, viewer_id: str | None, type_: str = "EmailVerificationRequested",
+                 purpose: str = "verify-email") -> str:
+    """The token the mail policy would mail for the viewer's newest request: derived from
+    the published request id and the server secret, exactly as mail.py does."""
+    request_id = published(app, type_, viewer_id)[-1]["request_id"]
+    return derive_token(app.secret, purpose, UUID(request_id))
+
+
+def verified(app: Accounts, session: SessionInfo) -> SessionInfo:
+    app.verify_email(mailed_token(app, session.viewer.id))
+    return session
+
+
 def failure_of(call: Callable[[], object]) -> AccountsFailure:
     with pytest.raises(AccountsFailure) as raised:
         call()
@@ -144,7 +168,11 @@ def test_guest_then_member_parallel_opens_are_exact(app: Accounts) -> None:
     assert all(r.next_step and "Register" in r.next_step for r in first if r.locked)
 
     member = app.register(guest.token, email(), "correct horse battery")
-    assert (member.viewer.kind, member.viewer.used, member.viewer.remaining) == ("MEMBER", 1, 5)
+    # Registered but unverified: still the guest's one view; verifying adds five.
+    assert (member.viewer.kind, member.viewer.used, member.viewer.remaining) == ("MEMBER", 1, 0)
+    assert app.open_code_page(member.token, "ICD10CM", "A01.99").next_step.startswith(
+        "Verify your email")  # type: ignore[union-attr]
+    verified(app, member)
     second = opens(app, member.token, [f"A01.{n:02d}" for n in range(19)])
     assert sum(not r.locked for r in second) == 5
     assert all(r.next_step and "Upgrade" in r.next_step for r in second if r.locked)
@@ -330,23 +358,39 @@ def test_plan_changes_are_idempotent_per_webhook_event(app: Accounts) -> None:
 def test_published_payloads_match_their_schemas_and_hold_no_secrets(
     app: Accounts, clock: Clock
 ) -> None:
-    known = email()
+    """Every event type, from a life with every command in it: each payload validates,
+    and no email, password hash, session token or mailed token is in any of them."""
+    known, changed = email(), email("moved")
     guest = app.start_guest_session(address())
     app.open_code_page(guest.token, "ICD10CM", "I21.9")
     member = app.register(guest.token, known, "correct horse battery")
-    assert member.viewer.id is not None
-    app.change_plan(member.viewer.id, "pro", "subscription_created", "evt_schema")
+    viewer_id = member.viewer.id
+    assert viewer_id is not None
+    tokens = [mailed_token(app, viewer_id)]
+    app.verify_email(tokens[-1])
+    app.change_plan(viewer_id, "pro", "subscription_created", "evt_schema")
+    app.grant_role(viewer_id, "expert")
+    app.revoke_role(viewer_id, "expert")
+    assert isinstance(app.take_assistant_question(member.token), QuestionAllowed)
     for _ in range(5):
         failure_of(lambda: app.login(known, "guess"))
     clock.advance(hours=1)
-    app.login(known, "correct horse battery")
+    session = app.login(known, "correct horse battery")
+    app.request_password_reset(known)
+    tokens.append(mailed_token(app, viewer_id, "PasswordResetRequested", "reset-password"))
+    app.reset_password(tokens[-1], "another horse battery")
+    session = app.login(known, "another horse battery")
+    session = app.change_password(session.token, "another horse battery", "third horse battery")
+    app.change_email(session.token, "third horse battery", changed)
+    app.delete_account(session.token, "third horse battery")
 
     envelopes = [json.loads(e.to_json()) for e in CATALOGUE.iterate(app)]
     assert {e["type"] for e in envelopes} >= {p.type for p in CATALOGUE.events.values()}
     for envelope in envelopes:
         validate_envelope(envelope)
-    text = json.dumps(envelopes)
-    assert "argon2" not in text and guest.token not in text and member.token not in text
+    text = json.dumps(envelopes).lower()
+    secrets_ = [known, changed, guest.token, member.token, session.token, *tokens]
+    assert "argon2" not in text and not [s for s in secrets_ if s.lower() in text]
 
 
 # -- distributed: the HTTP client against the service's own API ---------------------------
@@ -365,7 +409,18 @@ async def test_http_client_behaves_like_the_local_one(app: Accounts) -> None:
         assert (access.locked, access.spent, access.remaining) == (False, True, 0)
         known = email()
         member = await remote.register(guest.token, known, "correct horse battery")
-        assert (await remote.viewer(member.token)).remaining == 5
+        assert (await remote.viewer(member.token)).remaining == 0
+        await remote.verify_email(mailed_token(app, member.viewer.id))
+        viewer = await remote.viewer(member.token)
+        assert viewer.remaining == 5 and viewer.email_verified and viewer.roles == ()
+        found = await remote.member_by_email(known.upper())
+        assert found is not None and found.plan.name == "free" and found.email_verified
+        assert found.plan.assistant_questions_per_day == 10
+        assert await remote.member_by_email("nobody@example.org") is None
+        outcome = await remote.take_assistant_question(member.token)
+        assert outcome == QuestionAllowed(Quota(1, 10))
+        refused = await remote.take_assistant_question(guest.token)
+        assert isinstance(refused, QuestionRefused) and refused.code == "SIGN_IN_REQUIRED"
         with pytest.raises(AccountsFailure) as raised:
             await remote.login(known, "wrong horse battery")
         assert raised.value.code == "INVALID_CREDENTIALS"
@@ -378,3 +433,143 @@ async def test_http_client_behaves_like_the_local_one(app: Accounts) -> None:
         assert (await remote.viewer(member.token)).kind == "ANONYMOUS"
     finally:
         await remote.close()
+
+
+# -- abuse limits, mail tokens, the assistant's allowance ---------------------------------
+
+
+class CountingPasswords(Passwords):
+    """Counts the argon2 work the service does (hashes and checks)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.hashed = self.checked = 0
+        self._lock = threading.Lock()
+
+    def hash(self, password: str) -> str:
+        with self._lock:
+            self.hashed += 1
+        return super().hash(password)
+
+    def verify(self, stored: str | None, password: str) -> bool:
+        with self._lock:
+            self.checked += 1
+        return super().verify(stored, password)
+
+
+def test_parallel_guesses_cannot_outrun_the_lock(store: dict[str, str], clock: Clock) -> None:
+    """20 guesses at once, 5 allowed: the count and the lock check are one write, so
+    exactly 5 passwords are checked and 15 attempts are refused unchecked, the right
+    password among them included."""
+    passwords = CountingPasswords()
+    app = Accounts(env=store, policy=AccountsPolicy(PlanCatalogue(DEFAULT_PLANS),
+                                                    login_failure_delay=0.0),
+                   passwords=passwords, clock=clock)
+    try:
+        known = email()
+        app.register(None, known, "correct horse battery")
+        passwords.checked = 0
+        guesses = [f"guess number {n}" for n in range(19)] + ["correct horse battery"]
+        results = in_parallel([(lambda g=g: app.login(known, g, address()))  # type: ignore[misc]
+                               for g in guesses])
+        codes = [r.code if isinstance(r, AccountsFailure) else "OK" for r in results]
+        assert passwords.checked == 5
+        assert codes.count("ACCOUNT_LOCKED") >= 15
+        assert codes.count("ACCOUNT_LOCKED") + codes.count("INVALID_CREDENTIALS") + \
+            codes.count("OK") == 20
+        if "OK" not in codes:  # the right password was not among the 5 checked
+            assert failure_of(lambda: app.login(known, "correct horse battery")).code == (
+                "ACCOUNT_LOCKED")
+    finally:
+        app.close()
+
+
+def test_failed_logins_are_capped_per_address(store: dict[str, str], clock: Clock) -> None:
+    app = make_app(store, clock, login_failures_per_address_per_day=3)
+    try:
+        known, here = email(), address()
+        app.register(None, known, "correct horse battery")
+        app.login(known, "correct horse battery", here)  # a success is not counted
+        for n in range(3):  # three different accounts: no per-account lock applies
+            failure_of(lambda n=n: app.login(email(f"x{n}"), "guess", here))
+        assert failure_of(lambda: app.login(known, "correct horse battery", here)).code == (
+            "TOO_MANY_ATTEMPTS")
+        assert app.login(known, "correct horse battery", address()).viewer.kind == "MEMBER"
+        clock.advance(days=1)
+        assert app.login(known, "correct horse battery", here).viewer.kind == "MEMBER"
+    finally:
+        app.close()
+
+
+def test_registrations_are_capped_before_any_hashing(store: dict[str, str],
+                                                     clock: Clock) -> None:
+    """The issue's hole: registering with no session from one address gave 6 views every
+    time. Now each new member has the guest's 1 view until verified, and the address is
+    capped before an argon2 hash is spent."""
+    passwords = CountingPasswords()
+    app = Accounts(env=store, policy=AccountsPolicy(
+        PlanCatalogue(DEFAULT_PLANS), registrations_per_address_per_day=3,
+        login_failure_delay=0.0), passwords=passwords, clock=clock)
+    try:
+        here = address()
+        members = [app.register(None, email(), "correct horse battery", here)
+                   for _ in range(3)]
+        assert [m.viewer.remaining for m in members] == [1, 1, 1]
+        assert passwords.hashed == 3
+        results = in_parallel([(lambda: app.register(None, email(), "correct horse battery",
+                                                     here))] * 6)
+        assert {r.code for r in results if isinstance(r, AccountsFailure)} == {
+            "REGISTRATION_LIMIT"}
+        assert passwords.hashed == 3 and all(isinstance(r, AccountsFailure) for r in results)
+        assert app.register(None, email(), "correct horse battery", address()).viewer.kind == (
+            "MEMBER")
+    finally:
+        app.close()
+
+
+def test_mailed_tokens_expire_after_a_day(app: Accounts, clock: Clock) -> None:
+    member = app.register(None, email(), "correct horse battery")
+    token = mailed_token(app, member.viewer.id)
+    clock.advance(hours=24)
+    assert failure_of(lambda: app.verify_email(token)).code == "TOKEN_EXPIRED"
+    clock.advance(minutes=2)  # past the resend cooldown
+    app.resend_verification(member.token)
+    app.verify_email(mailed_token(app, member.viewer.id))
+    assert app.viewer(member.token).email_verified
+
+
+def test_assistant_questions_per_utc_day_exact_under_concurrency(app: Accounts,
+                                                                 clock: Clock) -> None:
+    guest = app.start_guest_session(address())
+    refused = app.take_assistant_question(guest.token)
+    assert isinstance(refused, QuestionRefused) and refused.code == "SIGN_IN_REQUIRED"
+    assert app.take_assistant_question(None) == refused
+    member = app.register(None, email(), "correct horse battery")
+    results = in_parallel([lambda: app.take_assistant_question(member.token)] * 16)
+    allowed = [r for r in results if isinstance(r, QuestionAllowed)]
+    assert sorted(r.quota.used for r in allowed) == list(range(1, 11))  # free: 10 a day
+    over = [r for r in results if isinstance(r, QuestionRefused)]
+    assert len(over) == 6 and {r.code for r in over} == {"QUOTA_EXCEEDED"}
+    assert app.viewer(member.token).assistant_questions == Quota(10, 10)
+    clock.advance(days=1)
+    assert app.take_assistant_question(member.token) == QuestionAllowed(Quota(1, 10))
+    assert member.viewer.id is not None
+    app.change_plan(member.viewer.id, "pro", "test")
+    assert app.take_assistant_question(member.token) == QuestionAllowed(Quota(2, 200))
+
+
+def test_member_by_email_for_other_services(app: Accounts) -> None:
+    known = email()
+    member = app.register(None, known, "correct horse battery")
+    assert member.viewer.id is not None
+    found = app.member_by_email(known.upper())
+    assert found is not None and not found.email_verified and found.roles == ()
+    assert (found.viewer_id, found.email, found.plan.name) == (member.viewer.id,
+                                                               known.lower(), "free")
+    app.grant_role(member.viewer.id, "expert")
+    found = app.member_by_email(known)
+    assert found is not None and found.roles == ("expert",)
+    assert app.member_by_email("not an email") is None
+    assert app.member_by_email(email("nobody")) is None
+    assert app.member_by_email(app.viewer(app.start_guest_session(address()).token).email
+                               or "guest@example.org") is None
