@@ -40,12 +40,16 @@ def _free_port() -> int:
 # Module scope: Playwright's sync API keeps an event loop on the main thread while it
 # runs, which must be gone before the suite's async tests run theirs.
 @pytest.fixture(scope="module")
-def base_url(
-    tmp_path_factory: pytest.TempPathFactory, icd10cm_release: tuple[str, list[CodeEntry]]
-) -> Iterator[str]:
+def data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The server's store; with no SMTP relay, its mail is written to ``outbox/*.eml``."""
+    return tmp_path_factory.mktemp("browser") / "var"
+
+
+@pytest.fixture(scope="module")
+def base_url(data_dir: Path, icd10cm_release: tuple[str, list[CodeEntry]]) -> Iterator[str]:
     """The gateway serving the sample store at http://127.0.0.1:<port>."""
-    settings = Settings(mode="embedded", data_dir=tmp_path_factory.mktemp("browser") / "var",
-                        port=_free_port(), guest_sessions_per_address_per_day=0)
+    settings = Settings(mode="embedded", data_dir=data_dir, port=_free_port(),
+                        guest_sessions_per_address_per_day=0)
 
     async def prepare() -> None:
         platform = Platform(settings)

@@ -4,6 +4,7 @@ small screens, accessibility (axe-core) and the Content-Security-Policy."""
 from __future__ import annotations
 
 import re
+import time
 from collections.abc import Iterator
 from importlib.resources import files
 from pathlib import Path
@@ -11,6 +12,8 @@ from typing import Any
 
 import pytest
 from playwright.sync_api import Browser, BrowserContext, ConsoleMessage, Page, expect
+
+from tests.e2e.helpers import outbox_messages
 
 pytestmark = pytest.mark.browser
 
@@ -87,14 +90,23 @@ def test_a_guest_sees_one_full_page_then_locked_sections(page: Page) -> None:
     expect(page.locator(".official")).to_have_text("Old myocardial infarction")
 
 
-def register(page: Page, email: str, next_path: str) -> None:
-    page.goto(f"/register?next={next_path}")
-    page.get_by_label("Email").fill(email)
-    page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name="Create account").click()
+def mailed_link(outbox: Path, to: str, path: str) -> str:
+    """The link to ``path`` in the newest mail to ``to`` (the platform delivers it to the
+    file outbox in the background, so wait for it)."""
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        for message in reversed(outbox_messages(outbox, to)):
+            body = message.get_body(("plain",))
+            found = body and re.search(rf"https?://\S+{path}\?token=\S+", body.get_content())
+            if found:
+                return found.group(0)
+        time.sleep(0.1)
+    raise AssertionError(f"no mail to {to} with a {path} link in {outbox}")
 
 
-def test_register_then_five_more_pages(page: Page) -> None:
+def test_register_verify_from_the_outbox_then_five_more_pages(
+    page: Page, data_dir: Path, base_url: str
+) -> None:
     page.goto("/codes/icd10cm/I21.9")  # the guest's one page
     page.goto("/codes/icd10cm/I21.4")
     expect(page.get_by_text("Register to view content").first).to_be_visible()
@@ -102,18 +114,26 @@ def test_register_then_five_more_pages(page: Page) -> None:
     page.get_by_label("Email").fill("five@example.org")
     page.get_by_label("Password").fill(PASSWORD)
     page.get_by_role("button", name="Create account").click()
-    expect(page).to_have_url(re.compile(r"/codes/icd10cm/I21\.4$"))
-    expect(page.get_by_text("Register to view content")).to_have_count(0)
+    expect(page.get_by_role("status")).to_contain_text("We sent you an email")
+
+    link = mailed_link(data_dir / "outbox", "five@example.org", "/verify-email")
+    assert link.startswith(base_url)
+    page.goto(link)
+    page.get_by_role("button", name="Verify my email").click()
+    expect(page.get_by_role("status")).to_have_text("Your email address is verified.")
+    expect(page.get_by_role("link", name="Continue")).to_be_visible()
+
     codes = ["I21.4", "I21.01", "I21.02", "I21.09", "I21.11"]
     for left, code in zip(range(4, -1, -1), codes, strict=True):
         page.goto(f"/codes/icd10cm/{code}")
-        expect(page.get_by_text("Register to view content")).to_have_count(0)
+        expect(page.locator(".locked")).to_have_count(0)
         expect(page.locator(".meter")).to_contain_text(f"{left} code page")
     page.goto("/codes/icd10cm/I21.19")
     expect(page.get_by_text("Upgrade to view content").first).to_be_visible()
     page.goto("/account")
     expect(page.locator("dl.facts")).to_contain_text("6 used of 6, 0 remaining")
-    page.get_by_role("button", name="Log out").first.click()
+    expect(page.locator("dl.facts")).to_contain_text("verified")
+    page.get_by_role("button", name="Log out").last.click()
     expect(page.get_by_role("link", name="Log in")).to_be_visible()
 
 
@@ -184,6 +204,7 @@ SCREENS = {
     "code-icd10pcs": "/codes/icd10pcs/0DTJ4ZZ",
     "code-locked": "/codes/icd10cm/I21.9",
     "register": "/register",
+    "account": "/account",
 }
 
 
@@ -199,6 +220,11 @@ def test_screenshots_fit_the_screen(
             page = context.new_page()
             if name == "code-locked":
                 page.goto("/codes/icd10cm/I21.4")
+            if name == "account":
+                page.goto("/register")
+                page.get_by_label("Email").fill(f"shot{width}@example.org")
+                page.get_by_label("Password").fill(PASSWORD)
+                page.get_by_role("button", name="Create account").click()
             page.goto(path)
             expect(page.locator("main")).to_be_visible()
             assert fits(page), f"{path} scrolls sideways at {width} px"
@@ -225,7 +251,7 @@ def test_axe_finds_no_serious_violation(context: BrowserContext) -> None:
     found = {}
     for path in ["/", "/search?q=fracture", "/codes/icd10cm/S72.001A",
                  "/codes/icd10pcs/0DTJ4ZZ", "/codes/icd10cm/I21.9", "/register", "/login",
-                 "/codes/icd10cm/X99"]:
+                 "/codes/icd10cm/X99", "/reset-password", "/verify-email?token=abc"]:
         page.goto(path)
         found[path] = axe(page)
     assert all(v == [] for v in found.values()), found

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import httpx
 import pytest
@@ -15,18 +16,27 @@ from gateway.bootstrap import Platform
 from services.lookup.domain import CodeEntry
 from services.shared.settings import Settings
 from services.shared.web.security import CONTENT_SECURITY_POLICY
-from tests.e2e.helpers import import_web_sample
+from tests.e2e.helpers import import_web_sample, link_token, mailed
 
 # One platform with its data for the module; each test is a new visitor (its own cookies).
 pytestmark = [pytest.mark.e2e, pytest.mark.asyncio(loop_scope="module")]
 
 
+@pytest.fixture(scope="module")
+def data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("web") / "var"
+
+
+@pytest.fixture
+def outbox(data_dir: Path) -> Path:
+    return data_dir / "outbox"
+
+
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
 async def served(
-    tmp_path_factory: pytest.TempPathFactory, icd10cm_release: tuple[str, list[CodeEntry]]
+    data_dir: Path, icd10cm_release: tuple[str, list[CodeEntry]]
 ) -> AsyncIterator[httpx.ASGITransport]:
-    settings = Settings(mode="embedded", data_dir=tmp_path_factory.mktemp("web") / "var",
-                        guest_sessions_per_address_per_day=0)
+    settings = Settings(mode="embedded", data_dir=data_dir, guest_sessions_per_address_per_day=0)
     platform = Platform(settings)
     app = create_app(settings, platform)
     async with app.router.lifespan_context(app):
@@ -52,7 +62,7 @@ def public_part(html: str) -> dict[str, object]:
     return {"ld": json.loads(ld.group(1)) if ld else None,
             "canonical": canonical.group(1) if canonical else None,
             "title": title.group(1) if title else None,
-            "locked": html.count("Register to view content")}
+            "locked": html.count('<div class="locked">')}
 
 
 async def test_a_guest_reads_one_full_code_page_then_the_public_part(
@@ -155,16 +165,24 @@ async def test_forms_need_the_csrf_token_of_the_visitor(site: httpx.AsyncClient)
     assert other_site.status_code == 403
     done = await site.post("/register", data={**posted, "csrf_token": token.group(1),
                                               "next": "//evil.example/"})
-    assert done.status_code == 303 and done.headers["location"] == "/account"
+    assert done.status_code == 303
+    assert done.headers["location"] == "/verify-email?sent=1&next=/account"
     account = await site.get("/account")
     assert "csrf@example.org" in account.text and "free" in account.text
 
 
-async def test_register_log_out_and_log_in_again(site: httpx.AsyncClient) -> None:
-    await site.get("/codes/icd10cm/I21.9")  # a guest with one page seen
-    token = re.search(r'name="csrf_token" value="([^"]+)"', (await site.get("/register")).text)
-    assert token
-    csrf = token.group(1)
+def csrf_of(html: str) -> str:
+    found = re.search(r'name="csrf_token" value="([^"]+)"', html)
+    assert found
+    return found.group(1)
+
+
+async def test_register_verify_log_out_log_in_and_reset(
+    site: httpx.AsyncClient, outbox: Path
+) -> None:
+    seen = await site.get("/codes/icd10cm/I21.9")  # a guest with one page seen
+    assert "0 code page views remaining." in seen.text
+    csrf = csrf_of((await site.get("/register")).text)
     weak = await site.post("/register", data={"email": "me@example.org", "password": "short",
                                               "csrf_token": csrf})
     assert weak.status_code == 400 and 'role="alert"' in weak.text
@@ -172,20 +190,61 @@ async def test_register_log_out_and_log_in_again(site: httpx.AsyncClient) -> Non
     made = await site.post("/register", data={"email": "me@example.org", "csrf_token": csrf,
                                               "password": "a long passphrase",
                                               "next": "/codes/icd10cm/S72.001A"})
-    assert made.headers["location"] == "/codes/icd10cm/S72.001A"
+    assert made.headers["location"] == "/verify-email?sent=1&next=/codes/icd10cm/S72.001A"
+    assert "We sent you an email" in (await site.get(made.headers["location"])).text
+    # Not verified yet: the member has the guest's views, all spent.
+    unverified = (await site.get("/codes/icd10cm/S72.001A")).text
+    assert public_part(unverified)["locked"] == 4
+    assert "Verify your email to view content" in unverified
+    assert "Verify your email address (follow the link we mailed you)" in unverified
+
+    token = link_token(await mailed(outbox, "me@example.org"), "/verify-email")
+    landing = await site.get(f"/verify-email?token={token}")
+    assert "Verify my email" in landing.text  # following the link changes nothing
+    verified = await site.post("/verify-email", data={"token": token, "csrf_token": csrf,
+                                                       "next": "/codes/icd10cm/S72.001A"})
+    assert verified.status_code == 200 and "Your email address is verified." in verified.text
+    again = await site.post("/verify-email", data={"token": token, "csrf_token": csrf})
+    assert again.status_code == 400 and 'role="alert"' in again.text
     page = await site.get("/codes/icd10cm/S72.001A")
     assert public_part(page.text)["locked"] == 0 and "4 code page views remaining." in page.text
+    account = (await site.get("/account")).text
+    assert "me@example.org" in account and "verified" in account and "2 used of 6" in account
+
     out = await site.post("/logout", data={"csrf_token": csrf})
     assert out.status_code == 303
     assert (await site.get("/account")).headers["location"] == "/login?next=/account"
     wrong = await site.post("/login", data={"email": "me@example.org", "password": "nope",
                                             "csrf_token": csrf})
     assert wrong.status_code == 400 and "not right" in wrong.text
+
+    asked = await site.post("/reset-password", data={"email": "me@example.org",
+                                                     "csrf_token": csrf})
+    assert "a link to reset its password is on its way" in asked.text
+    reset = link_token(await mailed(outbox, "me@example.org", after=1), "/reset-password")
+    form = await site.get(f"/reset-password?token={reset}")
+    assert 'name="password"' in form.text
+    done = await site.post("/reset-password", data={"token": reset, "csrf_token": csrf,
+                                                    "password": "another long passphrase"})
+    assert done.status_code == 200 and "Your password is changed" in done.text
     back = await site.post("/login", data={"email": "me@example.org", "csrf_token": csrf,
-                                           "password": "a long passphrase", "next": "/account"})
+                                           "password": "another long passphrase",
+                                           "next": "/account"})
     assert back.headers["location"] == "/account"
-    assert "1 used of 6" in (await site.get("/account")).text.replace("\n", " ") or \
-        "used of 6" in (await site.get("/account")).text
+
+
+async def test_the_account_page_offers_the_plans(site: httpx.AsyncClient) -> None:
+    csrf = csrf_of((await site.get("/register")).text)
+    await site.post("/register", data={"email": "plans@example.org", "csrf_token": csrf,
+                                       "password": "a long passphrase"})
+    account = await site.get("/account")
+    assert account.headers["cache-control"] == "no-store"
+    assert "<strong>free</strong> (yours)" in account.text
+    assert "<strong>pro</strong>" in account.text
+    for plan in re.findall(r'name="plan" value="([^"]+)"', account.text):
+        answer = await site.post("/account", data={"plan": plan, "csrf_token": csrf})
+        assert answer.status_code == 200
+        assert "Continue to payment" in answer.text or 'role="alert"' in answer.text
 
 
 async def test_sitemap_index_pages_and_robots(site: httpx.AsyncClient) -> None:

@@ -14,5 +14,6 @@ part = WebPart(
     operations=HERE / "operations.graphql",
     header="header.html",
     header_operation="SiteHeader",
-    private_paths=("/account", "/login", "/register", "/logout"),
+    private_paths=("/account", "/login", "/register", "/logout", "/verify-email",
+                   "/reset-password"),
 )
