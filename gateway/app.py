@@ -14,7 +14,7 @@ from starlette.middleware import Middleware
 from starlette.middleware.gzip import GZipMiddleware
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
-from starlette.routing import Mount, Route
+from starlette.routing import Mount, Route, WebSocketRoute
 from starlette.types import ASGIApp, Receive, Scope, Send
 from strawberry.asgi import GraphQL
 
@@ -103,7 +103,8 @@ class Gateway(GraphQL):  # type: ignore[type-arg]
         self, request: Any, response: Any
     ) -> RequestContext:
         context = self.context(request)
-        self._cookies[response] = context.response_cookies
+        if request.scope["type"] == "http":  # a websocket sets no cookies
+            self._cookies[response] = context.response_cookies
         return context
 
     async def render_graphql_ide(self, request: Request) -> Response:  # type: ignore[override]
@@ -171,6 +172,8 @@ def create_app(settings: Settings, platform: Platform | None = None) -> Starlett
     return Starlette(
         routes=[
             Route("/graphql", graphql, methods=["GET", "POST"]),
+            # Subscriptions (graphql-transport-ws); the same app serves both.
+            WebSocketRoute("/graphql", graphql),
             Route("/healthz", healthz),
             Route("/readyz", readyz),
             pages_mount,

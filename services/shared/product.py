@@ -67,6 +67,8 @@ class Product:
     after: tuple[str, ...] = ()
     # Its web pages, served by the gateway (see services.shared.web).
     web: WebPart | None = None
+    # Its GraphQL subscriptions, served over the graphql-transport-ws protocol.
+    subscription: type | None = None
     # Run by ``medcode serve`` on the started platform before it answers requests (it
     # receives a services.shared.commands.Started), e.g. importing the shipped data.
     prepare: Callable[[Any], Awaitable[None]] | None = None
