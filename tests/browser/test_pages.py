@@ -267,3 +267,27 @@ def test_graphiql_works_offline(page: Page, context: BrowserContext) -> None:
     expect(page.locator(".graphiql-response")).to_contain_text("I21.9", timeout=20_000)
     base = page.url.split("/graphql")[0]
     assert all(r.startswith(base) or r.startswith("data:") for r in requests), requests
+
+
+def test_casepilot_answers_in_the_code_page_box(
+    page: Page, output: Path, context: BrowserContext
+) -> None:
+    page.goto("/register?next=/codes/icd10cm/I21.9")
+    page.get_by_label("Email").fill("asks@example.org")
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Create account").click()
+    page.goto("/codes/icd10cm/I21.9")
+    box = page.locator("#assistant")
+    expect(box).to_contain_text("Have a question about ICD-10-CM code I21.9?")
+    box.get_by_label("Your question about I21.9").fill("is it billable?")
+    box.get_by_role("button", name="Ask CasePilot").click()
+    answer = box.locator(".answer")
+    expect(answer).to_be_visible(timeout=20_000)
+    expect(answer.locator("a", has_text="I21.9").first).to_be_visible()
+    expect(page).to_have_url(re.compile(r"/codes/icd10cm/I21\.9$"))  # answered in place
+    assert axe(page) == []
+    box.scroll_into_view_if_needed()
+    page.screenshot(path=str(output / "code-assistant-1280.png"), full_page=True)
+    page.set_viewport_size({"width": 360, "height": 900})
+    assert fits(page)
+    page.screenshot(path=str(output / "code-assistant-360.png"), full_page=True)

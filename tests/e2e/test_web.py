@@ -273,3 +273,29 @@ async def test_static_assets_are_fingerprinted_cached_and_compressed(
     asset = await site.get(script.group(1), headers={"Accept-Encoding": "gzip"})
     assert asset.headers["cache-control"] == "public, max-age=31536000, immutable"
     assert asset.headers["content-encoding"] == "gzip"
+
+
+async def test_the_code_page_box_asks_casepilot_about_the_code(site: httpx.AsyncClient) -> None:
+    guest = await site.get("/codes/icd10cm/I21.9")
+    assert "Have a question about ICD-10-CM code I21.9?" in guest.text
+    assert "to ask CasePilot" in guest.text and 'action="/assistant"' not in guest.text
+    csrf = csrf_of((await site.get("/register")).text)
+    await site.post("/register", data={"email": "asker@example.org", "csrf_token": csrf,
+                                       "password": "a long passphrase"})
+    member = await site.get("/codes/icd10cm/I21.9")
+    assert 'action="/assistant"' in member.text and 'name="code" value="I21.9"' in member.text
+    answer = await site.post("/assistant", data={
+        "question": "is it billable?", "system": "ICD10CM", "code": "I21.9",
+        "csrf_token": csrf, "fragment": "1"})
+    assert answer.status_code == 200 and "<html" not in answer.text
+    assert '<a href="/codes/icd10cm/I21.9">I21.9</a>' in answer.text, answer.text
+    assert "questions left today" in answer.text
+    conversation = re.search(r'data-conversation="([^"]+)"', answer.text)
+    assert conversation
+    page = await site.post("/assistant", data={
+        "question": "what does it exclude?", "conversation": conversation.group(1),
+        "csrf_token": csrf})
+    # The conversation goes on in the page's follow-up form.
+    assert f'name="conversation" value="{conversation.group(1)}"' in page.text
+    refused = await site.post("/assistant", data={"question": "", "csrf_token": csrf})
+    assert 'role="alert"' in refused.text

@@ -6,8 +6,8 @@ A product's ``Product.web`` holds one :class:`WebPart`; the gateway gathers them
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
@@ -48,3 +48,6 @@ class WebPart:
     sitemap: Sitemap | None = None
     # Paths crawlers are asked to leave alone (robots.txt), e.g. forms and search results.
     private_paths: tuple[str, ...] = ()
+    # Templates of this part that other parts' pages include at a named place ("slot"),
+    # with that page's values: e.g. {"code_page": "box.html"} puts a box on code pages.
+    slots: Mapping[str, str] = field(default_factory=dict)

@@ -119,7 +119,8 @@ class Site:
         env = jinja2.Environment(loader=loader, autoescape=True, trim_blocks=True,
                                  lstrip_blocks=True)
         env.globals.update(static_url=self.static_url, csrf_field=self.csrf_field,
-                           csrf_token=self.csrf_token, development=development)
+                           csrf_token=self.csrf_token, development=development,
+                           slot=self.slot)
         self.templates = Jinja2Templates(env=env)
 
     # --- operations -------------------------------------------------------------------
@@ -213,6 +214,10 @@ class Site:
             response.set_cookie(CSRF_COOKIE, state.csrf, path="/", secure=True,
                                 httponly=True, samesite="strict")
             state.csrf_new = False
+
+    def slot(self, name: str) -> list[str]:
+        """The templates other parts put at the place ``name`` of a page (in part order)."""
+        return [f"{part.name}/{part.slots[name]}" for part in self.parts if name in part.slots]
 
     def static_url(self, part: str, path: str) -> str:
         return f"/static/{part}/{path}?v={_fingerprint(self.static_dirs[part] / path)}"
