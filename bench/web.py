@@ -5,7 +5,8 @@ ICD-10-CM and ICD-10-PCS releases), it prints:
 
   server time   a code page rendered by the gateway in-process (ASGI, no network), p50 and
                 p95, for a member on an unlimited plan (the full page: every section and the
-                plain-language description), a locked page, and a search results page
+                plain-language description), the same data through POST /graphql alone (the
+                page's own cost is the difference), a locked page, and a search page
   JavaScript    every script a page loads, gzip-compressed (the size a browser downloads)
   LCP           the largest contentful paint of the home page, a search and a code page in
                 headless Chromium (Debian's /usr/bin/chromium), server over loopback
@@ -21,6 +22,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import gzip
+import os
 import random
 import socket
 import statistics
@@ -41,6 +43,8 @@ from services.shared.graphql import offset_cursor  # noqa: E402
 from services.shared.settings import Settings  # noqa: E402
 
 CHROMIUM = "/usr/bin/chromium"
+# The code page's own operation document, as the page runs it.
+PAGE_QUERY = (ROOT / "services" / "lookup" / "web" / "operations.graphql").read_text()
 TARGETS = {"server": 20.0, "js": 50.0, "lcp": 1000.0}
 LCP_SCRIPT = """() => new Promise(resolve => {
   new PerformanceObserver(list => {
@@ -91,8 +95,8 @@ async def member_cookie(client: httpx.AsyncClient, platform: Platform) -> None:
 async def server_times(settings: Settings, pages: int) -> dict[str, list[float]]:
     platform = Platform(settings)
     app = create_app(settings, platform)
-    times: dict[str, list[float]] = {"full code page": [], "locked code page": [],
-                                     "search page": []}
+    times: dict[str, list[float]] = {"full code page": [], "codePage query": [],
+                                     "locked code page": [], "search page": []}
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app)
         base = "https://bench.local"
@@ -111,13 +115,22 @@ async def server_times(settings: Settings, pages: int) -> dict[str, list[float]]
                 await member.get(path)
             print(f"measuring {len(paths)} code pages...", file=sys.stderr)
             for i, path in enumerate(paths):
+                _, system, code = path.rsplit("/", 2)
                 for name, client, url in (
                     ("full code page", member, path),
+                    # The same page's data through the API alone: what the page adds is the
+                    # difference (both reopen a page the member has unlocked already).
+                    ("codePage query", member, f"{system}/{code}"),
                     ("locked code page", locked, path),
                     ("search page", member, f"/search?q={words[i % len(words)]}"),
                 ):
                     started = time.perf_counter()
-                    response = await client.get(url)
+                    if name == "codePage query":
+                        response = await client.post("/graphql", json={
+                            "query": PAGE_QUERY, "operationName": "CodePage",
+                            "variables": {"system": system.upper(), "code": code}})
+                    else:
+                        response = await client.get(url)
                     times[name].append((time.perf_counter() - started) * 1000)
                     assert response.status_code == 200, (url, response.status_code)
     return times
@@ -174,7 +187,10 @@ def main() -> None:
         settings = replace(settings, data_dir=Path(args.data_dir))
     settings = replace(settings, guest_sessions_per_address_per_day=0)
 
+    load = os.getloadavg()[0]
     times = asyncio.run(server_times(settings, args.pages))
+    print(f"(load average {load:.1f} on {os.cpu_count()} cores when it started: on a busy "
+          "machine every figure is inflated)")
     print(f"server time, in-process (target p50 <= {TARGETS['server']:.0f} ms):")
     for name, values in times.items():
         print(f"  {name:18} p50 {percentile(values, .5):6.1f} ms   p95 "

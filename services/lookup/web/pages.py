@@ -148,7 +148,6 @@ async def code_page(site: Site, request: Request) -> Response:
             await site.run(request, "StartGuestSession")
         except OperationRefused:
             pass  # too many guests from this network today: the public part only
-    site.begin(request)  # the header's operations run while the page's does
     data = await site.run(request, "CodePage", {"system": system, "code": canonical})
     page = data["codePage"]
     if page["__typename"] == "CodeNotFound":
@@ -157,7 +156,7 @@ async def code_page(site: Site, request: Request) -> Response:
         "page": page, "viewer": data["viewer"], "system_name": SYSTEM_NAMES[system],
         "notes": _notes(page), "code_path": code_path, "json_ld": _json_ld(page),
         "path": request.url.path,
-    })
+    }, header_data={"viewer": data["viewer"]})  # the header's viewer, read already
 
 
 def _notes(page: dict[str, Any]) -> list[dict[str, Any]]:

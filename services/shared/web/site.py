@@ -180,12 +180,17 @@ class Site:
         *,
         status_code: int = 200,
         headers: Mapping[str, str] | None = None,
+        header_data: dict[str, Any] | None = None,
     ) -> Response:
         """A page in the layout, with every part's header, and the cookies its
-        operations set."""
-        self.begin(request)
-        header = [(name, await task if task else {})
-                  for name, task in self._state(request).header or []]
+        operations set. ``header_data``: the page's own operation read what the headers
+        read (e.g. ``{"viewer": ...}``), so their operations are not run again."""
+        if header_data is not None:
+            header = [(f"{p.name}/{p.header}", header_data) for p in self.parts if p.header]
+        else:
+            self.begin(request)
+            header = [(name, await task if task else {})
+                      for name, task in self._state(request).header or []]
         response = self.templates.TemplateResponse(
             request, template, {"header_parts": header, **(values or {})},
             status_code=status_code, headers=headers,
