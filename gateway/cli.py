@@ -59,10 +59,11 @@ def serve(settings: Settings) -> None:
                     await product.prepare(platform)
 
     asyncio.run(prepare())
-    where = f"http://{settings.host}:{settings.port}/graphql"
+    where = f"http://{settings.host}:{settings.port}"
     workers = worker_count(settings)
-    print(f"medcode ({settings.mode}, {settings.environment}) serving {where}"
-          f" from {workers} process{'es' if workers > 1 else ''}", file=sys.stderr)
+    print(f"medcode ({settings.mode}, {settings.environment}) serving {where}/ "
+          f"(GraphQL at {where}/graphql) from {workers} process{'es' if workers > 1 else ''}",
+          file=sys.stderr)
     if workers == 1:
         uvicorn.run(create_app(settings), host=settings.host, port=settings.port,
                     log_config=None)

@@ -7,6 +7,7 @@ from collections.abc import AsyncGenerator
 import strawberry
 from strawberry.types import Info
 
+from services.assistant import web
 from services.assistant.client import AssistantClient
 from services.assistant.domain import AssistantFailure, CodeRef
 from services.assistant.runtime import start
@@ -73,4 +74,4 @@ class Subscription:
 
 
 product = Product(name="assistant", query=None, mutation=Mutation, subscription=Subscription,
-                  start=start, after=("lookup", "accounts"))
+                  start=start, after=("lookup", "accounts"), web=web.part)

@@ -46,7 +46,7 @@ async def served(lookup_store: tuple[CodeSets, Path], tmp_path: Path
     _, index = lookup_store
     data_dir = tmp_path / "var"
     data_dir.mkdir()
-    for name in ("lookup.sqlite", "search.sqlite"):
+    for name in ("lookup.sqlite", "search"):
         (data_dir / name).symlink_to(index.parent / name)
     settings = Settings(mode="embedded", data_dir=data_dir)
     platform = Platform(settings)

@@ -169,6 +169,13 @@ class SearchIndex(Protocol[D]):
     async def documents(self) -> list[D]:
         """Every document, ordered by doc id (for verification and derived data)."""
 
+    async def listing(
+        self, field: str, value: Value, offset: int, limit: int
+    ) -> tuple[list[D], int]:
+        """One page of the documents whose keyword ``field`` holds ``value``, in doc-id
+        order, and how many there are (a product's listings: lookup's code index and
+        sitemap)."""
+
 
 class SearchCatalog(Protocol[D]):
     """The versioned indexes of one backend and the alias that names the live one."""

@@ -16,6 +16,8 @@ from services.shared.search.embedded.layout import (
     ID,
     WORDS,
     analyzer,
+    keyword_field,
+    keyword_value,
     stored,
     tantivy_schema,
 )
@@ -42,6 +44,7 @@ from services.shared.search.model import (
     Facets,
     IndexChange,
     QueryPlan,
+    Value,
 )
 
 if TYPE_CHECKING:
@@ -194,6 +197,24 @@ class TantivyIndex(Generic[D]):
     async def count(self) -> int:
         searcher = self._index.searcher()
         return matched(searcher.search(self._documents_query(), 1, count=True))
+
+    async def listing(
+        self, field: str, value: Value, offset: int, limit: int
+    ) -> tuple[list[D], int]:
+        def read() -> tuple[list[D], int]:
+            searcher = self._index.searcher()
+            query = Query.term_query(self._tschema, keyword_field(field), keyword_value(value))
+            n = matched(searcher.search(query, 1, count=True))
+            if offset >= n:
+                return [], n
+            # The bindings sort by numeric fast fields only: order the ids here. Listings
+            # are read rarely (a sitemap page, a code index page), so this stays simple.
+            bodies = [stored(searcher.doc(address))
+                      for _, address in searcher.search(query, n, count=False).hits]
+            bodies.sort(key=lambda body: str(body["id"]))
+            return [self.doc_type.load(b["doc"]) for b in bodies[offset:offset + limit]], n
+
+        return await asyncio.to_thread(read)
 
     async def documents(self) -> list[D]:
         def read() -> list[D]:

@@ -28,6 +28,7 @@ from services.shared.search.model import (
     IndexChange,
     QueryPlan,
     SearchIndex,
+    Value,
 )
 from services.shared.search.opensearch.mapping import index_body, stored_of
 from services.shared.search.opensearch.queries import facet_aggs, filters, parts, read_facets
@@ -176,6 +177,31 @@ class OpenSearchIndex(Generic[D]):
     async def count(self) -> int:
         response = await self._client().count(index=self.name)
         return int(response["count"])
+
+    async def listing(
+        self, field: str, value: Value, offset: int, limit: int
+    ) -> tuple[list[D], int]:
+        """Walked with ``search_after`` from the start (the result window caps ``from``);
+        listings are read rarely, and seldom deep."""
+        client = self._client()
+        query = {"term": {field: value}}
+        total = int((await client.count(index=self.name, body={"query": query}))["count"])
+        found: list[D] = []
+        after: list[Any] | None = None
+        skip = offset
+        while len(found) < limit:
+            size = min(_PAGE, skip + limit - len(found))
+            body: dict[str, Any] = {"query": query, "sort": [{"doc_id": "asc"}], "size": size,
+                                    "track_total_hits": False}
+            if after is not None:
+                body["search_after"] = after
+            hits = (await client.search(index=self.name, body=body))["hits"]["hits"]
+            found.extend(self._load(hit["_source"]) for hit in hits[skip:])
+            skip = max(skip - len(hits), 0)
+            if len(hits) < size:
+                break
+            after = hits[-1]["sort"]
+        return found[:limit], total
 
     async def documents(self, *, page: int = _PAGE) -> list[D]:
         """Every document by doc id, paged with ``search_after`` (no scroll state to leak).
