@@ -78,6 +78,12 @@ class Platform:
             log.info("outgoing mail goes to %s", self.mail.where)
             self._spawn(self.mail.delivery.name, self.mail.delivery.run_forever())
 
+    def listen(self) -> None:
+        """Start the products' listeners; one that stops marks the platform unready."""
+        for name, running in self.running.items():
+            for number, listener in enumerate(running.listeners):
+                self._spawn(f"{name} listener {number + 1}", listener())
+
     def warm(self) -> None:
         """Start the products' warm-ups; they end when done, and a failure only logs."""
         for name, running in self.running.items():

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import secrets
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import replace
@@ -19,6 +20,10 @@ from services.shared.settings import Settings
 from tests.servers.kafka import start_tansu
 from tests.servers.opensearch import start_opensearch
 from tests.servers.postgres import fresh_database
+
+# Every platform a test starts (and every medcode process it spawns) listens for consult
+# mail; on a free port, so that runs in parallel (and a real server on 2525) never clash.
+os.environ.setdefault("SMTP_PORT", "0")
 
 
 @pytest.fixture(scope="session")

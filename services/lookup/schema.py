@@ -21,6 +21,13 @@ class CodeSystem(Enum):
     CPT = "CPT"
 
 
+@strawberry.input(description="A code, as other products' inputs refer to one "
+                             "(a question about a code page).")
+class CodeRefInput:
+    system: CodeSystem
+    code: str
+
+
 @strawberry.type
 class CodeSummary:
     system: CodeSystem

@@ -52,6 +52,14 @@ def offset_cursor(offset: int) -> str:
     return base64.urlsafe_b64encode(f"o:{offset}".encode()).decode()
 
 
+@strawberry.type(description="The outcome of a command with nothing else to return; "
+                             "on failure, code says why in a machine-readable way.")
+class ActionResult:
+    ok: bool
+    code: str | None
+    message: str
+
+
 class UserError(ValueError):
     """A caller mistake whose message is safe to show, even in production."""
 

@@ -45,6 +45,10 @@ class Running:
     # Run once in the background where requests are served: what is worth having in
     # memory before the first request needs it.
     warmups: list[Callable[[], Coroutine[Any, Any, None]]] = field(default_factory=list)
+    # Network listeners besides HTTP (e.g. inbound SMTP), run until cancelled by the
+    # processes that serve requests (`medcode serve`, `medcode service <name>`), not
+    # by the worker.
+    listeners: list[Callable[[], Coroutine[Any, Any, None]]] = field(default_factory=list)
 
     async def close(self) -> None:
         for close in self.closers:

@@ -1,0 +1,195 @@
+"""From a stored inbound message to a case: the service layer of inbound consult mail.
+
+The SMTP listener only stores (see smtp.py). ``IntakeProjection`` is a consumer of the
+consult service's own ``ConsultMailReceived`` events: for each stored message it finds
+the sender among the members, continues the case the message threads into or opens a
+new one (acknowledged at once with the automatic answer), or records why not, which
+the mail policy answers. Processing is idempotent (a message is handled once: the
+decision and the message's ``handled`` mark are one save), so a redelivery or a restart
+in the middle changes nothing.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Protocol
+from uuid import UUID
+
+from eventsourcing.persistence import Tracking, TrackingRecorder
+from starlette.concurrency import run_in_threadpool
+
+from services.consult.application import AutoAnswer, Consults, Requester
+from services.consult.domain import (
+    AllowanceUsed,
+    CaseClosed,
+    Channel,
+    Citation,
+    EmailNotVerified,
+    NoConsultsOnPlan,
+    Refusal,
+    Status,
+)
+from services.consult.parsing import MailRefused, ParsedMail, parse
+from services.lookup.client import LookupClient
+from services.shared.bus import Delivery
+from services.shared.search.model import Checkpoint
+
+log = logging.getLogger(__name__)
+
+RECEIVED = "ConsultMailReceived"
+
+
+class Members(Protocol):
+    """Who a sender or a session is, as the consult service needs it (accounts behind)."""
+
+    async def by_email(self, email: str) -> Requester | None: ...
+
+    async def by_token(self, token: str | None) -> Requester | None: ...
+
+
+class Answerer(Protocol):
+    """The automatic part of an acknowledgement."""
+
+    async def answer(self, subject: str, question: str, member: Requester) -> AutoAnswer: ...
+
+
+class MailIntake:
+    def __init__(self, app: Consults, members: Members, answerer: Answerer) -> None:
+        self.app = app
+        self.members = members
+        self.answerer = answerer
+
+    async def store(self, raw: bytes, parsed: ParsedMail, mail_from: str,
+                    recipients: list[str]) -> bool:
+        """Store a message durably (the SMTP listener answers 250 after this returns)."""
+        stored: bool = await run_in_threadpool(self.app.receive_mail, raw, parsed.message_id,
+                                               mail_from, recipients)
+        return stored
+
+    async def process(self, mail_id: UUID) -> None:
+        app = self.app
+        mail = await run_in_threadpool(app.mail, mail_id)
+        if mail is None or mail.handled:
+            return
+        try:
+            parsed = await run_in_threadpool(parse, app.raw(mail))
+        except MailRefused as refused:  # refused at SMTP time too; kept for old messages
+            await run_in_threadpool(app.ignore_mail, mail_id, refused.reply)
+            return
+        if parsed.automatic:
+            # Auto-replies, bounces and list mail are never answered: no mail loops.
+            await run_in_threadpool(app.ignore_mail, mail_id, "automatic message")
+            return
+        member = await self.members.by_email(parsed.sender)
+        if member is None:
+            await self._refuse(mail_id, Refusal.UNKNOWN_SENDER, "")
+            return
+        if not member.verified:
+            await self._refuse(mail_id, Refusal.NOT_VERIFIED, "")
+            return
+        case = await run_in_threadpool(app.thread_case, parsed, member.viewer_id)
+        if case is not None:
+            if case.status == Status.CLOSED:
+                await self._refuse(mail_id, Refusal.CASE_CLOSED, str(case.number))
+            elif not parsed.fresh and not parsed.attachments:
+                await self._refuse(mail_id, Refusal.EMPTY, "")
+            else:
+                await run_in_threadpool(app.reply_from_mail, mail_id, case.id, parsed, member)
+            return
+        if not parsed.fresh:
+            await self._refuse(mail_id, Refusal.EMPTY, "")
+            return
+        try:
+            await run_in_threadpool(app.check_can_open, member)
+            auto = await self.answerer.answer(parsed.question_subject, parsed.fresh, member)
+            await run_in_threadpool(
+                lambda: app.open_case(member, parsed.question_subject, parsed.fresh, auto,
+                                      channel=Channel.EMAIL, message_id=parsed.message_id,
+                                      attachments=parsed.attachments, mail_id=mail_id))
+        except (AllowanceUsed, NoConsultsOnPlan) as failure:
+            reason = (Refusal.ALLOWANCE_USED if isinstance(failure, AllowanceUsed)
+                      else Refusal.NO_CONSULTS_ON_PLAN)
+            await self._refuse(mail_id, reason, str(failure))
+        except EmailNotVerified:
+            await self._refuse(mail_id, Refusal.NOT_VERIFIED, "")
+        except CaseClosed as failure:
+            await self._refuse(mail_id, Refusal.CASE_CLOSED, str(failure))
+
+    async def _refuse(self, mail_id: UUID, reason: Refusal, detail: str) -> None:
+        await run_in_threadpool(self.app.refuse_mail, mail_id, reason, detail)
+
+
+class IntakeProjection:
+    """Runs ``MailIntake.process`` for each stored message, once, in log order.
+
+    The checkpoint lives in the consult store's tracking table; processing is
+    idempotent on its own, so a checkpoint written after the work is enough.
+    """
+
+    name = "consult-intake"
+
+    def __init__(self, intake: MailIntake) -> None:
+        self.intake = intake
+        self._tracking: TrackingRecorder = intake.app.factory.tracking_recorder()
+
+    async def checkpoint(self, source: str) -> Checkpoint | None:
+        def read() -> Checkpoint | None:
+            position = self._tracking.max_tracking_id(self.name)
+            cursor = self._tracking.max_tracking_id(f"{self.name}@cursor")
+            if position is None:
+                return None
+            return Checkpoint(self.name, source, position, cursor or position)
+
+        found: Checkpoint | None = await run_in_threadpool(read)
+        return found
+
+    async def apply(self, source: str, deliveries: list[Delivery]) -> None:
+        for delivery in deliveries:
+            if delivery.envelope.type == RECEIVED:
+                await self.intake.process(delivery.envelope.aggregate_id)
+        last = deliveries[-1]
+
+        def track() -> None:
+            self._tracking.insert_tracking(Tracking(self.name, last.envelope.position))
+            self._tracking.insert_tracking(Tracking(f"{self.name}@cursor", last.cursor))
+
+        await run_in_threadpool(track)
+
+
+class SearchAnswerer:
+    """Until CasePilot exists: the top search results for the question, said as such."""
+
+    NOTE = ("CasePilot, our assistant, is not available yet, so this automatic part lists "
+            "the top code-search results for your question. It is not an expert's answer.")
+
+    def __init__(self, lookup: LookupClient, limit: int = 5) -> None:
+        self.lookup = lookup
+        self.limit = limit
+
+    async def answer(self, subject: str, question: str, member: Requester) -> AutoAnswer:
+        found: list[Citation] = []
+        seen: set[tuple[str, str]] = set()
+        for query in _queries(subject, question):
+            page = await self.lookup.search_codes(query, limit=self.limit)
+            for item in page.items:
+                key = (item.system, item.code)
+                if key not in seen and len(found) < self.limit:
+                    seen.add(key)
+                    found.append(Citation(item.system, item.code, item.title))
+            if len(found) >= self.limit:
+                break
+        if not found:
+            text = f"{self.NOTE}\n\nThe search found no codes for your question."
+            return AutoAnswer(text, [], "search")
+        lines = "\n".join(f"- {c.system} {c.code}: {c.title}" for c in found)
+        return AutoAnswer(f"{self.NOTE}\n\n{lines}", found, "search")
+
+
+def _queries(subject: str, question: str) -> list[str]:
+    """What to search for: the subject, then the question's first sentences."""
+    queries = []
+    if subject and subject != "(no subject)":
+        queries.append(subject[:120])
+    first = question.replace("\n", " ").split(". ")
+    queries.extend(sentence[:160] for sentence in first[:3] if sentence.strip())
+    return queries
