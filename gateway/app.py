@@ -121,7 +121,7 @@ def create_app(settings: Settings, platform: Platform | None = None) -> Starlett
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         await platform.start()
         platform.run_background()
-        platform.listen()
+        platform.serve()
         platform.warm()
         try:
             yield

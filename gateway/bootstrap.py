@@ -78,11 +78,11 @@ class Platform:
             log.info("outgoing mail goes to %s", self.mail.where)
             self._spawn(self.mail.delivery.name, self.mail.delivery.run_forever())
 
-    def listen(self) -> None:
-        """Start the products' listeners; one that stops marks the platform unready."""
+    def serve(self) -> None:
+        """Start the products' serving tasks; one that stops marks the platform unready."""
         for name, running in self.running.items():
-            for number, listener in enumerate(running.listeners):
-                self._spawn(f"{name} listener {number + 1}", listener())
+            for number, task in enumerate(running.serving):
+                self._spawn(f"{name} serving task {number + 1}", task())
 
     def warm(self) -> None:
         """Start the products' warm-ups; they end when done, and a failure only logs."""

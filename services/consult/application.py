@@ -308,11 +308,13 @@ class Consults(Application[UUID]):
         far = datetime.max.replace(tzinfo=UTC)
         return sorted(cases, key=lambda c: (c.due_at or far, c.number))
 
-    def overdue_count(self, now: datetime | None = None) -> int:
+    def waiting_counts(self) -> tuple[int, int]:
+        """Cases waiting for an expert, and how many of them are overdue."""
         queue = self._get(Queue, Queue.ID)
-        now = now or self.clock()
-        return sum(1 for case_id in (queue.waiting if queue else [])
-                   if (c := self._get(Consult, case_id)) is not None and c.overdue(now))
+        now = self.clock()
+        cases = [c for case_id in (queue.waiting if queue else [])
+                 if (c := self._get(Consult, case_id)) is not None and c.waiting]
+        return len(cases), sum(1 for c in cases if c.overdue(now))
 
     def message_id(self, case: Consult) -> str:
         """The Message-ID of the next message we send on ``case``, derived from the case

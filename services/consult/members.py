@@ -8,7 +8,11 @@ from services.consult.application import Requester
 
 
 class AccountsMembers:
-    """The consult service's view of members: verified or not, plan terms, roles."""
+    """The consult service's view of members: verified or not, plan terms, roles.
+
+    ``accounts`` is the accounts client (``member_by_email`` answers a ``Member`` with
+    its ``Plan``, whose ``consults_per_month`` and ``consult_answer_hours`` apply here).
+    """
 
     def __init__(self, accounts: Any) -> None:
         self.accounts = accounts
@@ -19,14 +23,14 @@ class AccountsMembers:
 
     async def by_token(self, token: str | None) -> Requester | None:
         viewer = await self.accounts.viewer(token)
-        if viewer.kind != "MEMBER" or viewer.id is None:
+        if viewer.kind != "MEMBER" or not viewer.email:
             return None
-        return _requester(viewer)
+        return await self.by_email(viewer.email)
 
 
 def _requester(member: Any) -> Requester:
     plan = member.plan
-    return Requester(viewer_id=str(member.id), email=member.email,
+    return Requester(viewer_id=str(member.viewer_id), email=member.email,
                      verified=bool(member.email_verified), plan=plan.name,
                      consults_per_month=plan.consults_per_month,
                      answer_hours=plan.consult_answer_hours, roles=tuple(member.roles))

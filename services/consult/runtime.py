@@ -8,6 +8,7 @@ from services.consult.events import CATALOGUE
 from services.consult.intake import Answerer, IntakeProjection, MailIntake, SearchAnswerer
 from services.consult.mailing import ConsultMail
 from services.consult.members import AccountsMembers
+from services.consult.metrics import QueueGauge
 from services.consult.settings import ConsultSettings
 from services.consult.smtp import InboundServer
 from services.shared.consumer import Consumer
@@ -32,10 +33,11 @@ async def start(infra: Infrastructure) -> Running:
     answerer = answerer_for(infra)
     intake = MailIntake(app, members, answerer)
     server = InboundServer(own, intake.store)
+    overdue = QueueGauge(app)
     consumers = [Consumer(IntakeProjection(intake), infra.bus, CATALOGUE.source)]
     if infra.mail is not None:
         composer = ConsultMail(app, reply_to=own.address, site_url=settings.site_url)
         consumers.append(Consumer(MailPolicy("consult-mail", infra.mail.outbox,
                                              composer.compose), infra.bus, CATALOGUE.source))
     return Running(client=LocalConsults(app, members, answerer), app=app, catalogue=CATALOGUE,
-                   consumers=consumers, listeners=[server.serve])
+                   consumers=consumers, serving=[server.serve, overdue.run])

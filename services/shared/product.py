@@ -45,10 +45,10 @@ class Running:
     # Run once in the background where requests are served: what is worth having in
     # memory before the first request needs it.
     warmups: list[Callable[[], Coroutine[Any, Any, None]]] = field(default_factory=list)
-    # Network listeners besides HTTP (e.g. inbound SMTP), run until cancelled by the
-    # processes that serve requests (`medcode serve`, `medcode service <name>`), not
-    # by the worker.
-    listeners: list[Callable[[], Coroutine[Any, Any, None]]] = field(default_factory=list)
+    # Long-running tasks of the processes that serve requests (`medcode serve`,
+    # `medcode service <name>`; not the worker): a network listener besides HTTP such
+    # as inbound SMTP, a gauge kept fresh. Each runs until cancelled.
+    serving: list[Callable[[], Coroutine[Any, Any, None]]] = field(default_factory=list)
 
     async def close(self) -> None:
         for close in self.closers:
