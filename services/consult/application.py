@@ -8,7 +8,6 @@ case numbers never repeat).
 
 from __future__ import annotations
 
-import base64
 import random
 import re
 import time
@@ -117,9 +116,7 @@ class Consults(Application[UUID]):
         mail_id = mail_id_for(message_id)
         if self._get(InboundMail, mail_id) is not None:
             return False
-        mail = InboundMail(message_id=message_id, raw=base64.b64encode(raw).decode("ascii"),
-                           mail_from=mail_from[:300], recipients=recipients,
-                           size=len(raw), received_at=self.clock())
+        mail = InboundMail.receive(message_id, raw, mail_from[:300], recipients, self.clock())
         try:
             self.save(mail)
         except IntegrityError:
@@ -128,10 +125,6 @@ class Consults(Application[UUID]):
 
     def mail(self, mail_id: UUID) -> InboundMail | None:
         return self._get(InboundMail, mail_id)
-
-    @staticmethod
-    def raw(mail: InboundMail) -> bytes:
-        return base64.b64decode(mail.raw)
 
     def refuse_mail(self, mail_id: UUID, reason: Refusal, detail: str) -> None:
         self._settle(mail_id, lambda mail: mail.refuse(reason.value, detail))

@@ -9,6 +9,7 @@ stored once per Message-ID (its aggregate id is derived from it).
 
 from __future__ import annotations
 
+import base64
 import hashlib
 from dataclasses import dataclass
 from datetime import datetime
@@ -155,17 +156,21 @@ class InboundMail(Aggregate):
     """One message as it arrived over SMTP, stored before we answered 250.
 
     Keyed by its Message-ID, so a retransmission (a sender's retry after a lost 250)
-    is the same aggregate and is stored once. ``raw`` is the message exactly as
-    received (base64 text), quoted history and attachments included.
+    is the same aggregate and is stored once. The message exactly as received (quoted
+    history and attachments included) is kept by a second, private event saved with
+    the first: the bus reads only public events, so up to 10 MiB of raw mail is never
+    decoded just to tell a consumer that a message arrived.
     """
 
     class Received(Aggregate.Created):
         message_id: str
-        raw: str
         mail_from: str
         recipients: list[str]
         size: int
         received_at: datetime
+
+    class Kept(Aggregate.Event):
+        raw: str  # base64 of the bytes as received
 
     class Processed(Aggregate.Event):
         case_id: UUID
@@ -182,19 +187,31 @@ class InboundMail(Aggregate):
     def create_id(message_id: str, **_: Any) -> UUID:
         return mail_id_for(message_id)
 
+    @classmethod
+    def receive(cls, message_id: str, raw: bytes, mail_from: str, recipients: list[str],
+                received_at: datetime) -> InboundMail:
+        mail = cls(message_id=message_id, mail_from=mail_from, recipients=recipients,
+                   size=len(raw), received_at=received_at)
+        mail._kept(raw=base64.b64encode(raw).decode("ascii"))
+        return mail
+
     @event(Received)
-    def __init__(self, message_id: str, raw: str, mail_from: str, recipients: list[str],
-                 size: int, received_at: datetime) -> None:
+    def __init__(self, message_id: str, mail_from: str, recipients: list[str], size: int,
+                 received_at: datetime) -> None:
         self.message_id = message_id
-        self.raw = raw
         self.mail_from = mail_from
         self.recipients = list(recipients)
         self.size = size
         self.received_at = received_at
+        self.raw = b""
         self.outcome: str | None = None
         self.case_id: UUID | None = None
         self.refusal: str | None = None
         self.detail = ""
+
+    @event(Kept)
+    def _kept(self, raw: str) -> None:
+        self.raw = base64.b64decode(raw)
 
     @property
     def handled(self) -> bool:

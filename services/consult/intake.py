@@ -12,6 +12,7 @@ in the middle changes nothing.
 from __future__ import annotations
 
 import logging
+import re
 from typing import Protocol
 from uuid import UUID
 
@@ -50,7 +51,8 @@ class Members(Protocol):
 class Answerer(Protocol):
     """The automatic part of an acknowledgement."""
 
-    async def answer(self, subject: str, question: str, member: Requester) -> AutoAnswer: ...
+    async def answer(self, subject: str, question: str, member: Requester,
+                     about: dict[str, str] | None = None) -> AutoAnswer: ...
 
 
 class MailIntake:
@@ -72,7 +74,7 @@ class MailIntake:
         if mail is None or mail.handled:
             return
         try:
-            parsed = await run_in_threadpool(parse, app.raw(mail))
+            parsed = await run_in_threadpool(parse, mail.raw)
         except MailRefused as refused:  # refused at SMTP time too; kept for old messages
             await run_in_threadpool(app.ignore_mail, mail_id, refused.reply)
             return
@@ -166,10 +168,12 @@ class SearchAnswerer:
         self.lookup = lookup
         self.limit = limit
 
-    async def answer(self, subject: str, question: str, member: Requester) -> AutoAnswer:
+    async def answer(self, subject: str, question: str, member: Requester,
+                     about: dict[str, str] | None = None) -> AutoAnswer:
         found: list[Citation] = []
         seen: set[tuple[str, str]] = set()
-        for query in _queries(subject, question):
+        asked = [about["code"]] if about else []
+        for query in [*asked, *_queries(subject, question)]:
             page = await self.lookup.search_codes(query, limit=self.limit)
             for item in page.items:
                 key = (item.system, item.code)
@@ -185,11 +189,26 @@ class SearchAnswerer:
         return AutoAnswer(f"{self.NOTE}\n\n{lines}", found, "search")
 
 
+# How a coder asks, not what they ask about: "how do I code", "what is the ICD-10 code for".
+# Left in, "code" reads as a clinical word (a code blue) to the search.
+_ASKING = re.compile(
+    r"^((how|what|which|whats|what's|do|does|did|should|would|could|can|i|we|you|is|are|"
+    r"the|a|an|for|to|of|please|help|question|correct|right|proper|appropriate|"
+    r"codes?|coded|coding|icd-?10(-?cm|-?pcs)?|cpt|hcpcs|use|report|assign|bill)\b[\s,:]*)+",
+    re.IGNORECASE)
+
+
 def _queries(subject: str, question: str) -> list[str]:
-    """What to search for: the subject, then the question's first sentences."""
-    queries = []
+    """What to search for: the subject, then the question's first sentences, each without
+    the words of asking."""
+    wanted = []
     if subject and subject != "(no subject)":
-        queries.append(subject[:120])
-    first = question.replace("\n", " ").split(". ")
-    queries.extend(sentence[:160] for sentence in first[:3] if sentence.strip())
+        wanted.append(subject[:120])
+    sentences = re.split(r"(?<=[a-z][a-z][.?!])\s+", question.replace("\n", " "))
+    wanted.extend(sentence[:200] for sentence in sentences[:3])
+    queries = []
+    for text in wanted:
+        query = " ".join(_ASKING.sub("", text.strip()).replace("?", " ").split())
+        if query and query not in queries:
+            queries.append(query)
     return queries

@@ -113,7 +113,7 @@ class ConsultMail:
 
     def refusal(self, mail: InboundMail, envelope: Envelope) -> MailMessage | None:
         try:
-            parsed = parse(self.app.raw(mail))
+            parsed = parse(mail.raw)
         except MailRefused:
             return None  # nothing readable to answer (refused at SMTP time already)
         reason = Refusal(mail.refusal or Refusal.EMPTY)

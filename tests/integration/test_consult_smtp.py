@@ -105,11 +105,11 @@ async def test_a_message_is_stored_before_the_250_and_once_per_message_id(
     assert code == 250, reply
     stored = await run_in_threadpool(listener.stored_mail)
     assert len(stored) == 1
-    assert Consults.raw(stored[0]) .replace(b"\r\n", b"\n").strip().endswith(b"Which code?")
+    assert stored[0].raw.replace(b"\r\n", b"\n").strip().endswith(b"Which code?")
     code, reply = await asyncio.to_thread(send, listener.port, question())
     assert code == 250 and b"already" in reply
     mail = stored[0]
-    assert (await run_in_threadpool(listener.app.mail, mail.id)).version == 1
+    assert (await run_in_threadpool(listener.app.mail, mail.id)).version == 2  # Received, Kept
 
 
 async def test_only_the_consult_mailbox_takes_mail(listener: Listener) -> None:
