@@ -38,6 +38,7 @@ from services.consult.domain import (
     NotAnExpert,
     Queue,
     Refusal,
+    ReplyQuota,
     SignInRequired,
     allowance_message,
     mail_id_for,
@@ -101,9 +102,10 @@ class Consults(Application[UUID]):
     snapshotting_intervals = {Queue: 100, MemberConsults: 100, CaseNumbers: 100}
 
     def __init__(self, env: dict[str, str] | None = None, *, mail_domain: str = "medcode.localhost",
-                 clock: Clock = utcnow) -> None:
+                 replies_per_sender_per_day: int = 5, clock: Clock = utcnow) -> None:
         super().__init__(env=env)
         self.mail_domain = mail_domain
+        self.replies_per_sender_per_day = replies_per_sender_per_day
         self.clock = clock
         self._jitter = random.Random()  # noqa: S311 - back-off jitter, not a secret
         self._ours = re.compile(rf"^<consult-(\d+)-\d+@{re.escape(mail_domain)}>$", re.IGNORECASE)
@@ -126,8 +128,27 @@ class Consults(Application[UUID]):
     def mail(self, mail_id: UUID) -> InboundMail | None:
         return self._get(InboundMail, mail_id)
 
-    def refuse_mail(self, mail_id: UUID, reason: Refusal, detail: str) -> None:
-        self._settle(mail_id, lambda mail: mail.refuse(reason.value, detail))
+    def refuse_mail(self, mail_id: UUID, sender: str, reason: Refusal, detail: str) -> bool:
+        """Record why a message opened no case (the mail policy answers it); at most
+        ``replies_per_sender_per_day`` answers a day to one address, then silence.
+        False when the message was set aside without an answer."""
+
+        def attempt() -> bool:
+            mail = self._get(InboundMail, mail_id)
+            if mail is None or mail.handled:
+                return mail is not None and mail.refusal is not None
+            day = self.clock().astimezone(UTC).date().isoformat()
+            quota = (self._get(ReplyQuota, ReplyQuota.id_for(sender, day))
+                     or ReplyQuota(key=ReplyQuota.key_for(sender), day=day))
+            if quota.take(self.replies_per_sender_per_day):
+                mail.refuse(reason.value, detail)
+                self.save(mail, quota)
+                return True
+            mail.ignore(f"{reason.value}: no more replies to this sender today")
+            self.save(mail)
+            return False
+
+        return self._retry(attempt)
 
     def ignore_mail(self, mail_id: UUID, reason: str) -> None:
         self._settle(mail_id, lambda mail: mail.ignore(reason))

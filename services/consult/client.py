@@ -25,7 +25,7 @@ from services.consult.domain import (
     InvalidConsult,
     SignInRequired,
 )
-from services.consult.intake import Answerer, Members
+from services.consult.intake import Answerer, Members, instant_answer
 from services.shared.rpc import RemoteError, RpcClient
 
 __all__ = ["ConsultClient", "ConsultFailure", "ConsultView", "HttpConsults", "LocalConsults",
@@ -141,7 +141,7 @@ class LocalConsults:
         if not body.strip():
             raise InvalidConsult("Write your question: it is empty.")
         await run_in_threadpool(self.app.check_can_open, viewer)
-        auto = await self.answerer.answer(subject, body, viewer, about)
+        auto = await instant_answer(self.answerer, subject, body, viewer, about)
         opened = await run_in_threadpool(
             lambda: self.app.open_case(viewer, subject, body, auto, channel=Channel.WEB,
                                        about=about))

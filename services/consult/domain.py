@@ -257,6 +257,42 @@ class Refusal(StrEnum):
     EMPTY = "EMPTY"
 
 
+class ReplyQuota(Aggregate):
+    """Replies to one sender address on one UTC day that opened no case.
+
+    Anyone can put any address in From: without a cap, the consult mailbox would mail
+    whatever address a forger names, as often as they like (backscatter).
+    """
+
+    @staticmethod
+    def key_for(sender: str) -> str:
+        """The sender as a digest: the quota needs no address in the clear."""
+        return hashlib.sha256(sender.lower().encode()).hexdigest()
+
+    @staticmethod
+    def id_for(sender: str, day: str) -> UUID:
+        return uuid5(NAMESPACE, f"replies:{ReplyQuota.key_for(sender)}|{day}")
+
+    @staticmethod
+    def create_id(key: str, day: str, **_: Any) -> UUID:
+        return uuid5(NAMESPACE, f"replies:{key}|{day}")
+
+    @event("Opened")
+    def __init__(self, key: str, day: str) -> None:
+        self.sent = 0
+
+    def take(self, cap: int) -> bool:
+        """Count one more reply; False when the day's cap is reached."""
+        if self.sent >= cap:
+            return False
+        self._counted(sent=self.sent + 1)
+        return True
+
+    @event("Counted")
+    def _counted(self, sent: int) -> None:
+        self.sent = sent
+
+
 class CaseNumbers(Aggregate):
     """The one counter case numbers come from: numbers are short, unique and in order."""
 

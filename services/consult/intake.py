@@ -22,7 +22,6 @@ from starlette.concurrency import run_in_threadpool
 from services.consult.application import AutoAnswer, Consults, Requester
 from services.consult.domain import (
     AllowanceUsed,
-    CaseClosed,
     Channel,
     Citation,
     EmailNotVerified,
@@ -82,28 +81,34 @@ class MailIntake:
             # Auto-replies, bounces and list mail are never answered: no mail loops.
             await run_in_threadpool(app.ignore_mail, mail_id, "automatic message")
             return
-        member = await self.members.by_email(parsed.sender)
+        sender = parsed.sender
+
+        async def refuse(reason: Refusal, detail: str = "") -> None:
+            await run_in_threadpool(app.refuse_mail, mail_id, sender, reason, detail)
+
+        member = await self.members.by_email(sender)
         if member is None:
-            await self._refuse(mail_id, Refusal.UNKNOWN_SENDER, "")
+            await refuse(Refusal.UNKNOWN_SENDER)
             return
         if not member.verified:
-            await self._refuse(mail_id, Refusal.NOT_VERIFIED, "")
+            await refuse(Refusal.NOT_VERIFIED)
             return
         case = await run_in_threadpool(app.thread_case, parsed, member.viewer_id)
         if case is not None:
             if case.status == Status.CLOSED:
-                await self._refuse(mail_id, Refusal.CASE_CLOSED, str(case.number))
+                await refuse(Refusal.CASE_CLOSED, str(case.number))
             elif not parsed.fresh and not parsed.attachments:
-                await self._refuse(mail_id, Refusal.EMPTY, "")
+                await refuse(Refusal.EMPTY)
             else:
                 await run_in_threadpool(app.reply_from_mail, mail_id, case.id, parsed, member)
             return
         if not parsed.fresh:
-            await self._refuse(mail_id, Refusal.EMPTY, "")
+            await refuse(Refusal.EMPTY)
             return
         try:
             await run_in_threadpool(app.check_can_open, member)
-            auto = await self.answerer.answer(parsed.question_subject, parsed.fresh, member)
+            auto = await instant_answer(self.answerer, parsed.question_subject, parsed.fresh,
+                                        member)
             await run_in_threadpool(
                 lambda: app.open_case(member, parsed.question_subject, parsed.fresh, auto,
                                       channel=Channel.EMAIL, message_id=parsed.message_id,
@@ -111,14 +116,22 @@ class MailIntake:
         except (AllowanceUsed, NoConsultsOnPlan) as failure:
             reason = (Refusal.ALLOWANCE_USED if isinstance(failure, AllowanceUsed)
                       else Refusal.NO_CONSULTS_ON_PLAN)
-            await self._refuse(mail_id, reason, str(failure))
+            await refuse(reason, str(failure))
         except EmailNotVerified:
-            await self._refuse(mail_id, Refusal.NOT_VERIFIED, "")
-        except CaseClosed as failure:
-            await self._refuse(mail_id, Refusal.CASE_CLOSED, str(failure))
+            await refuse(Refusal.NOT_VERIFIED)
 
-    async def _refuse(self, mail_id: UUID, reason: Refusal, detail: str) -> None:
-        await run_in_threadpool(self.app.refuse_mail, mail_id, reason, detail)
+
+async def instant_answer(answerer: Answerer, subject: str, question: str, member: Requester,
+                         about: dict[str, str] | None = None) -> AutoAnswer:
+    """The automatic answer, or a note that there is none: the case opens either way."""
+    try:
+        return await answerer.answer(subject, question, member, about)
+    except Exception:
+        # The instant part is a courtesy; a failing assistant or search must not cost the
+        # member their case. Logged with its traceback for the operator.
+        log.exception("no automatic answer for a consult; acknowledged without one")
+        return AutoAnswer("No automatic answer could be prepared this time; an expert "
+                          "coder will answer your question.", [], "none")
 
 
 class IntakeProjection:

@@ -160,3 +160,20 @@ def test_replies_thread_by_headers_or_case_tag_and_never_into_another_members_ca
 def test_a_message_id_is_stored_once(app: Consults) -> None:
     assert app.receive_mail(b"raw", "<same@x>", "a@b.c", ["consult@medcode.localhost"])
     assert not app.receive_mail(b"raw again", "<same@x>", "a@b.c", [])
+
+
+def test_replies_that_open_no_case_are_capped_per_sender_and_day(app: Consults,
+                                                                 clock: Clock) -> None:
+    from services.consult.domain import Refusal, mail_id_for
+
+    answered = []
+    for n in range(7):
+        app.receive_mail(b"x", f"<spam{n}@x>", "forged@example.net", [])
+        answered.append(app.refuse_mail(mail_id_for(f"<spam{n}@x>"), "Forged@example.net",
+                                        Refusal.UNKNOWN_SENDER, ""))
+    assert answered == [True] * 5 + [False] * 2
+    assert app.mail(mail_id_for("<spam6@x>")).outcome == "ignored"  # type: ignore[union-attr]
+    clock.now += timedelta(days=1)
+    app.receive_mail(b"x", "<next@x>", "forged@example.net", [])
+    assert app.refuse_mail(mail_id_for("<next@x>"), "forged@example.net",
+                           Refusal.UNKNOWN_SENDER, "")
