@@ -177,3 +177,18 @@ def test_replies_that_open_no_case_are_capped_per_sender_and_day(app: Consults,
     app.receive_mail(b"x", "<next@x>", "forged@example.net", [])
     assert app.refuse_mail(mail_id_for("<next@x>"), "forged@example.net",
                            Refusal.UNKNOWN_SENDER, "")
+
+
+def test_a_consult_view_travels_over_json_unchanged(app: Consults) -> None:
+    """What the consult service's HTTP API sends is what its HTTP client reads back."""
+    import json
+
+    from services.consult.client import ConsultView, serialise
+
+    opened = app.open_case(member(), "Sepsis", "Which code?",
+                           AutoAnswer("Maybe A41.51.", [], "search"), channel=Channel.WEB)
+    case = app.consult(opened.case_id)
+    assert case is not None
+    view = ConsultView.of(case, datetime.now(UTC), "v-ann")
+    assert ConsultView.from_dict(json.loads(json.dumps(serialise(view)))) == view
+    assert serialise([view]) == [serialise(view)]
