@@ -120,6 +120,8 @@ def create_app(settings: Settings, platform: Platform | None = None) -> Starlett
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         await platform.start()
+        for running in platform.running.values():
+            app.router.routes.extend(running.routes)
         platform.run_background()
         platform.serve()
         platform.warm()

@@ -80,7 +80,8 @@ def distributed_settings(
 
 
 def production(settings: Settings) -> Settings:
-    return replace(settings, environment="production")
+    """Production refuses to start without a server secret: give it one."""
+    return replace(settings, environment="production", secret_key=secrets.token_urlsafe(32))
 
 
 async def gateway(settings: Settings) -> AsyncIterator[tuple[httpx.AsyncClient, Platform]]:

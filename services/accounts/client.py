@@ -1,14 +1,21 @@
 """How other code talks to the accounts service: a Protocol and its two implementations.
 
-Other services (the lookup product's codePage resolver, for one) import this module and
-``events.py`` only. Expected failures are ``AccountsFailure`` subclasses with a stable
-``code``, raised alike by the in-process and the HTTP client.
+Other services import this module and ``events.py`` only:
+
+- lookup (code pages): ``viewer``, ``open_code_page``;
+- the assistant: ``take_assistant_question(token) -> QuestionAllowed | QuestionRefused``
+  (refused with code SIGN_IN_REQUIRED or QUOTA_EXCEEDED; counted per UTC day);
+- consults: ``member_by_email(email) -> Member | None`` (``viewer_id``, ``email``,
+  ``email_verified``, ``plan`` as a typed ``Plan``, ``roles``) and ``member(viewer_id)``.
+
+Expected failures are ``AccountsFailure`` subclasses with a stable ``code``, raised
+alike by the in-process and the HTTP client.
 """
 
 from __future__ import annotations
 
 import asyncio
-from dataclasses import asdict
+import dataclasses
 from datetime import datetime
 from typing import Any, Protocol
 
@@ -18,11 +25,17 @@ from services.accounts import domain
 from services.accounts.application import (
     ANONYMOUS,
     Accounts,
+    Member,
     PageAccess,
+    QuestionAllowed,
+    QuestionOutcome,
+    QuestionRefused,
+    Quota,
     SessionInfo,
     ViewerInfo,
 )
 from services.accounts.domain import AccountsFailure, InvalidCredentials
+from services.accounts.plans import Plan
 from services.shared.rpc import RemoteError, RpcClient
 
 __all__ = [
@@ -31,7 +44,13 @@ __all__ = [
     "AccountsFailure",
     "HttpAccounts",
     "LocalAccounts",
+    "Member",
     "PageAccess",
+    "Plan",
+    "QuestionAllowed",
+    "QuestionOutcome",
+    "QuestionRefused",
+    "Quota",
     "SessionInfo",
     "ViewerInfo",
 ]
@@ -40,10 +59,12 @@ __all__ = [
 class AccountsClient(Protocol):
     async def start_guest_session(self, client_address: str | None) -> SessionInfo: ...
 
-    async def register(self, token: str | None, email: str, password: str) -> SessionInfo:
+    async def register(self, token: str | None, email: str, password: str,
+                       client_address: str | None = None) -> SessionInfo:
         """Turn the token's guest into a member (a new member without a token)."""
 
-    async def login(self, email: str, password: str) -> SessionInfo: ...
+    async def login(self, email: str, password: str,
+                    client_address: str | None = None) -> SessionInfo: ...
 
     async def logout(self, token: str | None) -> bool: ...
 
@@ -57,6 +78,41 @@ class AccountsClient(Protocol):
         self, viewer_id: str, plan: str, reason: str, external_ref: str | None = None
     ) -> ViewerInfo: ...
 
+    async def member_by_email(self, email: str) -> Member | None:
+        """The registered, undeleted account of this email (any case), or None."""
+
+    async def member(self, viewer_id: str) -> Member | None: ...
+
+    async def take_assistant_question(self, token: str | None) -> QuestionOutcome:
+        """Count one question against the caller's daily allowance, or refuse."""
+
+    async def verify_email(self, token: str) -> ViewerInfo: ...
+
+    async def resend_verification(self, token: str | None) -> ViewerInfo: ...
+
+    async def request_password_reset(self, email: str) -> None: ...
+
+    async def reset_password(self, token: str, new_password: str) -> ViewerInfo: ...
+
+    async def change_password(self, token: str | None, current_password: str,
+                              new_password: str) -> SessionInfo: ...
+
+    async def change_email(self, token: str | None, password: str,
+                           new_email: str) -> ViewerInfo: ...
+
+    async def export_data(self, token: str | None) -> dict[str, Any]: ...
+
+    async def delete_account(self, token: str | None, password: str) -> None: ...
+
+    async def upgrade(self, token: str | None, plan: str) -> str:
+        """The checkout URL for ``plan`` (NO_CHECKOUT when it cannot be bought)."""
+
+    async def plans(self) -> list[Plan]: ...
+
+    async def link_billing(self, viewer_id: str, customer: str) -> None: ...
+
+    async def viewer_by_billing_customer(self, customer: str) -> str | None: ...
+
 
 class LocalAccounts:
     """The in-process client: the embedded gateway and the accounts API use it.
@@ -69,42 +125,84 @@ class LocalAccounts:
         self.app = app
 
     async def start_guest_session(self, client_address: str | None) -> SessionInfo:
-        result: SessionInfo = await run_in_threadpool(self.app.start_guest_session,
-                                                      client_address)
-        return result
+        return await run_in_threadpool(self.app.start_guest_session, client_address)
 
-    async def register(self, token: str | None, email: str, password: str) -> SessionInfo:
-        result: SessionInfo = await run_in_threadpool(self.app.register, token, email, password)
-        return result
+    async def register(self, token: str | None, email: str, password: str,
+                       client_address: str | None = None) -> SessionInfo:
+        return await run_in_threadpool(self.app.register, token, email, password,
+                                       client_address)
 
-    async def login(self, email: str, password: str) -> SessionInfo:
+    async def login(self, email: str, password: str,
+                    client_address: str | None = None) -> SessionInfo:
         try:
-            result: SessionInfo = await run_in_threadpool(self.app.login, email, password)
+            return await run_in_threadpool(self.app.login, email, password, client_address)
         except InvalidCredentials as failure:
             # Slow repeated guessing down without holding a worker thread.
             await asyncio.sleep(failure.delay)
             raise
-        return result
 
     async def logout(self, token: str | None) -> bool:
-        result: bool = await run_in_threadpool(self.app.logout, token)
-        return result
+        return await run_in_threadpool(self.app.logout, token)
 
     async def viewer(self, token: str | None) -> ViewerInfo:
-        result: ViewerInfo = await run_in_threadpool(self.app.viewer, token)
-        return result
+        return await run_in_threadpool(self.app.viewer, token)
 
     async def open_code_page(self, token: str | None, system: str, code: str) -> PageAccess:
-        result: PageAccess = await run_in_threadpool(self.app.open_code_page, token, system,
-                                                     code)
-        return result
+        return await run_in_threadpool(self.app.open_code_page, token, system, code)
 
     async def change_plan(
         self, viewer_id: str, plan: str, reason: str, external_ref: str | None = None
     ) -> ViewerInfo:
-        result: ViewerInfo = await run_in_threadpool(self.app.change_plan, viewer_id, plan,
-                                                     reason, external_ref)
-        return result
+        return await run_in_threadpool(self.app.change_plan, viewer_id, plan, reason,
+                                       external_ref)
+
+    async def member_by_email(self, email: str) -> Member | None:
+        return await run_in_threadpool(self.app.member_by_email, email)
+
+    async def member(self, viewer_id: str) -> Member | None:
+        return await run_in_threadpool(self.app.member, viewer_id)
+
+    async def take_assistant_question(self, token: str | None) -> QuestionOutcome:
+        return await run_in_threadpool(self.app.take_assistant_question, token)
+
+    async def verify_email(self, token: str) -> ViewerInfo:
+        return await run_in_threadpool(self.app.verify_email, token)
+
+    async def resend_verification(self, token: str | None) -> ViewerInfo:
+        return await run_in_threadpool(self.app.resend_verification, token)
+
+    async def request_password_reset(self, email: str) -> None:
+        await run_in_threadpool(self.app.request_password_reset, email)
+
+    async def reset_password(self, token: str, new_password: str) -> ViewerInfo:
+        return await run_in_threadpool(self.app.reset_password, token, new_password)
+
+    async def change_password(self, token: str | None, current_password: str,
+                              new_password: str) -> SessionInfo:
+        return await run_in_threadpool(self.app.change_password, token, current_password,
+                                       new_password)
+
+    async def change_email(self, token: str | None, password: str,
+                           new_email: str) -> ViewerInfo:
+        return await run_in_threadpool(self.app.change_email, token, password, new_email)
+
+    async def export_data(self, token: str | None) -> dict[str, Any]:
+        return await run_in_threadpool(self.app.export_data, token)
+
+    async def delete_account(self, token: str | None, password: str) -> None:
+        await run_in_threadpool(self.app.delete_account, token, password)
+
+    async def upgrade(self, token: str | None, plan: str) -> str:
+        return await run_in_threadpool(self.app.upgrade, token, plan)
+
+    async def plans(self) -> list[Plan]:
+        return self.app.plans()
+
+    async def link_billing(self, viewer_id: str, customer: str) -> None:
+        await run_in_threadpool(self.app.link_billing, viewer_id, customer)
+
+    async def viewer_by_billing_customer(self, customer: str) -> str | None:
+        return await run_in_threadpool(self.app.viewer_by_billing_customer, customer)
 
 
 FAILURES: dict[str, type[AccountsFailure]] = {
@@ -130,18 +228,21 @@ class HttpAccounts:
         return session_from(await self._call("start_guest_session",
                                              client_address=client_address))
 
-    async def register(self, token: str | None, email: str, password: str) -> SessionInfo:
+    async def register(self, token: str | None, email: str, password: str,
+                       client_address: str | None = None) -> SessionInfo:
         return session_from(await self._call("register", token=token, email=email,
-                                             password=password))
+                                             password=password, client_address=client_address))
 
-    async def login(self, email: str, password: str) -> SessionInfo:
-        return session_from(await self._call("login", email=email, password=password))
+    async def login(self, email: str, password: str,
+                    client_address: str | None = None) -> SessionInfo:
+        return session_from(await self._call("login", email=email, password=password,
+                                             client_address=client_address))
 
     async def logout(self, token: str | None) -> bool:
         return bool(await self._call("logout", token=token))
 
     async def viewer(self, token: str | None) -> ViewerInfo:
-        return ViewerInfo(**await self._call("viewer", token=token))
+        return viewer_from(await self._call("viewer", token=token))
 
     async def open_code_page(self, token: str | None, system: str, code: str) -> PageAccess:
         return PageAccess(**await self._call("open_code_page", token=token, system=system,
@@ -150,23 +251,96 @@ class HttpAccounts:
     async def change_plan(
         self, viewer_id: str, plan: str, reason: str, external_ref: str | None = None
     ) -> ViewerInfo:
-        return ViewerInfo(**await self._call("change_plan", viewer_id=viewer_id, plan=plan,
-                                             reason=reason, external_ref=external_ref))
+        return viewer_from(await self._call("change_plan", viewer_id=viewer_id, plan=plan,
+                                            reason=reason, external_ref=external_ref))
+
+    async def member_by_email(self, email: str) -> Member | None:
+        return member_from(await self._call("member_by_email", email=email))
+
+    async def member(self, viewer_id: str) -> Member | None:
+        return member_from(await self._call("member", viewer_id=viewer_id))
+
+    async def take_assistant_question(self, token: str | None) -> QuestionOutcome:
+        data = await self._call("take_assistant_question", token=token)
+        quota = Quota(**data["quota"]) if data.get("quota") else None
+        if "code" in data:
+            return QuestionRefused(data["code"], data["message"], quota)
+        assert quota is not None
+        return QuestionAllowed(quota)
+
+    async def verify_email(self, token: str) -> ViewerInfo:
+        return viewer_from(await self._call("verify_email", token=token))
+
+    async def resend_verification(self, token: str | None) -> ViewerInfo:
+        return viewer_from(await self._call("resend_verification", token=token))
+
+    async def request_password_reset(self, email: str) -> None:
+        await self._call("request_password_reset", email=email)
+
+    async def reset_password(self, token: str, new_password: str) -> ViewerInfo:
+        return viewer_from(await self._call("reset_password", token=token,
+                                            new_password=new_password))
+
+    async def change_password(self, token: str | None, current_password: str,
+                              new_password: str) -> SessionInfo:
+        return session_from(await self._call("change_password", token=token,
+                                             current_password=current_password,
+                                             new_password=new_password))
+
+    async def change_email(self, token: str | None, password: str,
+                           new_email: str) -> ViewerInfo:
+        return viewer_from(await self._call("change_email", token=token, password=password,
+                                            new_email=new_email))
+
+    async def export_data(self, token: str | None) -> dict[str, Any]:
+        data: dict[str, Any] = await self._call("export_data", token=token)
+        return data
+
+    async def delete_account(self, token: str | None, password: str) -> None:
+        await self._call("delete_account", token=token, password=password)
+
+    async def upgrade(self, token: str | None, plan: str) -> str:
+        return str(await self._call("upgrade", token=token, plan=plan))
+
+    async def plans(self) -> list[Plan]:
+        return [Plan(**p) for p in await self._call("plans")]
+
+    async def link_billing(self, viewer_id: str, customer: str) -> None:
+        await self._call("link_billing", viewer_id=viewer_id, customer=customer)
+
+    async def viewer_by_billing_customer(self, customer: str) -> str | None:
+        found = await self._call("viewer_by_billing_customer", customer=customer)
+        return str(found) if found else None
 
     async def close(self) -> None:
         await self._rpc.close()
 
 
-def serialise(value: SessionInfo | ViewerInfo | PageAccess | bool) -> Any:
-    """The JSON form the HTTP client reads back (see ``session_from``)."""
-    if isinstance(value, bool):
-        return value
-    data = asdict(value)
-    if isinstance(value, SessionInfo):
-        data["expires_at"] = value.expires_at.isoformat()
-    return data
+def serialise(value: Any) -> Any:
+    """The JSON form of a result, which the HTTP client reads back (``*_from``)."""
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {f.name: serialise(getattr(value, f.name)) for f in dataclasses.fields(value)}
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, (list, tuple)):
+        return [serialise(v) for v in value]
+    if isinstance(value, dict):
+        return {k: serialise(v) for k, v in value.items()}
+    return value
+
+
+def viewer_from(data: dict[str, Any]) -> ViewerInfo:
+    return ViewerInfo(**{**data, "roles": tuple(data.get("roles") or ())})
+
+
+def member_from(data: dict[str, Any] | None) -> Member | None:
+    if data is None:
+        return None
+    return Member(viewer_id=data["viewer_id"], email=data["email"],
+                  email_verified=data["email_verified"], plan=Plan(**data["plan"]),
+                  roles=tuple(data["roles"]))
 
 
 def session_from(data: dict[str, Any]) -> SessionInfo:
     return SessionInfo(token=data["token"], expires_at=datetime.fromisoformat(data["expires_at"]),
-                       viewer=ViewerInfo(**data["viewer"]))
+                       viewer=viewer_from(data["viewer"]))

@@ -1,7 +1,10 @@
 """The events the accounts service publishes (schemas under schema/events/accounts/).
 
-Payloads never carry password hashes, session tokens or client addresses: sessions,
-email claims and guest quotas stay private to the service's own store.
+Payloads never carry an email address, a password hash, a session or mailed token or a
+client address: sessions, email claims, mailed tokens and address quotas stay private
+to the service's own store, and personal fields there are sealed (keys.py). A mail
+request publishes its ``request_id``; only the holder of the server secret can derive
+the token from it (tokens.py).
 """
 
 from __future__ import annotations
@@ -10,7 +13,7 @@ from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
 
-from services.accounts.domain import LoginGuard, Viewer
+from services.accounts.domain import LoginGuard, QuestionAllowance, Viewer
 from services.shared.publishing import EventCatalogue
 
 CATALOGUE = EventCatalogue(source="accounts")
@@ -29,9 +32,36 @@ def guest_started(event: Any) -> dict[str, Any]:
     return {"kind": "guest", "plan": event.plan}
 
 
-@CATALOGUE.publish(Viewer.Registered, "ViewerRegistered", 1)
+# v1 carried the email in clear; v2 carries none (ask member() when you need it).
+@CATALOGUE.publish(Viewer.Registered, "ViewerRegistered", 2)
 def viewer_registered(event: Any) -> dict[str, Any]:
-    return {"kind": "member", "email": event.email, "plan": event.plan}
+    return {"kind": "member", "plan": event.plan}
+
+
+@CATALOGUE.publish(Viewer.VerificationRequested, "EmailVerificationRequested", 1)
+def verification_requested(event: Any) -> dict[str, Any]:
+    return {"request_id": str(event.request_id), "expires_at": _time(event.expires_at),
+            "reason": event.reason}
+
+
+@CATALOGUE.publish(Viewer.EmailVerified, "EmailVerified", 1)
+def email_verified(event: Any) -> dict[str, Any]:
+    return {}
+
+
+@CATALOGUE.publish(Viewer.EmailChanged, "EmailChanged", 1)
+def email_changed(event: Any) -> dict[str, Any]:
+    return {}
+
+
+@CATALOGUE.publish(Viewer.PasswordResetRequested, "PasswordResetRequested", 1)
+def password_reset_requested(event: Any) -> dict[str, Any]:
+    return {"request_id": str(event.request_id), "expires_at": _time(event.expires_at)}
+
+
+@CATALOGUE.publish(Viewer.PasswordChanged, "PasswordChanged", 1)
+def password_changed(event: Any) -> dict[str, Any]:
+    return {"reason": event.reason}
 
 
 @CATALOGUE.publish(Viewer.CodePageUnlocked, "CodePageUnlocked", 1)
@@ -44,6 +74,26 @@ def code_page_unlocked(event: Any) -> dict[str, Any]:
 def plan_changed(event: Any) -> dict[str, Any]:
     return {"from_plan": event.from_plan, "to_plan": event.to_plan, "reason": event.reason,
             "external_ref": event.external_ref}
+
+
+@CATALOGUE.publish(Viewer.RoleGranted, "RoleGranted", 1)
+def role_granted(event: Any) -> dict[str, Any]:
+    return {"role": event.role}
+
+
+@CATALOGUE.publish(Viewer.RoleRevoked, "RoleRevoked", 1)
+def role_revoked(event: Any) -> dict[str, Any]:
+    return {"role": event.role}
+
+
+@CATALOGUE.publish(Viewer.Deleted, "ViewerDeleted", 1)
+def viewer_deleted(event: Any) -> dict[str, Any]:
+    return {"reason": event.reason}
+
+
+@CATALOGUE.publish(QuestionAllowance.QuestionTaken, "AssistantQuestionTaken", 1)
+def assistant_question_taken(event: Any) -> dict[str, Any]:
+    return {"used": event.used, "limit": event.limit}
 
 
 # Login events belong to the per-email guard; viewer_id is null when the email has no

@@ -28,7 +28,7 @@ def _consults(info: Info) -> ConsultClient:
 
 
 def _failed(failure: ConsultFailure) -> ActionResult:
-    return ActionResult(ok=False, code=failure.code, message=str(failure))
+    return ActionResult.failed(failure.code, str(failure))
 
 
 def _one(view: ConsultView) -> Consult:

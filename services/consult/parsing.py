@@ -77,7 +77,7 @@ def parse(raw: bytes) -> ParsedMail:
         assert isinstance(message, EmailMessage)
         sender = _sender(message)
         parts = _walk(message)
-        text = _text(message, parts)
+        written = _text(message, parts)
         subject = " ".join(str(message.get("subject", "")).split())[:MAX_SUBJECT]
         attachments = tuple(_attachment(part) for part in parts
                             if _is_attachment(part))[:MAX_ATTACHMENTS_LISTED]
@@ -91,8 +91,9 @@ def parse(raw: bytes) -> ParsedMail:
         message_id=message_id[0] if message_id else synthetic_message_id(raw),
         sender=sender,
         subject=subject,
-        text=text,
-        fresh=strip_quoted(text),
+        text=normalise(written),
+        # Before normalising: a signature starts at "-- " with its trailing space.
+        fresh=strip_quoted(written),
         attachments=attachments,
         in_reply_to=tuple(_ids(message.get("in-reply-to"))),
         references=tuple(_ids(message.get("references")))[-50:],
@@ -176,10 +177,8 @@ def _text(message: EmailMessage, parts: list[Message]) -> str:
         if not texts:
             return ""
         body = texts[0]
-    text = _decode(body)
-    if body.get_content_subtype() == "html":
-        text = html_to_text(text)
-    return normalise(text)
+    text = _decode(body).replace("\r\n", "\n").replace("\r", "\n")
+    return html_to_text(text) if body.get_content_subtype() == "html" else text
 
 
 def normalise(text: str) -> str:

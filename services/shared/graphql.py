@@ -52,12 +52,21 @@ def offset_cursor(offset: int) -> str:
     return base64.urlsafe_b64encode(f"o:{offset}".encode()).decode()
 
 
-@strawberry.type(description="The outcome of a command with nothing else to return; "
-                             "on failure, code says why in a machine-readable way.")
+@strawberry.type(description="The outcome of a command that returns nothing else; every "
+                              "product's mutations share it.")
 class ActionResult:
     ok: bool
-    code: str | None
+    code: str | None = strawberry.field(
+        description='machine-readable on failure, e.g. "TOKEN_EXPIRED", "TOKEN_USED"')
     message: str
+
+    @classmethod
+    def done(cls, message: str) -> ActionResult:
+        return cls(ok=True, code=None, message=message)
+
+    @classmethod
+    def failed(cls, code: str, message: str) -> ActionResult:
+        return cls(ok=False, code=code, message=message)
 
 
 class UserError(ValueError):

@@ -14,6 +14,7 @@ from importlib.metadata import entry_points
 from typing import Any
 
 from eventsourcing.application import Application
+from starlette.routing import BaseRoute
 
 from services.shared.bus import Bus
 from services.shared.consumer import Consumer
@@ -42,6 +43,8 @@ class Running:
     catalogue: EventCatalogue | None = None
     consumers: list[Consumer] = field(default_factory=list)
     closers: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
+    # HTTP routes the product serves beside GraphQL (e.g. a payment provider's webhook).
+    routes: list[BaseRoute] = field(default_factory=list)
     # Run once in the background where requests are served: what is worth having in
     # memory before the first request needs it.
     warmups: list[Callable[[], Coroutine[Any, Any, None]]] = field(default_factory=list)

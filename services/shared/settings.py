@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import ipaddress
-import json
 import os
 import secrets
 from collections.abc import Mapping
@@ -21,6 +20,17 @@ class SettingsError(ValueError):
 
 def _flag(value: str) -> bool:
     return value.strip().lower() in {"1", "true", "yes", "y", "on"}
+
+
+def integer_setting(env: Mapping[str, str], name: str, default: int) -> int:
+    """A whole-number variable (``default`` when unset or empty); products use it too."""
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        return int(raw)
+    except ValueError:
+        raise SettingsError(f"{name} must be a whole number, not {raw!r}") from None
 
 
 def _tristate(name: str, value: str) -> bool | None:
@@ -45,36 +55,6 @@ def _networks(raw: str) -> tuple[str, ...]:
             raise SettingsError(f"MEDCODE_TRUSTED_PROXIES: {part!r} is not an address or "
                                 "CIDR like 10.0.0.0/8") from None
     return tuple(found)
-
-
-# Page views each plan grants in total (null = unlimited). Overridden by MEDCODE_PLANS
-# (JSON) or MEDCODE_PLANS_FILE: the catalogue is configuration, not code. "guest" and
-# "free" must exist: guests start on one, registration moves them to the other.
-DEFAULT_PLANS: tuple[tuple[str, int | None], ...] = (("guest", 1), ("free", 6), ("pro", None))
-
-
-def _plans(env: Mapping[str, str]) -> tuple[tuple[str, int | None], ...]:
-    raw, name = env.get("MEDCODE_PLANS"), "MEDCODE_PLANS"
-    if not raw and env.get("MEDCODE_PLANS_FILE"):
-        name = "MEDCODE_PLANS_FILE"
-        try:
-            raw = Path(env["MEDCODE_PLANS_FILE"]).read_text()
-        except OSError as exc:
-            raise SettingsError(f"MEDCODE_PLANS_FILE cannot be read: {exc}") from None
-    if not raw:
-        return DEFAULT_PLANS
-    try:
-        data = json.loads(raw)
-    except ValueError:
-        raise SettingsError(f"{name} must be a JSON object like {{\"pro\": null}}") from None
-    if not isinstance(data, dict) or not {"guest", "free"} <= data.keys():
-        raise SettingsError(f"{name} must be a JSON object with at least 'guest' and 'free'")
-    for plan, views in data.items():
-        if views is not None and (isinstance(views, bool) or not isinstance(views, int)
-                                  or views < 0):
-            raise SettingsError(f"{name}: views of plan {plan!r} must be a whole number >= 0 "
-                                f"or null (unlimited), not {views!r}")
-    return tuple((str(plan), views) for plan, views in data.items())
 
 
 @dataclass(frozen=True)
@@ -114,7 +94,6 @@ class Settings:
     login_lock_seconds: int = 60  # doubles with each further lock
     login_lock_max_seconds: int = 3600
     login_failure_delay_ms: int = 200  # per recent failure, before answering
-    plans: tuple[tuple[str, int | None], ...] = DEFAULT_PLANS
     # Outgoing mail (services/shared/mail): SMTP_RELAY host:port, or .eml files under
     # $DATA_DIR/outbox/ when unset. STARTTLS: None = when offered, True = required.
     smtp_relay: str | None = None
@@ -188,13 +167,7 @@ class Settings:
             )
 
         def integer(name: str, default: int) -> int:
-            raw = env.get(name)
-            if raw is None or raw == "":
-                return default
-            try:
-                return int(raw)
-            except ValueError:
-                raise SettingsError(f"{name} must be a whole number, not {raw!r}") from None
+            return integer_setting(env, name, default)
 
         settings = cls(
             mode=mode,  # type: ignore[arg-type]
@@ -230,7 +203,6 @@ class Settings:
             login_lock_seconds=integer("LOGIN_LOCK_SECONDS", 60),
             login_lock_max_seconds=integer("LOGIN_LOCK_MAX_SECONDS", 3600),
             login_failure_delay_ms=integer("LOGIN_FAILURE_DELAY_MS", 200),
-            plans=_plans(env),
             smtp_relay=env.get("SMTP_RELAY") or None,
             smtp_username=env.get("SMTP_USERNAME") or None,
             smtp_password=env.get("SMTP_PASSWORD") or None,

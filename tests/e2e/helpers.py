@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
+import re
+from email import message_from_bytes, policy
+from email.message import EmailMessage
+from pathlib import Path
 from typing import Any
+from urllib.parse import unquote
 
 import httpx
 from starlette.concurrency import run_in_threadpool
@@ -76,3 +82,32 @@ async def paid_viewer(platform: Platform) -> dict[str, str]:
     member = await accounts.register(guest.token, "reader@example.org", "a long passphrase")
     await accounts.change_plan(member.viewer.id, "pro", "test")
     return {"Authorization": f"Bearer {member.token}"}
+
+
+def outbox_messages(outbox: Path, to: str) -> list[EmailMessage]:
+    """The .eml files of the file outbox addressed to ``to``, oldest first."""
+    found = []
+    for path in sorted(outbox.glob("*.eml")):
+        message = message_from_bytes(path.read_bytes(), policy=policy.default)
+        if isinstance(message, EmailMessage) and message["To"] == to:
+            found.append(message)
+    return found
+
+
+async def mailed(outbox: Path, to: str, after: int = 0, timeout: float = 30.0) -> EmailMessage:
+    """Mail number ``after`` (0 = the first) for ``to``, once the platform delivered it."""
+    async with asyncio.timeout(timeout):
+        while True:
+            found = await asyncio.to_thread(outbox_messages, outbox, to)
+            if len(found) > after:
+                return found[after]
+            await asyncio.sleep(0.1)
+
+
+def link_token(message: EmailMessage, path: str) -> str:
+    """The token of the link to ``path`` (e.g. "/verify-email") in a message's text."""
+    body = message.get_body(("plain",))
+    assert body is not None
+    found = re.search(rf"https?://\S+{path}\?token=(\S+)", body.get_content())
+    assert found, body.get_content()
+    return unquote(found.group(1))

@@ -14,7 +14,7 @@ from gateway.bootstrap import Platform
 from services.lookup.domain import CodeEntry
 from services.shared.settings import Settings
 from tests.conftest import gateway
-from tests.e2e.helpers import graphql, import_entries
+from tests.e2e.helpers import graphql, import_entries, link_token, mailed
 
 pytestmark = pytest.mark.e2e
 
@@ -33,6 +33,7 @@ REGISTER = """mutation($email: String!, $password: String!) {
 }"""
 LOGIN = REGISTER.replace("register(", "login(")
 LOGOUT = "mutation { logout }"
+VERIFY = "mutation($link: String!) { verifyEmail(token: $link) { ok code message } }"
 PAGE = """query($code: String!) {
   codePage(system: ICD10CM, code: $code) {
     __typename
@@ -86,10 +87,12 @@ async def open_pages(client: httpx.AsyncClient, token: str, codes: list[str]) ->
     return [b["codePage"] for b in bodies]
 
 
-async def test_metering_done_means(served: tuple[httpx.AsyncClient, Platform]) -> None:
-    """A guest's 20 parallel opens unlock exactly 1 page; after registering, 19 parallel
-    opens unlock exactly 5 more; the viewer then shows 0 remaining."""
+async def test_metering_done_means(served: tuple[httpx.AsyncClient, Platform],
+                                   settings: Settings) -> None:
+    """A guest's 20 parallel opens unlock exactly 1 page; after registering and following
+    the mailed link, 19 parallel opens unlock exactly 5 more; then 0 remain."""
     client, _ = served
+    outbox = settings.data_dir / "outbox"
     anonymous = (await ask(client, PAGE, code="a0000"))["codePage"]
     assert anonymous["locked"] is True and anonymous["remainingViews"] == 0
     assert anonymous["title"] == "Synthetic code A00.00" and anonymous["billable"] is True
@@ -119,10 +122,20 @@ async def test_metering_done_means(served: tuple[httpx.AsyncClient, Platform]) -
     assert registered["__typename"] == "SessionPayload"
     assert registered["viewer"] == {
         "kind": "MEMBER", "email": "ann@example.org", "plan": "free",
-        "codePageViews": {"used": 1, "limit": 6, "remaining": 5},
+        "codePageViews": {"used": 1, "limit": 1, "remaining": 0},
     }
     member = registered["token"]
     assert member != guest
+
+    # The verification mail lands in $DATA_DIR/outbox/; its link's token verifies.
+    mail = await mailed(outbox, "ann@example.org")
+    token = link_token(mail, "/verify-email")
+    verified = (await ask(client, VERIFY, member, link=token))["verifyEmail"]
+    assert verified == {"ok": True, "code": None, "message": "Your email address is verified."}
+    again = (await ask(client, VERIFY, member, link=token))["verifyEmail"]
+    assert (again["ok"], again["code"]) == (False, "TOKEN_USED")
+    viewer = (await ask(client, VIEWER, member))["viewer"]
+    assert viewer["codePageViews"] == {"used": 1, "limit": 6, "remaining": 5}
 
     second = await open_pages(client, member, CODES[20:39])
     assert sum(not p["locked"] for p in second) == 5
@@ -180,7 +193,8 @@ async def test_browser_cookie_session(served: tuple[httpx.AsyncClient, Platform]
 
 
 async def test_guest_session_cap(embedded_settings: Settings) -> None:
-    capped = replace(embedded_settings, guest_sessions_per_address_per_day=2)
+    capped = replace(embedded_settings, guest_sessions_per_address_per_day=2,
+                     secret_key="one secret for both runs")
     async for client, _ in gateway(capped):
         for _ in range(2):
             await ask(client, START)

@@ -21,10 +21,20 @@ import httpx
 import pytest
 
 from services.accounts.api import create_app as create_api
-from services.accounts.application import Accounts, AccountsPolicy, PageAccess, SessionInfo
+from services.accounts.application import (
+    Accounts,
+    AccountsPolicy,
+    PageAccess,
+    QuestionAllowed,
+    QuestionRefused,
+    Quota,
+    SessionInfo,
+)
 from services.accounts.client import HttpAccounts, LocalAccounts
 from services.accounts.domain import AccountsFailure, PlanCatalogue
 from services.accounts.events import CATALOGUE
+from services.accounts.plans import DEFAULT_PLANS
+from services.accounts.tokens import derive_token
 from services.shared.event_schemas import validate_envelope
 from services.shared.settings import Settings
 from tests.servers.postgres import fresh_database
@@ -71,7 +81,7 @@ def make_app(store: dict[str, str], clock: Clock, **policy: Any) -> Accounts:
     return Accounts(
         env=store,
         policy=AccountsPolicy(
-            PlanCatalogue({"guest": 1, "free": 6, "pro": None}),
+            PlanCatalogue(DEFAULT_PLANS),  # views: guest 1, free 6, pro unlimited
             login_failure_delay=0.0,
             **policy,
         ),
@@ -124,6 +134,19 @@ def published(app: Accounts, type_: str, aggregate: str | None = None) -> list[d
     ]
 
 
+def mailed_token(app: Accounts, viewer_id: str | None, type_: str = "EmailVerificationRequested",
+                 purpose: str = "verify-email") -> str:
+    """The token the mail policy would mail for the viewer's newest request: derived from
+    the published request id and the server secret, exactly as mail.py does."""
+    request_id = published(app, type_, viewer_id)[-1]["request_id"]
+    return derive_token(app.secret, purpose, UUID(request_id))
+
+
+def verified(app: Accounts, session: SessionInfo) -> SessionInfo:
+    app.verify_email(mailed_token(app, session.viewer.id))
+    return session
+
+
 def failure_of(call: Callable[[], object]) -> AccountsFailure:
     with pytest.raises(AccountsFailure) as raised:
         call()
@@ -144,7 +167,11 @@ def test_guest_then_member_parallel_opens_are_exact(app: Accounts) -> None:
     assert all(r.next_step and "Register" in r.next_step for r in first if r.locked)
 
     member = app.register(guest.token, email(), "correct horse battery")
-    assert (member.viewer.kind, member.viewer.used, member.viewer.remaining) == ("MEMBER", 1, 5)
+    # Registered but unverified: still the guest's one view; verifying adds five.
+    assert (member.viewer.kind, member.viewer.used, member.viewer.remaining) == ("MEMBER", 1, 0)
+    assert app.open_code_page(member.token, "ICD10CM", "A01.99").next_step.startswith(
+        "Verify your email")  # type: ignore[union-attr]
+    verified(app, member)
     second = opens(app, member.token, [f"A01.{n:02d}" for n in range(19)])
     assert sum(not r.locked for r in second) == 5
     assert all(r.next_step and "Upgrade" in r.next_step for r in second if r.locked)
@@ -330,23 +357,39 @@ def test_plan_changes_are_idempotent_per_webhook_event(app: Accounts) -> None:
 def test_published_payloads_match_their_schemas_and_hold_no_secrets(
     app: Accounts, clock: Clock
 ) -> None:
-    known = email()
+    """Every event type, from a life with every command in it: each payload validates,
+    and no email, password hash, session token or mailed token is in any of them."""
+    known, changed = email(), email("moved")
     guest = app.start_guest_session(address())
     app.open_code_page(guest.token, "ICD10CM", "I21.9")
     member = app.register(guest.token, known, "correct horse battery")
-    assert member.viewer.id is not None
-    app.change_plan(member.viewer.id, "pro", "subscription_created", "evt_schema")
+    viewer_id = member.viewer.id
+    assert viewer_id is not None
+    tokens = [mailed_token(app, viewer_id)]
+    app.verify_email(tokens[-1])
+    app.change_plan(viewer_id, "pro", "subscription_created", "evt_schema")
+    app.grant_role(viewer_id, "expert")
+    app.revoke_role(viewer_id, "expert")
+    assert isinstance(app.take_assistant_question(member.token), QuestionAllowed)
     for _ in range(5):
         failure_of(lambda: app.login(known, "guess"))
     clock.advance(hours=1)
-    app.login(known, "correct horse battery")
+    session = app.login(known, "correct horse battery")
+    app.request_password_reset(known)
+    tokens.append(mailed_token(app, viewer_id, "PasswordResetRequested", "reset-password"))
+    app.reset_password(tokens[-1], "another horse battery")
+    session = app.login(known, "another horse battery")
+    session = app.change_password(session.token, "another horse battery", "third horse battery")
+    app.change_email(session.token, "third horse battery", changed)
+    app.delete_account(session.token, "third horse battery")
 
     envelopes = [json.loads(e.to_json()) for e in CATALOGUE.iterate(app)]
     assert {e["type"] for e in envelopes} >= {p.type for p in CATALOGUE.events.values()}
     for envelope in envelopes:
         validate_envelope(envelope)
-    text = json.dumps(envelopes)
-    assert "argon2" not in text and guest.token not in text and member.token not in text
+    text = json.dumps(envelopes).lower()
+    secrets_ = [known, changed, guest.token, member.token, session.token, *tokens]
+    assert "argon2" not in text and not [s for s in secrets_ if s.lower() in text]
 
 
 # -- distributed: the HTTP client against the service's own API ---------------------------
@@ -365,7 +408,18 @@ async def test_http_client_behaves_like_the_local_one(app: Accounts) -> None:
         assert (access.locked, access.spent, access.remaining) == (False, True, 0)
         known = email()
         member = await remote.register(guest.token, known, "correct horse battery")
-        assert (await remote.viewer(member.token)).remaining == 5
+        assert (await remote.viewer(member.token)).remaining == 0
+        await remote.verify_email(mailed_token(app, member.viewer.id))
+        viewer = await remote.viewer(member.token)
+        assert viewer.remaining == 5 and viewer.email_verified and viewer.roles == ()
+        found = await remote.member_by_email(known.upper())
+        assert found is not None and found.plan.name == "free" and found.email_verified
+        assert found.plan.assistant_questions_per_day == 10
+        assert await remote.member_by_email("nobody@example.org") is None
+        outcome = await remote.take_assistant_question(member.token)
+        assert outcome == QuestionAllowed(Quota(1, 10))
+        refused = await remote.take_assistant_question(guest.token)
+        assert isinstance(refused, QuestionRefused) and refused.code == "SIGN_IN_REQUIRED"
         with pytest.raises(AccountsFailure) as raised:
             await remote.login(known, "wrong horse battery")
         assert raised.value.code == "INVALID_CREDENTIALS"
