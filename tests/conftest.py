@@ -20,6 +20,7 @@ from services.shared.settings import Settings
 from tests.servers.kafka import start_tansu
 from tests.servers.opensearch import start_opensearch
 from tests.servers.postgres import fresh_database
+from tests.servers.smtp import SmtpSink
 
 # Every platform a test starts (and every medcode process it spawns) listens for consult
 # mail; on a free port, so that runs in parallel (and a real server on 2525) never clash.
@@ -53,6 +54,16 @@ def kafka() -> Iterator[str]:
 def opensearch() -> Iterator[str]:
     with start_opensearch() as url:
         yield url
+
+
+@pytest.fixture
+def sink() -> Iterator[SmtpSink]:
+    """A real SMTP server (aiosmtpd) on a free port, keeping what it receives."""
+    server = SmtpSink().start()
+    try:
+        yield server
+    finally:
+        server.stop()
 
 
 @pytest.fixture

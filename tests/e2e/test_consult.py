@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import re
 import smtplib
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, replace
 from email import message_from_bytes, policy
 from email.message import EmailMessage
@@ -56,15 +56,6 @@ class Person:
     @property
     def headers(self) -> dict[str, str]:
         return {"Authorization": f"Bearer {self.token}"}
-
-
-@pytest.fixture
-def sink() -> Iterator[SmtpSink]:
-    server = SmtpSink().start()
-    try:
-        yield server
-    finally:
-        server.stop()
 
 
 @pytest.fixture
@@ -332,3 +323,30 @@ def _acknowledgements(outbox: Path) -> list[EmailMessage]:
             assert isinstance(message, EmailMessage)
             found.append(message)
     return found
+
+
+async def test_hostile_mail_is_refused_in_the_conversation_and_the_platform_carries_on(
+        served: tuple[httpx.AsyncClient, Platform], sink: SmtpSink, smtp_port: int) -> None:
+    client, platform = served
+    ann = await person(platform, "ann@example.org")
+    head = b"From: ann@example.org\r\nTo: consult@medcode.localhost\r\nSubject: x\r\n"
+    nested = head + b"Message-ID: <n@x>\r\n" + b"".join(
+        b"Content-Type: multipart/mixed; boundary=b%d\r\n\r\n--b%d\r\n" % (i, i)
+        for i in range(40))
+    huge = head + b"Message-ID: <h@x>\r\n\r\n" + (b"x" * 76 + b"\r\n") * (20 * 1024 * 1024 // 78)
+    charset = (head + b"Message-ID: <c@x>\r\nContent-Type: text/plain; charset=x-unknown\r\n"
+               b"Content-Transfer-Encoding: 8bit\r\n\r\n\xfe\xff\xfa\r\n")
+    no_from = b"To: consult@medcode.localhost\r\nSubject: x\r\nMessage-ID: <f@x>\r\n\r\nhi\r\n"
+    answers = [await asyncio.to_thread(send, smtp_port, raw)
+               for raw in (nested, huge, charset, no_from)]
+    assert [code for code, _ in answers] == [554, 552, 554, 550]
+    assert b"nested" in answers[0][1] and b"x-unknown" in answers[2][1]
+    assert b"From" in answers[3][1]
+    code, _ = await asyncio.to_thread(send, smtp_port, question(
+        "ann@example.org", "<fine@example.org>", "Still there?", "Is J18.9 billable?"))
+    assert code == 250
+    async with asyncio.timeout(30):
+        while not (await ask(client, MY, ann))["myConsults"]:
+            await asyncio.sleep(0.1)
+    assert platform.healthy
+    assert (await client.get("/readyz")).status_code == 200
