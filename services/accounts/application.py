@@ -10,9 +10,7 @@ checked in the write model, never in a read model.
 from __future__ import annotations
 
 import os
-import random
 import secrets
-import time
 import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -21,7 +19,7 @@ from typing import Any, Literal, TypeVar
 from urllib.parse import urlencode, urlsplit, urlunsplit
 from uuid import UUID, uuid4
 
-from eventsourcing.application import AggregateNotFoundError, Application
+from eventsourcing.application import Application
 from eventsourcing.domain import Aggregate
 from eventsourcing.persistence import IntegrityError
 
@@ -63,6 +61,7 @@ from services.accounts.passwords import Passwords
 from services.accounts.plans import DEFAULT_PLANS, Plan
 from services.accounts.settings import AccountsSettings
 from services.accounts.tokens import derive_token, keyed_digest
+from services.shared.aggregates import Retrier, get_aggregate
 from services.shared.settings import Settings
 
 T = TypeVar("T")
@@ -242,7 +241,8 @@ class Accounts(Application[UUID]):
         # Without a secret (tools, tests) tokens and digests only hold for this process.
         self.secret = secret or os.urandom(32)
         self.personal = personal or PersonalData(key_store_for(dict(env or {})))
-        self._jitter = random.Random()  # noqa: S311 - back-off jitter, not a secret
+        self._retrier = Retrier(lambda: Contention(
+            "Too many simultaneous changes to this account: please try again."), MAX_ATTEMPTS)
 
     def close(self) -> None:
         super().close()
@@ -910,19 +910,9 @@ class Accounts(Application[UUID]):
         return session, viewer
 
     def _get(self, cls: type[A], aggregate_id: UUID) -> A | None:
-        try:
-            found: Any = self.repository.get(aggregate_id)
-        except AggregateNotFoundError:
-            return None
-        return found if isinstance(found, cls) else None
+        return get_aggregate(self, cls, aggregate_id)
 
     def _retry(self, attempt: Callable[[], T]) -> T:
         """Run ``attempt`` until its save is not beaten by a concurrent writer."""
-        for n in range(MAX_ATTEMPTS):
-            try:
-                return attempt()
-            except IntegrityError:
-                # Jittered back-off so losers do not collide again in lockstep.
-                time.sleep(self._jitter.uniform(0, min(0.001 * 2 ** min(n, 6), 0.05)))
-        raise Contention("Too many simultaneous changes to this account: please try again.")
+        return self._retrier(attempt)
 

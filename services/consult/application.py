@@ -8,16 +8,14 @@ case numbers never repeat).
 
 from __future__ import annotations
 
-import random
 import re
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any, TypeVar
+from typing import TypeVar
 from uuid import UUID
 
-from eventsourcing.application import AggregateNotFoundError, Application
+from eventsourcing.application import Application
 from eventsourcing.domain import Aggregate
 from eventsourcing.persistence import IntegrityError
 
@@ -44,13 +42,13 @@ from services.consult.domain import (
     mail_id_for,
 )
 from services.consult.parsing import ParsedMail
+from services.shared.aggregates import Retrier, get_aggregate
 
 T = TypeVar("T")
 A = TypeVar("A", bound=Aggregate)
 Clock = Callable[[], datetime]
 
 EXPERT = "expert"
-MAX_ATTEMPTS = 100
 MAX_SUBJECT = 300
 MAX_BODY = 100_000
 
@@ -107,7 +105,8 @@ class Consults(Application[UUID]):
         self.mail_domain = mail_domain
         self.replies_per_sender_per_day = replies_per_sender_per_day
         self.clock = clock
-        self._jitter = random.Random()  # noqa: S311 - back-off jitter, not a secret
+        self._retrier = Retrier(lambda: Busy(
+            "Too many simultaneous changes to this case: please try again."))
         self._ours = re.compile(rf"^<consult-(\d+)-\d+@{re.escape(mail_domain)}>$", re.IGNORECASE)
 
     # --- inbound mail ---------------------------------------------------------------
@@ -360,20 +359,10 @@ class Consults(Application[UUID]):
         return case
 
     def _get(self, cls: type[A], aggregate_id: UUID) -> A | None:
-        try:
-            found: Any = self.repository.get(aggregate_id)
-        except AggregateNotFoundError:
-            return None
-        return found if isinstance(found, cls) else None
+        return get_aggregate(self, cls, aggregate_id)
 
     def _retry(self, attempt: Callable[[], T]) -> T:
-        """Run ``attempt`` until its save is not beaten by a concurrent writer."""
-        for n in range(MAX_ATTEMPTS):
-            try:
-                return attempt()
-            except IntegrityError:
-                time.sleep(self._jitter.uniform(0, min(0.001 * 2 ** min(n, 6), 0.05)))
-        raise Busy("Too many simultaneous changes to this case: please try again.")
+        return self._retrier(attempt)
 
 
 def _must_be_expert(viewer: Requester | None) -> None:
