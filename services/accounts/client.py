@@ -36,7 +36,7 @@ from services.accounts.application import (
 )
 from services.accounts.domain import AccountsFailure, InvalidCredentials
 from services.accounts.plans import Plan
-from services.shared.rpc import RemoteError, RpcClient
+from services.shared.rpc import RpcClient, failures_in
 
 __all__ = [
     "ANONYMOUS",
@@ -205,24 +205,13 @@ class LocalAccounts:
         return await run_in_threadpool(self.app.viewer_by_billing_customer, customer)
 
 
-FAILURES: dict[str, type[AccountsFailure]] = {
-    cls.__name__: cls
-    for cls in vars(domain).values()
-    if isinstance(cls, type) and issubclass(cls, AccountsFailure)
-}
-
-
 class HttpAccounts:
     """The client used when the accounts service runs as its own process (see api.py)."""
 
     def __init__(self, base_url: str, token: str | None = None) -> None:
-        self._rpc = RpcClient(base_url, token=token)
-
-    async def _call(self, method: str, **kwargs: Any) -> Any:
-        try:
-            return await self._rpc.call(method, **kwargs)
-        except RemoteError as error:
-            raise FAILURES.get(error.type, AccountsFailure)(str(error)) from None
+        self._rpc = RpcClient(base_url, token=token, failure=AccountsFailure,
+                              failures=failures_in(domain, AccountsFailure))
+        self._call = self._rpc.call
 
     async def start_guest_session(self, client_address: str | None) -> SessionInfo:
         return session_from(await self._call("start_guest_session",

@@ -26,7 +26,7 @@ from services.consult.domain import (
     SignInRequired,
 )
 from services.consult.intake import Answerer, Members, instant_answer
-from services.shared.rpc import RemoteError, RpcClient
+from services.shared.rpc import RpcClient, failures_in
 
 __all__ = ["ConsultClient", "ConsultFailure", "ConsultView", "HttpConsults", "LocalConsults",
            "MessageView"]
@@ -165,24 +165,13 @@ class LocalConsults:
         return self._view(case, viewer)
 
 
-FAILURES: dict[str, type[ConsultFailure]] = {
-    cls.__name__: cls
-    for cls in vars(domain).values()
-    if isinstance(cls, type) and issubclass(cls, ConsultFailure)
-}
-
-
 class HttpConsults:
     """The client used when the consult service runs as its own process (see api.py)."""
 
     def __init__(self, base_url: str, token: str | None = None) -> None:
-        self._rpc = RpcClient(base_url, token=token)
-
-    async def _call(self, method: str, **kwargs: Any) -> Any:
-        try:
-            return await self._rpc.call(method, **kwargs)
-        except RemoteError as error:
-            raise FAILURES.get(error.type, ConsultFailure)(str(error)) from None
+        self._rpc = RpcClient(base_url, token=token, failure=ConsultFailure,
+                              failures=failures_in(domain, ConsultFailure))
+        self._call = self._rpc.call
 
     async def my_consults(self, token: str | None) -> list[ConsultView]:
         return [ConsultView.from_dict(c) for c in await self._call("my_consults", token=token)]

@@ -8,8 +8,9 @@ so the client can raise the same typed error the in-process client would.
 from __future__ import annotations
 
 import hmac
-from collections.abc import Awaitable, Callable
-from typing import Any
+from collections.abc import Awaitable, Callable, Mapping
+from types import ModuleType
+from typing import Any, TypeVar
 
 import httpx
 from starlette.applications import Starlette
@@ -19,6 +20,7 @@ from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 Method = Callable[..., Awaitable[Any]]
+E = TypeVar("E", bound=Exception)
 
 
 class RemoteError(Exception):
@@ -72,16 +74,33 @@ class ServiceAuth:
         await self.app(scope, receive, send)
 
 
+def failures_in(module: ModuleType, base: type[E]) -> dict[str, type[E]]:
+    """Every ``base`` subclass a module defines, by name: the failures a client re-raises."""
+    return {cls.__name__: cls for cls in vars(module).values()
+            if isinstance(cls, type) and issubclass(cls, base)}
+
+
 class RpcClient:
-    def __init__(self, base_url: str, timeout: float = 10.0, token: str | None = None) -> None:
+    """Calls a service's API. With ``failure`` (a service's base failure, and the
+    ``failures`` it knows by name), an expected failure is raised as the same typed error
+    the in-process client raises; without, as RemoteError."""
+
+    def __init__(self, base_url: str, timeout: float = 10.0, token: str | None = None, *,
+                 failure: type[Exception] | None = None,
+                 failures: Mapping[str, type[Exception]] | None = None) -> None:
         headers = {"Authorization": f"Bearer {token}"} if token else {}
         self._http = httpx.AsyncClient(base_url=base_url, timeout=timeout, headers=headers)
+        self._failure = failure
+        self._failures = dict(failures or {})
 
     async def call(self, method: str, **kwargs: Any) -> Any:
         response = await self._http.post(f"/rpc/{method}", json=kwargs)
         body = response.json()
         if response.status_code == 422:
-            raise RemoteError(body["error"]["type"], body["error"]["message"])
+            type_, message = body["error"]["type"], body["error"]["message"]
+            if self._failure is not None:
+                raise self._failures.get(type_, self._failure)(message)
+            raise RemoteError(type_, message)
         response.raise_for_status()
         return body["result"]
 
