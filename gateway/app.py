@@ -11,12 +11,13 @@ from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import Route
+from starlette.routing import Route, WebSocketRoute
 from starlette.types import ASGIApp, Receive, Scope, Send
 from strawberry.asgi import GraphQL
 
 from gateway.bootstrap import Platform
 from gateway.schema import build_schema
+from services.shared.client_address import client_address, trusted_networks
 from services.shared.graphql import RequestContext
 from services.shared.settings import Settings
 
@@ -75,6 +76,7 @@ class Gateway(GraphQL):  # type: ignore[type-arg]
             allow_queries_via_get=False,
         )
         self.platform = platform
+        self.trusted_proxies = trusted_networks(settings.trusted_proxies)
         # Cookies resolvers set, per in-flight request (keyed by strawberry's sub-response).
         self._cookies: WeakKeyDictionary[Response, dict[str, str | None]] = WeakKeyDictionary()
 
@@ -87,11 +89,14 @@ class Gateway(GraphQL):  # type: ignore[type-arg]
             token = authorization[7:].strip() or None
         token = token or request.cookies.get(SESSION_COOKIE)
         cookies: dict[str, str | None] = {}
-        self._cookies[response] = cookies
+        if request.scope["type"] == "http":  # a websocket sets no cookies
+            self._cookies[response] = cookies
         return RequestContext(
             clients=self.platform.clients,
             token=token,
-            client_address=request.client.host if request.client else None,
+            client_address=client_address(
+                request.client.host if request.client else None,
+                request.headers.getlist("x-forwarded-for"), self.trusted_proxies),
             development=self.platform.settings.development,
             response_cookies=cookies,
         )
@@ -145,6 +150,8 @@ def create_app(settings: Settings, platform: Platform | None = None) -> Starlett
     return Starlette(
         routes=[
             Route("/graphql", graphql, methods=["GET", "POST"]),
+            # Subscriptions (graphql-transport-ws); the same app serves both.
+            WebSocketRoute("/graphql", graphql),
             Route("/healthz", healthz),
             Route("/readyz", readyz),
         ],

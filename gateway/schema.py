@@ -58,6 +58,7 @@ def build_schema(products: Sequence[Product], settings: Settings) -> strawberry.
     if query is None:
         raise RuntimeError("no product provides a Query: is the project installed?")
     mutation = _merge("Mutation", [p.mutation for p in products if p.mutation])
+    subscription = _merge("Subscription", [p.subscription for p in products if p.subscription])
     # The depth and alias rules are classes made once: the validation cache is keyed by
     # the rule classes, and a limiter built per request would make new ones every time.
     limits = [
@@ -75,4 +76,5 @@ def build_schema(products: Sequence[Product], settings: Settings) -> strawberry.
     ]
     if not settings.development:
         extensions += [lambda: MaskErrors(should_mask_error=_should_mask), DisableIntrospection]
-    return strawberry.Schema(query=query, mutation=mutation, extensions=extensions)
+    return strawberry.Schema(query=query, mutation=mutation, subscription=subscription,
+                             extensions=extensions)

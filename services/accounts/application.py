@@ -655,6 +655,20 @@ class Accounts(Application[UUID]):
         })) if q)
         return urlunsplit(parts._replace(query=query))
 
+    def unlock_account(self, email: str, reason: str = "operator") -> bool:
+        """Lift a login lock early (support desk); False when the email is not locked."""
+        guard_id = LoginGuard.id_for(self._digest(normalise_email(email)))
+
+        def attempt() -> bool:
+            guard = self._get(LoginGuard, guard_id)
+            if guard is None or guard.locked_until is None:
+                return False
+            guard.unlock(reason)
+            self.save(guard)
+            return True
+
+        return self._retry(attempt)
+
     # --- other services ---------------------------------------------------------------
 
     def member_by_email(self, email: str) -> Member | None:

@@ -98,4 +98,4 @@ class Mutation:
 
 
 product = Product(name="consult", query=Query, mutation=Mutation, start=start,
-                  after=("accounts", "lookup"))
+                  after=("accounts", "lookup", "assistant"))

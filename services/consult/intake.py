@@ -48,10 +48,12 @@ class Members(Protocol):
 
 
 class Answerer(Protocol):
-    """The automatic part of an acknowledgement."""
+    """The automatic part of an acknowledgement; ``token`` is the member's session when
+    they asked on the site (None for mail)."""
 
     async def answer(self, subject: str, question: str, member: Requester,
-                     about: dict[str, str] | None = None) -> AutoAnswer: ...
+                     about: dict[str, str] | None = None, token: str | None = None
+                     ) -> AutoAnswer: ...
 
 
 class MailIntake:
@@ -122,10 +124,11 @@ class MailIntake:
 
 
 async def instant_answer(answerer: Answerer, subject: str, question: str, member: Requester,
-                         about: dict[str, str] | None = None) -> AutoAnswer:
+                         about: dict[str, str] | None = None, token: str | None = None
+                         ) -> AutoAnswer:
     """The automatic answer, or a note that there is none: the case opens either way."""
     try:
-        return await answerer.answer(subject, question, member, about)
+        return await answerer.answer(subject, question, member, about, token)
     except Exception:
         # The instant part is a courtesy; a failing assistant or search must not cost the
         # member their case. Logged with its traceback for the operator.
@@ -172,17 +175,25 @@ class IntakeProjection:
 
 
 class SearchAnswerer:
-    """Until CasePilot exists: the top search results for the question, said as such."""
+    """The top search results for the question, said as such (where CasePilot cannot
+    answer: it is not installed, or the question came by mail)."""
 
     NOTE = ("CasePilot, our assistant, is not available yet, so this automatic part lists "
             "the top code-search results for your question. It is not an expert's answer.")
 
-    def __init__(self, lookup: LookupClient, limit: int = 5) -> None:
+    def __init__(self, lookup: LookupClient, limit: int = 5, note: str = NOTE) -> None:
         self.lookup = lookup
         self.limit = limit
+        self.note = note
 
     async def answer(self, subject: str, question: str, member: Requester,
-                     about: dict[str, str] | None = None) -> AutoAnswer:
+                     about: dict[str, str] | None = None, token: str | None = None
+                     ) -> AutoAnswer:
+        return await self.results(subject, question, about, self.note)
+
+    async def results(self, subject: str, question: str, about: dict[str, str] | None,
+                      note: str) -> AutoAnswer:
+        """The top results, introduced by ``note`` (why this is what the member gets)."""
         found: list[Citation] = []
         seen: set[tuple[str, str]] = set()
         asked = [about["code"]] if about else []
@@ -196,10 +207,10 @@ class SearchAnswerer:
             if len(found) >= self.limit:
                 break
         if not found:
-            text = f"{self.NOTE}\n\nThe search found no codes for your question."
+            text = f"{note}\n\nThe search found no codes for your question."
             return AutoAnswer(text, [], "search")
         lines = "\n".join(f"- {c.system} {c.code}: {c.title}" for c in found)
-        return AutoAnswer(f"{self.NOTE}\n\n{lines}", found, "search")
+        return AutoAnswer(f"{note}\n\n{lines}", found, "search")
 
 
 # How a coder asks, not what they ask about: "how do I code", "what is the ICD-10 code for".

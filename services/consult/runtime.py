@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from services.consult.application import Consults
+from services.consult.assisted import AssistantAnswerer
 from services.consult.client import HttpConsults, LocalConsults
 from services.consult.events import CATALOGUE
 from services.consult.intake import Answerer, IntakeProjection, MailIntake, SearchAnswerer
@@ -17,8 +18,11 @@ from services.shared.product import Infrastructure, Running
 
 
 def answerer_for(infra: Infrastructure) -> Answerer:
-    """CasePilot through its client when it runs; else the top search results."""
-    return SearchAnswerer(infra.client("lookup"))
+    """CasePilot through its client when it is installed; else the top search results."""
+    search = SearchAnswerer(infra.client("lookup"))
+    if "assistant" not in infra.products:
+        return search
+    return AssistantAnswerer(infra.client("assistant"), search)
 
 
 async def start(infra: Infrastructure) -> Running:

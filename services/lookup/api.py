@@ -52,10 +52,20 @@ def create_app(lookup: LocalLookup) -> Starlette:
     async def reference(system: str, name: str) -> list[dict[str, Any]]:
         return await lookup.reference(system, name)
 
+    async def gems(system: str, icd9: str) -> dict[str, Any] | None:
+        return serialise(await lookup.gems(system, icd9))
+
+    async def pcs_table(table: str) -> dict[str, Any] | None:
+        return serialise(await lookup.pcs_table(table))
+
+    async def unknown_words(words: list[str]) -> list[str]:
+        return await lookup.unknown_words(words)
+
     return rpc_app(
         {"search_codes": search_codes, "search_facets": search_facets,
          "code_detail": code_detail,
          "codes_as_of": codes_as_of, "changes": changes, "releases": releases,
-         "reference": reference},
+         "reference": reference, "gems": gems, "pcs_table": pcs_table,
+         "unknown_words": unknown_words},
         expected=(LookupFailure,),
     )

@@ -15,10 +15,12 @@ from services.lookup.domain import (
     SYSTEMS,
     Code,
     LookupFailure,
+    Reference,
     UndatedRelease,
     UnknownRelease,
     normalise_code,
 )
+from services.lookup.plain_language import PlainLanguage, describe
 from services.shared.rpc import RemoteError, RpcClient
 from services.shared.search.cache import SearchCache
 from services.shared.search.engine import VOCABULARIES, facets, search
@@ -114,6 +116,11 @@ class CodeDetail:
     history: list[dict[str, Any]] = field(default_factory=list)
     details: dict[str, Any] = field(default_factory=dict)
 
+    @property
+    def plain_language(self) -> PlainLanguage:
+        """The code in plain words, from this official data only (see plain_language)."""
+        return describe(self)
+
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> CodeDetail:
         data = dict(data)
@@ -157,6 +164,71 @@ class ReleaseInfo:
     added: int
     revised: int
     deleted: int
+
+
+@dataclass(frozen=True)
+class GemTarget:
+    """One ICD-10 code an ICD-9-CM code maps to, with the GEM's flags."""
+
+    code: str
+    approximate: bool
+    no_map: bool
+    combination: bool  # one of several codes that together express the ICD-9 code
+    scenario: int
+    choice_list: int
+
+
+@dataclass(frozen=True)
+class GemMapping:
+    """What the General Equivalence Mappings give for one ICD-9-CM code."""
+
+    system: str  # the ICD-10 code set mapped to: ICD10CM (diagnoses) or ICD10PCS
+    icd9: str  # as printed: "250.00", "47.01"
+    description: str
+    release: str  # of the GEM file
+    targets: list[GemTarget]
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> GemMapping:
+        return cls(**{**data, "targets": [GemTarget(**t) for t in data["targets"]]})
+
+
+@dataclass(frozen=True)
+class PcsAxisValue:
+    position: int  # 1-7
+    axis: str  # "Section", "Body System", "Root Operation", ...
+    value: str  # the character
+    meaning: str
+    definition: str | None = None
+
+
+@dataclass(frozen=True)
+class PcsRow:
+    """One valid code of an ICD-10-PCS table with its seven axis values."""
+
+    code: str
+    title: str
+    axes: list[PcsAxisValue]
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> PcsRow:
+        return cls(data["code"], data["title"], [PcsAxisValue(**a) for a in data["axes"]])
+
+
+@dataclass(frozen=True)
+class PcsTable:
+    """An ICD-10-PCS table: its first three characters, its root operation's name and
+    notes (definition, explanation, examples), and every valid row."""
+
+    table: str
+    title: str
+    notes: list[str]
+    rows: list[PcsRow]
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> PcsTable:
+        return cls(data["table"], data["title"], data["notes"],
+                   [PcsRow.from_dict(r) for r in data["rows"]])
 
 
 LOADED_TTL = 5.0  # seconds a search trusts its list of loaded code systems
@@ -238,6 +310,18 @@ class LookupClient(Protocol):
         """A reference text published with the code set ("guidelines", "index",
         "modifiers"): its items, empty when none was published."""
 
+    async def gems(self, system: str, icd9: str) -> GemMapping | None:
+        """The ICD-10 codes (``system``: ICD10CM or ICD10PCS) the GEMs map an ICD-9-CM code
+        to, the code typed with or without its dot; None when the GEM has no entry."""
+
+    async def unknown_words(self, words: list[str]) -> list[str]:
+        """The words no indexed entry holds (titles, inclusion terms, lexicon terms) and
+        that are no near spelling of one: what search cannot have understood."""
+
+    async def pcs_table(self, table: str) -> PcsTable | None:
+        """A PCS table (its first three characters, e.g. "0DT") with every valid code
+        and its axis values; None for an unknown table."""
+
 
 def _summary(code: Code) -> CodeSummary:
     return CodeSummary(code.system, code.code, code.title, code.billable,
@@ -254,6 +338,7 @@ class LocalLookup:
         self.catalog = catalog
         self.cache = cache
         self._loaded: tuple[float, frozenset[str]] = (0.0, frozenset())
+        self._gem_maps: dict[str, tuple[int, dict[str, GemMapping]]] = {}
 
     async def warm(self) -> None:
         """Read the index's spelling vocabulary now (seconds for a full index) rather
@@ -350,6 +435,58 @@ class LocalLookup:
     async def reference(self, system: str, name: str) -> list[dict[str, Any]]:
         found = await run_in_threadpool(self.app.reference, system, name)
         return list(found.items) if found else []
+
+    async def gems(self, system: str, icd9: str) -> GemMapping | None:
+        mappings = await run_in_threadpool(self._gems, system)
+        return mappings.get(_icd9_key(icd9))
+
+    def _gems(self, system: str) -> dict[str, GemMapping]:
+        """The GEM reference read once per published version (thousands of items)."""
+        # The version from the last stored event alone: reading the whole reference
+        # (thousands of items) only when it changed.
+        last = self.app.recorder.select_events(
+            Reference.create_id(system, "gems"), desc=True, limit=1
+        )
+        if not last:
+            return {}
+        cached = self._gem_maps.get(system)
+        if cached is not None and cached[0] == last[0].originator_version:
+            return cached[1]
+        found = self.app.reference(system, "gems")
+        if found is None:
+            return {}
+        mappings = {
+            _icd9_key(item["icd9"]): GemMapping(
+                system, item["icd9"], item["description"], found.release,
+                [GemTarget(**t) for t in item["targets"]],
+            )
+            for item in found.items
+        }
+        self._gem_maps[system] = (found.version, mappings)
+        return mappings
+
+    async def unknown_words(self, words: list[str]) -> list[str]:
+        vocabulary = await VOCABULARIES.of(self.catalog, await self.catalog.live())
+        if not len(vocabulary):
+            return []  # nothing indexed yet: nothing can be told apart
+        return [w for w in words
+                if not vocabulary.knows(w.lower()) and vocabulary.correct(w.lower()) == w.lower()]
+
+    async def pcs_table(self, table: str) -> PcsTable | None:
+        return await run_in_threadpool(self._pcs_table, table.strip().upper())
+
+    def _pcs_table(self, table: str) -> PcsTable | None:
+        found = self.app.code("ICD10PCS", table)
+        if found is None or found.content.get("kind") != "table":
+            return None
+        rows = []
+        for code in found.content.get("children", []):
+            entry = self.app.code("ICD10PCS", code)
+            if entry is not None:
+                axes = [PcsAxisValue(**a) for a in entry.content.get("details", {}).get("axes", [])]
+                rows.append(PcsRow(entry.code, entry.title, axes))
+        notes = [text for texts in found.content.get("notes", {}).values() for text in texts]
+        return PcsTable(found.code, found.title, notes, rows)
 
     def _detail(self, system: str, code: str, as_of: date | None = None) -> CodeDetail | None:
         found = self.app.code(system, code, as_of)
@@ -496,6 +633,18 @@ class HttpLookup:
         items: list[dict[str, Any]] = await self._call("reference", system=system, name=name)
         return items
 
+    async def gems(self, system: str, icd9: str) -> GemMapping | None:
+        data = await self._call("gems", system=system, icd9=icd9)
+        return GemMapping.from_dict(data) if data else None
+
+    async def unknown_words(self, words: list[str]) -> list[str]:
+        found: list[str] = await self._call("unknown_words", words=words)
+        return found
+
+    async def pcs_table(self, table: str) -> PcsTable | None:
+        data = await self._call("pcs_table", table=table)
+        return PcsTable.from_dict(data) if data else None
+
     async def close(self) -> None:
         await self._rpc.close()
 
@@ -505,7 +654,12 @@ _FAILURES: dict[str, type[LookupFailure]] = {
 }
 
 
+def _icd9_key(code: str) -> str:
+    """ICD-9-CM codes compared without their dot and case: "250.00" = "25000"."""
+    return code.strip().upper().replace(".", "")
+
+
 def serialise(
-    value: SearchPage | SearchFacets | CodeDetail | ChangePage | None,
+    value: SearchPage | SearchFacets | CodeDetail | ChangePage | GemMapping | PcsTable | None,
 ) -> dict[str, Any] | None:
     return asdict(value) if value is not None else None

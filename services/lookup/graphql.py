@@ -12,6 +12,7 @@ from strawberry.types import Info
 from services.accounts.client import AccountsClient, AccountsFailure
 from services.lookup import client as lookup
 from services.lookup.client import LookupClient, LookupFailure
+from services.lookup.commands import prepare
 from services.lookup.runtime import start
 from services.lookup.schema import (
     CodeChangeConnection,
@@ -260,4 +261,4 @@ async def _dated_search(
     )
 
 
-product = Product(name="lookup", query=Query, mutation=None, start=start)
+product = Product(name="lookup", query=Query, mutation=None, start=start, prepare=prepare)

@@ -23,6 +23,7 @@ from typing import Any
 
 from services.lookup.application import CodeSets, ImportSummary, Progress
 from services.lookup.domain import CodeEntry, ReleaseAlreadyImported, ReleaseFileError
+from services.lookup.gems import group_by_icd9
 
 __all__ = [
     "PcsError",
@@ -488,3 +489,15 @@ def import_icd10pcs(
 def _publish_references(app: CodeSets, release: PcsRelease) -> None:
     app.publish_reference(SYSTEM, "guidelines", release.release, release.guidelines)
     app.publish_reference(SYSTEM, "index", release.release, release.index)
+    app.publish_reference(SYSTEM, "gems", release.release, pcs_gems(release.entries))
+
+
+def pcs_gems(entries: list[CodeEntry]) -> list[dict[str, Any]]:
+    """The procedure GEM turned around: one item per ICD-9-CM code with its PCS targets
+    (each code's ``details["gems"]`` says which ICD-9-CM codes map to it)."""
+    rows = sorted(
+        ((gem["icd9"], gem["description"], entry.code, gem)
+         for entry in entries for gem in entry.details.get("gems", ())),
+        key=lambda row: (row[0], row[3]["scenario"], row[3]["choice_list"], row[2]),
+    )
+    return group_by_icd9(rows)

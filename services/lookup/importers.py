@@ -5,7 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from services.lookup.application import CodeSets, ImportSummary, Progress
-from services.lookup.domain import CodeEntry
+from services.lookup.domain import CodeEntry, ReleaseAlreadyImported
+from services.lookup.gems import publish_cm_gems
 from services.lookup.icd10cm import Tabular, default_tabular_path, parse_tabular
 
 
@@ -39,10 +40,21 @@ def icd10cm_entries(tabular: Tabular) -> list[CodeEntry]:
 def import_icd10cm(
     app: CodeSets, path: Path | None = None, progress: Progress | None = None
 ) -> ImportSummary:
-    """Parse the whole file first: a broken file raises before anything is recorded."""
+    """Parse the whole file first: a broken file raises before anything is recorded.
+
+    The ICD-9-CM to ICD-10-CM GEMs are then published (idempotently: unchanged, they
+    record nothing), also when the release was already imported, so that re-running the
+    import on an older store adds them.
+    """
     source = path or default_tabular_path()
     report = progress or (lambda stage, done, total: None)
     tabular = parse_tabular(source, progress=lambda n: report("parse", n, 0))
-    return app.import_release(
-        "ICD10CM", tabular.release, source.name, icd10cm_entries(tabular), progress
-    )
+    try:
+        summary = app.import_release(
+            "ICD10CM", tabular.release, source.name, icd10cm_entries(tabular), progress
+        )
+    except ReleaseAlreadyImported:
+        publish_cm_gems(app)
+        raise
+    publish_cm_gems(app)
+    return summary

@@ -10,6 +10,7 @@ from typing import Annotated
 import strawberry
 
 from services.lookup import client as lookup
+from services.lookup import plain_language
 from services.shared.graphql import PageInfo
 
 
@@ -276,6 +277,43 @@ class CodeSetRelease:
 
 
 @strawberry.type
+class Abbreviation:
+    short: str
+    meaning: str
+
+
+@strawberry.type(description=(
+    "A code in plain words, generated from its own official data only (title, notes, "
+    "7th characters, PCS axes); nothing is invented. 'text' is the whole of it."
+))
+class PlainLanguage:
+    text: str
+    summary: str = strawberry.field(description="what the code is, and whether it is billable")
+    covers: list[str] = strawberry.field(description="what it covers and includes")
+    excludes: list[str] = strawberry.field(description="Excludes1/Excludes2, in plain words")
+    instructions: list[str] = strawberry.field(
+        description="code first, use additional code, code also, in plain words"
+    )
+    seventh_character: str | None = strawberry.field(
+        description="what this code's 7th character means (or which ones its codes take)"
+    )
+    procedure: str | None = strawberry.field(description="an ICD-10-PCS code's axes as a sentence")
+    abbreviations: list[Abbreviation] = strawberry.field(description="the ones expanded")
+    source: str = strawberry.field(description="what it was generated from")
+
+    @classmethod
+    def of(cls, described: plain_language.PlainLanguage) -> PlainLanguage:
+        return cls(
+            text=described.text, summary=described.summary, covers=described.covers,
+            excludes=described.excludes, instructions=described.instructions,
+            seventh_character=described.seventh_character, procedure=described.procedure,
+            abbreviations=[Abbreviation(short=a.short, meaning=a.meaning)
+                           for a in described.abbreviations],
+            source=described.source,
+        )
+
+
+@strawberry.type
 class CodePage:
     system: CodeSystem
     code: str
@@ -306,6 +344,9 @@ class CodePage:
     )
     next_step: str | None = strawberry.field(
         default=None, description="what to do to unlock the page, when it is locked"
+    )
+    plain_language: PlainLanguage | None = strawberry.field(
+        default=None, description="the code in plain words, from its official data only"
     )
 
     @classmethod
@@ -348,6 +389,7 @@ class CodePage:
         public.index_entries = [
             IndexEntry(term=e["term"], text=e["text"]) for e in details.get("index_entries", [])
         ]
+        public.plain_language = PlainLanguage.of(detail.plain_language)
         public.history = [CodeChange(release=h["release"], change=h["change"],
                                      effective_date=_day(h.get("effective")))
                           for h in detail.history]

@@ -15,7 +15,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import sys
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Callable, Coroutine, Iterable
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from importlib.metadata import entry_points
@@ -62,7 +62,8 @@ class Command:
     name: str  # the word after ``medcode``
     help: str
     configure: Callable[[argparse.ArgumentParser], None]  # its arguments and sub-commands
-    run: Callable[[CommandContext, argparse.Namespace], Awaitable[str | None]]  # printed
+    # What it prints (None: nothing).
+    run: Callable[[CommandContext, argparse.Namespace], Coroutine[Any, Any, str | None]]
 
 
 def discover_commands() -> list[Command]:

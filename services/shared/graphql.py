@@ -22,6 +22,21 @@ class RequestContext:
     client_address: str | None = None
     development: bool = False
     response_cookies: dict[str, str | None] = field(default_factory=dict)
+    # A subscription's connection_init payload (graphql-transport-ws), set by strawberry.
+    connection_params: dict[str, Any] | None = None
+
+    @property
+    def bearer(self) -> str | None:
+        """The session token: the request's, or (websockets, where browsers set no
+        header) an "Authorization: Bearer ..." or "token" in the connection payload."""
+        if self.token:
+            return self.token
+        params = self.connection_params if isinstance(self.connection_params, dict) else {}
+        value = params.get("Authorization") or params.get("authorization") or ""
+        if isinstance(value, str) and value.lower().startswith("bearer "):
+            return value[7:].strip() or None
+        token = params.get("token")
+        return token if isinstance(token, str) and token else None
 
     def client(self, product: str) -> Any:
         return self.clients[product]

@@ -66,8 +66,14 @@ class Product:
     query: type | None
     mutation: type | None
     start: Callable[[Infrastructure], Awaitable[Running]]
-    # Products started before this one (e.g. metering needs accounts before lookup).
+    # Products started before this one (e.g. metering needs accounts before lookup);
+    # one that is not installed is skipped (a product may use another when present).
     after: tuple[str, ...] = ()
+    # Its GraphQL subscriptions, served over the graphql-transport-ws protocol.
+    subscription: type | None = None
+    # Run by ``medcode serve`` on the started platform before it answers requests (it
+    # receives a services.shared.commands.Started), e.g. importing the shipped data.
+    prepare: Callable[[Any], Awaitable[None]] | None = None
 
 
 def discover() -> list[Product]:
@@ -87,7 +93,8 @@ def discover() -> list[Product]:
         if product in ordered:
             return
         for needed in product.after:
-            visit(needed, (*trail, name))
+            if needed in found:
+                visit(needed, (*trail, name))
         ordered.append(product)
 
     for name in sorted(found):

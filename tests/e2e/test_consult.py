@@ -23,10 +23,11 @@ from starlette.concurrency import run_in_threadpool
 
 from gateway.bootstrap import Platform
 from services.consult.events import CATALOGUE as CONSULT_EVENTS
+from services.lookup.domain import CodeEntry
 from services.shared.event_schemas import validate_envelope
 from services.shared.settings import Settings
 from tests.conftest import gateway
-from tests.e2e.helpers import graphql
+from tests.e2e.helpers import graphql, import_entries
 from tests.integration.test_accounts_metering import mailed_token
 from tests.servers.smtp import SmtpSink, free_port
 
@@ -350,3 +351,27 @@ async def test_hostile_mail_is_refused_in_the_conversation_and_the_platform_carr
             await asyncio.sleep(0.1)
     assert platform.healthy
     assert (await client.get("/readyz")).status_code == 200
+
+
+async def test_a_consult_asked_on_the_site_gets_casepilots_answer(
+        served: tuple[httpx.AsyncClient, Platform], sink: SmtpSink) -> None:
+    client, platform = served
+    await import_entries(platform, "2026-04-01", [
+        CodeEntry("ICD10CM", "1", "Certain infectious and parasitic diseases", "chapter", False,
+                  None, "1"),
+        CodeEntry("ICD10CM", "A41", "Other sepsis", "category", False, "1", "1"),
+        CodeEntry("ICD10CM", "A41.5", "Gram-negative sepsis", "subcategory", False, "A41",
+                  "1"),
+        CodeEntry("ICD10CM", "A41.51", "Sepsis due to Escherichia coli [E. coli]", "code",
+                  True, "A41.5", "1"),
+    ])
+    ann = await person(platform, "ann@example.org")
+    sink.received.clear()
+    web = (await ask(client, REQUEST, ann, subject="E. coli sepsis",
+                     body="Is A41.51 billable?"))["requestConsult"]
+    automatic = web["messages"][1]
+    assert automatic["automatic"] and automatic["author"] == "CasePilot"
+    assert "top code-search results" not in automatic["body"]
+    assert "A41.51" in automatic["body"]
+    [ack] = await received(sink, 1)
+    assert "A41.51" in text_of(ack) and "Automatic answer (CasePilot" in text_of(ack)

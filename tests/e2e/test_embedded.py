@@ -15,10 +15,12 @@ import pytest
 
 from gateway import cli
 from gateway.bootstrap import Platform
+from services.lookup import commands as lookup_commands
 from services.lookup.api import create_app as lookup_api
 from services.lookup.client import HttpLookup, SearchFacets
 from services.lookup.domain import CodeEntry
 from services.lookup.icd10cm import default_tabular_path
+from services.shared.commands import CommandError
 from services.shared.search.model import CodeDocument
 from services.shared.search.ranking import Vocabulary
 from services.shared.settings import Settings
@@ -183,7 +185,7 @@ async def test_rebuild_swaps_the_index_while_searches_go_on(
             await asyncio.sleep(0.01)
 
     searcher = asyncio.create_task(keep_searching())
-    message = await cli.rebuild_search(embedded_settings)
+    message = await lookup_commands.rebuild_search(cli.context(embedded_settings))
     done.set()
     await searcher
     live = await lookup(platform).catalog.live()
@@ -200,8 +202,9 @@ def test_broken_file_names_the_place_and_records_nothing(
     source = default_tabular_path().read_bytes()
     truncated = tmp_path / "icd10cm-tabular-April-1-2026.xml"
     truncated.write_bytes(source[: len(source) // 2])
-    with pytest.raises(cli.CommandError) as failure:
-        asyncio.run(cli.import_command(embedded_settings, "icd10cm", truncated))
+    with pytest.raises(CommandError) as failure:
+        asyncio.run(lookup_commands.import_release(cli.context(embedded_settings), "icd10cm",
+                                                   truncated))
     assert truncated.name in str(failure.value) and "line" in str(failure.value)
     out = io.StringIO()
     assert asyncio.run(cli.export_events(embedded_settings, out, None, None, None, None)) == 0
