@@ -192,3 +192,19 @@ def test_a_consult_view_travels_over_json_unchanged(app: Consults) -> None:
     view = ConsultView.of(case, datetime.now(UTC), "v-ann")
     assert ConsultView.from_dict(json.loads(json.dumps(serialise(view)))) == view
     assert serialise([view]) == [serialise(view)]
+
+
+async def test_the_gauge_counts_waiting_and_overdue_cases(app: Consults, clock: Clock) -> None:
+    from prometheus_client import REGISTRY
+
+    from services.consult.metrics import QueueGauge
+
+    app.open_case(member("v-a", hours=2), "Soon", "Q", AUTO, channel=Channel.WEB)
+    app.open_case(member("v-b", hours=48), "Later", "Q", AUTO, channel=Channel.WEB)
+    clock.now += timedelta(hours=3)
+    assert await QueueGauge(app).refresh() == (2, 1)
+
+    def sample(state: str) -> float | None:
+        return REGISTRY.get_sample_value("medcode_consults_waiting", {"state": state})
+
+    assert (sample("waiting"), sample("overdue")) == (2.0, 1.0)
