@@ -121,9 +121,9 @@ class ConsultMail:
             Refusal.UNKNOWN_SENDER: (
                 f"Thank you for writing to medcode's expert consults. We could not find a "
                 f"medcode account for {parsed.sender}.\n\n"
-                f"To ask our expert coders a question: register at {self.site_url}, verify "
-                "your email address with the link we send you, and write again from that "
-                "address. Your question was not kept."
+                "To ask our expert coders a question: register at "
+                f"{self.site_url}/register, verify your email address with the link we send "
+                "you, and write again from that address. Your question was not kept."
             ),
             Refusal.NOT_VERIFIED: (
                 "Thank you for your question. Please verify your email address first: use "
