@@ -110,23 +110,15 @@ def lookup_for(data_dir: Path, build: bool) -> LocalLookup:
 
 
 async def _build(app: CodeSets, index: Path) -> None:
-    from services.lookup.events import CATALOGUE
     from services.lookup.icd10pcs import import_icd10pcs
     from services.lookup.importers import import_icd10cm
-    from services.lookup.projections import SearchProjection
-    from services.shared.consumer import Consumer
-    from services.shared.log_bus import LogBus
+    from tests.assistant.conftest import index_store
 
     print("importing ICD-10-CM and ICD-10-PCS...", file=sys.stderr)
     import_icd10cm(app)
     import_icd10pcs(app)
     print("indexing for search...", file=sys.stderr)
-    bus = LogBus(poll_interval=0.05)
-    bus.register(app, CATALOGUE)
-    catalog = SQLiteCatalog(index)
-    await Consumer(SearchProjection(catalog), bus, CATALOGUE.source).run_until(
-        CATALOGUE.last_position(app), timeout=900)
-    await catalog.close()
+    await index_store(app, index)
 
 
 async def run(lookup: LocalLookup, asked: list[Question]) -> list[Outcome]:

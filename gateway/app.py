@@ -4,14 +4,17 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import Any
 from weakref import WeakKeyDictionary
 
 from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
+from starlette.middleware.gzip import GZipMiddleware
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
-from starlette.routing import Route, WebSocketRoute
+from starlette.responses import HTMLResponse, JSONResponse, Response
+from starlette.routing import Mount, Route, WebSocketRoute
 from starlette.types import ASGIApp, Receive, Scope, Send
 from strawberry.asgi import GraphQL
 
@@ -20,6 +23,10 @@ from gateway.schema import build_schema
 from services.shared.client_address import client_address, trusted_networks
 from services.shared.graphql import RequestContext
 from services.shared.settings import Settings
+from services.shared.web import SESSION_COOKIE, Site, write_cookies
+from services.shared.web.security import SecurityHeaders
+
+GRAPHIQL = Path(__file__).parent / "static" / "graphiql"
 
 
 class BodyLimit:
@@ -64,9 +71,6 @@ class _TooLarge(Exception):
     pass
 
 
-SESSION_COOKIE = "medcode_session"
-
-
 class Gateway(GraphQL):  # type: ignore[type-arg]
     def __init__(self, platform: Platform) -> None:
         settings = platform.settings
@@ -80,42 +84,46 @@ class Gateway(GraphQL):  # type: ignore[type-arg]
         # Cookies resolvers set, per in-flight request (keyed by strawberry's sub-response).
         self._cookies: WeakKeyDictionary[Response, dict[str, str | None]] = WeakKeyDictionary()
 
-    async def get_context(  # type: ignore[override]
-        self, request: Any, response: Any
-    ) -> RequestContext:
+    def context(self, request: Request) -> RequestContext:
+        """Who is asking: a Bearer token, else the browser's session cookie."""
         token = None
         authorization = request.headers.get("authorization", "")
         if authorization.lower().startswith("bearer "):
             token = authorization[7:].strip() or None
-        token = token or request.cookies.get(SESSION_COOKIE)
-        cookies: dict[str, str | None] = {}
-        if request.scope["type"] == "http":  # a websocket sets no cookies
-            self._cookies[response] = cookies
         return RequestContext(
             clients=self.platform.clients,
-            token=token,
+            token=token or request.cookies.get(SESSION_COOKIE),
             client_address=client_address(
                 request.client.host if request.client else None,
                 request.headers.getlist("x-forwarded-for"), self.trusted_proxies),
             development=self.platform.settings.development,
-            response_cookies=cookies,
         )
+
+    async def get_context(  # type: ignore[override]
+        self, request: Any, response: Any
+    ) -> RequestContext:
+        context = self.context(request)
+        if request.scope["type"] == "http":  # a websocket sets no cookies
+            self._cookies[response] = context.response_cookies
+        return context
+
+    async def render_graphql_ide(self, request: Request) -> Response:  # type: ignore[override]
+        """GraphiQL from the package's own copy (gateway/static/graphiql): no CDN."""
+        return HTMLResponse(_graphiql_page())
 
     def create_response(
         self, response_data: Any, sub_response: Response
     ) -> Response:
-        """Set the cookies resolvers asked for (last value per name wins), browser-safe:
-        HttpOnly (no script can read the token), Secure, and SameSite=Lax so that
-        another site cannot post a mutation with the visitor's session."""
+        """Set the cookies resolvers asked for (last value per name wins), browser-safe."""
         response = super().create_response(response_data, sub_response)
-        for name, value in self._cookies.pop(sub_response, {}).items():
-            if value is None:
-                response.delete_cookie(name, path="/", secure=True, httponly=True,
-                                       samesite="lax")
-            else:
-                response.set_cookie(name, value, max_age=self.platform.settings.session_ttl_seconds,
-                                    path="/", secure=True, httponly=True, samesite="lax")
+        write_cookies(response, self._cookies.pop(sub_response, {}),
+                      self.platform.settings.session_ttl_seconds)
         return response
+
+
+def _graphiql_page() -> str:
+    return (GRAPHIQL / "index.html").read_text(encoding="utf-8").replace(
+        "{static}", "/static/graphiql")
 
 
 def create_app(settings: Settings, platform: Platform | None = None) -> Starlette:
@@ -125,8 +133,11 @@ def create_app(settings: Settings, platform: Platform | None = None) -> Starlett
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         await platform.start()
+        # The products' own routes (e.g. a payment webhook) go before the pages, whose
+        # mount at "/" answers every other path.
         for running in platform.running.values():
-            app.router.routes.extend(running.routes)
+            at = app.router.routes.index(pages_mount)
+            app.router.routes[at:at] = running.routes
         platform.run_background()
         platform.serve()
         platform.warm()
@@ -147,6 +158,18 @@ def create_app(settings: Settings, platform: Platform | None = None) -> Starlett
             {"status": "not ready", "failures": platform.failures}, status_code=503
         )
 
+    site = Site(
+        graphql.schema,
+        [p.web for p in platform.products if p.web is not None],
+        graphql.context,
+        session_ttl=settings.session_ttl_seconds,
+        development=settings.development,
+        extra_static={"graphiql": GRAPHIQL},
+    )
+    # The pages, compressed (the API's JSON is left as it was: its clients are close by).
+    pages = Starlette(routes=site.routes(),
+                      exception_handlers={HTTPException: site.error_page})
+    pages_mount = Mount("/", app=GZipMiddleware(pages, minimum_size=600))
     return Starlette(
         routes=[
             Route("/graphql", graphql, methods=["GET", "POST"]),
@@ -154,7 +177,9 @@ def create_app(settings: Settings, platform: Platform | None = None) -> Starlett
             WebSocketRoute("/graphql", graphql),
             Route("/healthz", healthz),
             Route("/readyz", readyz),
+            pages_mount,
         ],
-        middleware=[Middleware(BodyLimit, max_bytes=settings.max_request_bytes)],
+        middleware=[Middleware(BodyLimit, max_bytes=settings.max_request_bytes),
+                    Middleware(SecurityHeaders)],
         lifespan=lifespan,
     )

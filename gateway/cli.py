@@ -65,8 +65,9 @@ def serve(settings: Settings) -> None:
                     await product.prepare(platform)
 
     asyncio.run(prepare())
-    where = f"http://{settings.host}:{settings.port}/graphql"
-    print(f"medcode ({settings.mode}, {settings.environment}) serving {where}", file=sys.stderr)
+    where = f"http://{settings.host}:{settings.port}"
+    print(f"medcode ({settings.mode}, {settings.environment}) serving {where}/ "
+          f"(GraphQL at {where}/graphql)", file=sys.stderr)
     _log_to_stderr()
     uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_level="info")
 

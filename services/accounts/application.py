@@ -19,7 +19,7 @@ from typing import Any, Literal, TypeVar
 from urllib.parse import urlencode, urlsplit, urlunsplit
 from uuid import UUID, uuid4
 
-from eventsourcing.application import Application
+from eventsourcing.application import AggregateNotFoundError, Application
 from eventsourcing.domain import Aggregate
 from eventsourcing.persistence import IntegrityError
 
@@ -522,8 +522,7 @@ class Accounts(Application[UUID]):
             member = self._signed_in(token)
             previous = self._open(member, "email") or ""
             old = self._get(EmailClaim, EmailClaim.id_for(self._digest(previous)))
-            member.change_email(self._seal(member, "email", email),
-                                self._seal(member, "previous_email", previous))
+            member.change_email(self._seal(member, "email", email))
             changed: list[Aggregate] = [self._claim(claim_id, member.id), member]
             if old is not None:
                 old.release("email changed")
@@ -552,6 +551,8 @@ class Accounts(Application[UUID]):
                     name = key[len("sealed_"):]
                     entry[name] = ("(an argon2id hash, not shown)" if name == "password"
                                    else self.personal.open(viewer.id, name, value))
+                elif isinstance(value, datetime):
+                    entry[key] = value.isoformat()
                 else:
                     entry[key] = value if isinstance(value, (str, int, float, bool, type(None))
                                                      ) else str(value)
@@ -707,20 +708,23 @@ class Accounts(Application[UUID]):
 
         return self._retry(attempt)
 
-    def mail_request(self, viewer_id: UUID, purpose: str, request_id: UUID | None
-                     ) -> MailRequest | None:
-        """For the mail policy: where the mail goes and the token it carries; None when
-        the account is gone (deleted: nothing to mail, nothing readable)."""
-        viewer = self._get(Viewer, viewer_id)
-        if viewer is None or not viewer.member:
+    def mail_request(self, viewer_id: UUID, purpose: str, request_id: UUID | None,
+                     version: int) -> MailRequest | None:
+        """For the mail policy: where the mail for the event at ``version`` of the viewer
+        goes (the address of that moment: an email change later does not redirect it;
+        for "email-changed", the address before the change) and the token it carries.
+        None when the account is gone (deleted: nothing to mail, nothing readable)."""
+        latest = self._get(Viewer, viewer_id)
+        if latest is None or not latest.member:
             return None
-        to = (self._previous_email(viewer) if purpose == "email-changed"
-              else self._open(viewer, "email"))
+        at = version - 1 if purpose == "email-changed" else version
+        then = self._viewer_at(viewer_id, at)
+        to = self._open(then, "email") if then is not None else None
         if not to:
             return None
         if request_id is None:
             return MailRequest(to)
-        current = {VERIFY: viewer.verification_request, RESET: viewer.reset_request}
+        current = {VERIFY: latest.verification_request, RESET: latest.reset_request}
         return MailRequest(to, derive_token(self.secret, purpose, request_id),
                            current.get(purpose) == request_id)
 
@@ -751,12 +755,12 @@ class Accounts(Application[UUID]):
         sealed = viewer.sealed_password if name == "password" else viewer.sealed_email
         return self.personal.open(viewer.id, name, sealed)
 
-    def _previous_email(self, viewer: Viewer) -> str | None:
-        for domain_event in reversed(list(self.repository.event_store.get(viewer.id))):
-            if isinstance(domain_event, Viewer.EmailChanged):
-                return self.personal.open(viewer.id, "previous_email",
-                                          domain_event.sealed_previous_email)
-        return None
+    def _viewer_at(self, viewer_id: UUID, version: int) -> Viewer | None:
+        try:
+            found: Any = self.repository.get(viewer_id, version=version)
+        except AggregateNotFoundError:
+            return None
+        return found if isinstance(found, Viewer) else None
 
     def _check_password(self, viewer: Viewer, password: str) -> None:
         stored = self._open(viewer, "password")

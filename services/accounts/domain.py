@@ -231,7 +231,6 @@ class Viewer(Aggregate):
 
     class EmailChanged(Aggregate.Event):
         sealed_email: str
-        sealed_previous_email: str  # the old address is told of the change
 
     class PasswordResetRequested(Aggregate.Event):
         request_id: UUID
@@ -339,10 +338,9 @@ class Viewer(Aggregate):
                                "sent, or ask for a new one.")
         self._email_verified(request_id=request_id)
 
-    def change_email(self, sealed_email: str, sealed_previous_email: str) -> None:
+    def change_email(self, sealed_email: str) -> None:
         self._must_be_member()
-        self._email_changed(sealed_email=sealed_email,
-                            sealed_previous_email=sealed_previous_email)
+        self._email_changed(sealed_email=sealed_email)
 
     def request_password_reset(
         self, request_id: UUID, now: datetime, ttl: timedelta, cooldown: timedelta
@@ -440,7 +438,7 @@ class Viewer(Aggregate):
         self.verification_request = None
 
     @event(EmailChanged)
-    def _email_changed(self, sealed_email: str, sealed_previous_email: str) -> None:
+    def _email_changed(self, sealed_email: str) -> None:
         self.sealed_email = sealed_email
         self.email_verified = False
         self.verification_request = None

@@ -15,6 +15,7 @@ import strawberry
 from strawberry.scalars import JSON
 from strawberry.types import Info
 
+from services.accounts import web
 from services.accounts.client import AccountsClient, AccountsFailure, SessionInfo
 from services.accounts.runtime import start
 from services.accounts.schema import (
@@ -184,4 +185,4 @@ class Mutation:
         return CheckoutLink(url=url)
 
 
-product = Product(name="accounts", query=Query, mutation=Mutation, start=start)
+product = Product(name="accounts", query=Query, mutation=Mutation, start=start, web=web.part)

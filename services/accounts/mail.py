@@ -60,7 +60,7 @@ class AccountsMail:
     async def _request(self, envelope: Envelope, purpose: str,
                        request_id: UUID | None) -> MailRequest | None:
         return await run_in_threadpool(self.app.mail_request, envelope.aggregate_id, purpose,
-                                       request_id)
+                                       request_id, envelope.aggregate_version)
 
     async def _linked(self, envelope: Envelope, purpose: str, path: str, subject: str,
                       intro: str) -> list[MailMessage]:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import strawberry
 from strawberry.types import Info
 
+from services.consult import web
 from services.consult.client import ConsultClient, ConsultFailure, ConsultView
 from services.consult.domain import SignInRequired
 from services.consult.runtime import start
@@ -98,4 +99,4 @@ class Mutation:
 
 
 product = Product(name="consult", query=Query, mutation=Mutation, start=start,
-                  after=("accounts", "lookup", "assistant"))
+                  after=("accounts", "lookup", "assistant"), web=web.part)

@@ -52,6 +52,9 @@ def create_app(lookup: LocalLookup) -> Starlette:
     async def reference(system: str, name: str) -> list[dict[str, Any]]:
         return await lookup.reference(system, name)
 
+    async def list_codes(system: str, offset: int = 0, limit: int = 100) -> dict[str, Any] | None:
+        return serialise(await lookup.list_codes(system, offset, limit))
+
     async def gems(system: str, icd9: str) -> dict[str, Any] | None:
         return serialise(await lookup.gems(system, icd9))
 
@@ -65,7 +68,7 @@ def create_app(lookup: LocalLookup) -> Starlette:
         {"search_codes": search_codes, "search_facets": search_facets,
          "code_detail": code_detail,
          "codes_as_of": codes_as_of, "changes": changes, "releases": releases,
-         "reference": reference, "gems": gems, "pcs_table": pcs_table,
-         "unknown_words": unknown_words},
+         "reference": reference, "list_codes": list_codes, "gems": gems,
+         "pcs_table": pcs_table, "unknown_words": unknown_words},
         expected=(LookupFailure,),
     )

@@ -131,6 +131,18 @@ class CodeDetail:
 
 
 @dataclass(frozen=True)
+class CodeListPage:
+    """A page of a code system's entries in code order, and how many it holds."""
+
+    items: list[CodeSummary]
+    total: int
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> CodeListPage:
+        return cls([CodeSummary(**i) for i in data["items"]], data["total"])
+
+
+@dataclass(frozen=True)
 class ReleaseChange:
     """One change a release made to one entry."""
 
@@ -242,14 +254,23 @@ _REFERENCE = re.compile(
 )
 
 
-def references(system: str, text: str) -> list[str]:
-    """Codes a note points to, canonical, in order of appearance, without repeats."""
+def reference_spans(system: str, text: str) -> list[tuple[int, int, str]]:
+    """Where a note names codes: (start, end, canonical code), in order of appearance."""
     if system != "ICD10CM":
         return []
-    found: list[str] = []
+    spans = []
     for match in _REFERENCE.finditer(text):
         code = normalise_code(system, match.group(1))
-        if code and code not in found:
+        if code:
+            spans.append((match.start(1), match.end(1), code))
+    return spans
+
+
+def references(system: str, text: str) -> list[str]:
+    """Codes a note points to, canonical, in order of appearance, without repeats."""
+    found: list[str] = []
+    for _, _, code in reference_spans(system, text):
+        if code not in found:
             found.append(code)
     return found
 
@@ -305,6 +326,9 @@ class LookupClient(Protocol):
 
     async def releases(self, system: str) -> list[ReleaseInfo]:
         """The releases imported, oldest import first."""
+
+    async def list_codes(self, system: str, offset: int = 0, limit: int = 100) -> CodeListPage:
+        """Every entry of a system (each has a code page), in code order, a page at a time."""
 
     async def reference(self, system: str, name: str) -> list[dict[str, Any]]:
         """A reference text published with the code set ("guidelines", "index",
@@ -431,6 +455,14 @@ class LocalLookup:
     async def releases(self, system: str) -> list[ReleaseInfo]:
         found = await run_in_threadpool(self.app.releases, system)
         return [ReleaseInfo(system=system, **r) for r in found]
+
+    async def list_codes(self, system: str, offset: int = 0, limit: int = 100) -> CodeListPage:
+        index = await (self.cache.live(self.catalog) if self.cache else self.catalog.live())
+        documents, total = await index.listing(system, offset, limit)
+        return CodeListPage(
+            [CodeSummary(d.system, d.code, d.title, d.billable, d.kind) for d in documents],
+            total,
+        )
 
     async def reference(self, system: str, name: str) -> list[dict[str, Any]]:
         found = await run_in_threadpool(self.app.reference, system, name)
@@ -629,6 +661,10 @@ class HttpLookup:
     async def releases(self, system: str) -> list[ReleaseInfo]:
         return [ReleaseInfo(**r) for r in await self._call("releases", system=system)]
 
+    async def list_codes(self, system: str, offset: int = 0, limit: int = 100) -> CodeListPage:
+        data = await self._call("list_codes", system=system, offset=offset, limit=limit)
+        return CodeListPage.from_dict(data)
+
     async def reference(self, system: str, name: str) -> list[dict[str, Any]]:
         items: list[dict[str, Any]] = await self._call("reference", system=system, name=name)
         return items
@@ -660,6 +696,7 @@ def _icd9_key(code: str) -> str:
 
 
 def serialise(
-    value: SearchPage | SearchFacets | CodeDetail | ChangePage | GemMapping | PcsTable | None,
+    value: SearchPage | SearchFacets | CodeDetail | ChangePage | CodeListPage | GemMapping
+    | PcsTable | None,
 ) -> dict[str, Any] | None:
     return asdict(value) if value is not None else None

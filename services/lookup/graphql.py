@@ -11,12 +11,15 @@ from strawberry.types import Info
 
 from services.accounts.client import AccountsClient, AccountsFailure
 from services.lookup import client as lookup
+from services.lookup import web
 from services.lookup.client import LookupClient, LookupFailure
 from services.lookup.commands import prepare
 from services.lookup.runtime import start
 from services.lookup.schema import (
     CodeChangeConnection,
     CodeChangeEdge,
+    CodeIndexConnection,
+    CodeIndexEdge,
     CodeNotFound,
     CodePage,
     CodePageResult,
@@ -42,6 +45,7 @@ from services.shared.graphql import (
 from services.shared.product import Product
 
 MAX_PAGE = 100
+MAX_INDEX_PAGE = 1000  # codeIndex items are light; a sitemap reads thousands at a time
 # searchCodes with a date of service: how many more results to ask for than the page
 # needs, and how many times, to make up for codes that did not exist on that date.
 DATED_EXTRA = 5
@@ -204,6 +208,25 @@ class Query(ReferenceQuery):
             total_count=changes.total,
         )
 
+    @strawberry.field(description=(
+        "Every entry of a code system (chapters, blocks, categories and codes: each has a "
+        "code page), in code order; for browsing and sitemaps. Unmetered: titles only."
+    ))
+    async def code_index(
+        self, info: Info, system: CodeSystem, first: int | None = 100, after: str | None = None
+    ) -> CodeIndexConnection:
+        first = 100 if first is None else first
+        if not 0 < first <= MAX_INDEX_PAGE:
+            raise UserError(f"'first' must be between 1 and {MAX_INDEX_PAGE}")
+        offset = cursor_offset(after)
+        listed = await _lookup(info).list_codes(system.value, offset, first)
+        items, page_info = page(offset, listed.items, listed.total)
+        return CodeIndexConnection(
+            edges=[CodeIndexEdge(cursor=c, node=CodeSummary.of(i)) for c, i in items],
+            page_info=page_info,
+            total_count=listed.total,
+        )
+
     @strawberry.field(description="The releases of a code set imported, oldest first.")
     async def code_set_releases(self, info: Info, system: CodeSystem) -> list[CodeSetRelease]:
         return [CodeSetRelease.of(r) for r in await _lookup(info).releases(system.value)]
@@ -261,4 +284,5 @@ async def _dated_search(
     )
 
 
-product = Product(name="lookup", query=Query, mutation=None, start=start, prepare=prepare)
+product = Product(name="lookup", query=Query, mutation=None, start=start, prepare=prepare,
+                  web=web.part)

@@ -61,6 +61,19 @@ class CodeSearchEdge:
 
 
 @strawberry.type
+class CodeIndexEdge:
+    cursor: str
+    node: CodeSummary
+
+
+@strawberry.type
+class CodeIndexConnection:
+    edges: list[CodeIndexEdge]
+    page_info: PageInfo
+    total_count: int
+
+
+@strawberry.type
 class SystemCount:
     system: CodeSystem
     count: int

@@ -21,6 +21,7 @@ from services.shared.consumer import Consumer
 from services.shared.mail import Mail
 from services.shared.publishing import EventCatalogue
 from services.shared.settings import Settings
+from services.shared.web.part import WebPart
 
 ENTRY_POINT_GROUP = "medcode.products"
 
@@ -69,6 +70,8 @@ class Product:
     # Products started before this one (e.g. metering needs accounts before lookup);
     # one that is not installed is skipped (a product may use another when present).
     after: tuple[str, ...] = ()
+    # Its web pages, served by the gateway (see services.shared.web).
+    web: WebPart | None = None
     # Its GraphQL subscriptions, served over the graphql-transport-ws protocol.
     subscription: type | None = None
     # Run by ``medcode serve`` on the started platform before it answers requests (it

@@ -21,7 +21,8 @@ from services.shared.log_bus import LogBus
 from services.shared.search.sqlite import SQLiteCatalog
 
 
-async def _index(app: CodeSets, path: Path) -> None:
+async def index_store(app: CodeSets, path: Path) -> None:
+    """Run the search projection over the whole store into the index at ``path``."""
     bus = LogBus(poll_interval=0.05)
     bus.register(app, CATALOGUE)
     catalog = SQLiteCatalog(path)
@@ -32,13 +33,14 @@ async def _index(app: CodeSets, path: Path) -> None:
 
 @pytest.fixture(scope="session")
 def lookup_store(tmp_path_factory: pytest.TempPathFactory) -> tuple[CodeSets, Path]:
-    """The event store and the search index of the shipped releases (about a minute)."""
+    """The event store and the search index of the shipped releases (about a minute),
+    in a folder laid out as the embedded platform's DATA_DIR."""
     root = tmp_path_factory.mktemp("assistant-lookup")
     app = CodeSets(env={"PERSISTENCE_MODULE": "eventsourcing.sqlite",
                         "SQLITE_DBNAME": str(root / "lookup.sqlite")})
     import_icd10cm(app)
     import_icd10pcs(app)
-    asyncio.run(_index(app, root / "search.sqlite"))
+    asyncio.run(index_store(app, root / "search.sqlite"))
     return app, root / "search.sqlite"
 
 

@@ -6,6 +6,7 @@ import asyncio
 import re
 from email import message_from_bytes, policy
 from email.message import EmailMessage
+from functools import cache
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote
@@ -17,6 +18,8 @@ from gateway.bootstrap import Platform
 from services.lookup.client import LocalLookup
 from services.lookup.domain import CodeEntry
 from services.lookup.events import CATALOGUE
+from services.lookup.icd10pcs import default_pcs_path, parse_pcs
+from tests.conftest import chapters
 
 SEARCH = """query($q: String!, $first: Int = 10, $after: String) {
   searchCodes(query: $q, first: $first, after: $after) {
@@ -84,6 +87,21 @@ async def paid_viewer(platform: Platform) -> dict[str, str]:
     return {"Authorization": f"Bearer {member.token}"}
 
 
+@cache
+def pcs_sample() -> tuple[str, tuple[CodeEntry, ...]]:
+    """The shipped PCS release's section 0 and gastrointestinal system (0D)."""
+    release = parse_pcs(default_pcs_path())
+    return release.release, tuple(e for e in release.entries if e.code in ("0", "0D")
+                                   or e.code.startswith("0D"))
+
+
+async def import_web_sample(platform: Platform, cm: tuple[str, list[CodeEntry]]) -> None:
+    release, entries = cm
+    await import_entries(platform, release, chapters(entries, "9", "19"))
+    pcs_release, pcs = pcs_sample()
+    app = lookup(platform).app
+    await run_in_threadpool(app.import_release, "ICD10PCS", pcs_release, "test", list(pcs))
+    await wait_indexed(platform, await run_in_threadpool(CATALOGUE.last_position, app))
 def outbox_messages(outbox: Path, to: str) -> list[EmailMessage]:
     """The .eml files of the file outbox addressed to ``to``, oldest first."""
     found = []
@@ -104,10 +122,12 @@ async def mailed(outbox: Path, to: str, after: int = 0, timeout: float = 30.0) -
             await asyncio.sleep(0.1)
 
 
-def link_token(message: EmailMessage, path: str) -> str:
-    """The token of the link to ``path`` (e.g. "/verify-email") in a message's text."""
-    body = message.get_body(("plain",))
-    assert body is not None
-    found = re.search(rf"https?://\S+{path}\?token=(\S+)", body.get_content())
+def link_token(message: EmailMessage, path: str, site: str = r"https?://\S+") -> str:
+    """The token of the link to ``site`` + ``path`` (e.g. "/verify-email") in a message's
+    text part; the HTML part must carry the same link."""
+    body, html = message.get_body(("plain",)), message.get_body(("html",))
+    assert body is not None and html is not None
+    found = re.search(rf"{site}{path}\?token=(\S+)", body.get_content())
     assert found, body.get_content()
+    assert found.group(0) in html.get_content()
     return unquote(found.group(1))

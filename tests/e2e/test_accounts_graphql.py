@@ -205,3 +205,26 @@ async def test_guest_session_cap(embedded_settings: Settings) -> None:
     async for client, _ in gateway(replace(capped, environment="production")):
         body = await graphql(client, START)
         assert "limit is 2 a day" in body["errors"][0]["message"]
+
+
+async def test_behind_a_trusted_proxy_each_client_has_its_own_cap(
+    embedded_settings: Settings,
+) -> None:
+    """The test client's peer is 127.0.0.1: as a trusted proxy, the address it forwards
+    is the client; untrusted, its X-Forwarded-For is ignored (anyone could write it)."""
+    behind = replace(embedded_settings, guest_sessions_per_address_per_day=1,
+                     trusted_proxies=("127.0.0.0/8",))
+
+    async def start(client: httpx.AsyncClient, forwarded: str) -> bool:
+        body = await graphql(client, START, {"X-Forwarded-For": forwarded})
+        return body.get("data") is not None
+
+    async for client, _ in gateway(behind):
+        assert await start(client, "198.51.100.1")
+        assert await start(client, "198.51.100.2")  # another visitor behind the balancer
+        assert not await start(client, "198.51.100.1")  # the same one again: capped
+        assert not await start(client, "6.6.6.6, 198.51.100.1")  # a forged hop is not read
+    exposed = replace(behind, trusted_proxies=(), data_dir=behind.data_dir / "other")
+    async for client, _ in gateway(exposed):
+        assert await start(client, "198.51.100.3")
+        assert not await start(client, "198.51.100.4")  # the header is ignored: one peer

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import subprocess
-from email.message import EmailMessage
 
 import httpx
 import pytest
@@ -21,6 +20,7 @@ from tests.e2e.test_consult import (
     QUEUE,
     listening,
     question,
+    received,
     send,
     text_of,
 )
@@ -80,7 +80,7 @@ async def test_consult_mail_through_separate_processes(
             code, reply = await asyncio.to_thread(send, smtp, question(
                 "ann@example.org", "<p1@example.org>", "Sepsis", "Which code for sepsis?"))
             assert code == 250, reply
-            [ack] = await on_case(sink, 1)
+            [ack] = await received(sink, 1)
             assert ack["In-Reply-To"] == "<p1@example.org>"
 
             [case] = (await ask(QUEUE, eve.token))["consultQueue"]
@@ -88,7 +88,7 @@ async def test_consult_mail_through_separate_processes(
                 "CLAIMED"
             answered = await ask(ANSWER, eve.token, id=case["id"], body="A41.9, then R65.20.")
             assert answered["answerConsult"]["status"] == "ANSWERED"
-            answer = (await on_case(sink, 2))[-1]
+            answer = (await received(sink, 2))[-1]
             assert answer["In-Reply-To"] == "<p1@example.org>"
             assert "A41.9, then R65.20." in text_of(answer)
             [mine] = (await ask(MY, ann.token))["myConsults"]
@@ -96,11 +96,3 @@ async def test_consult_mail_through_separate_processes(
     finally:
         stop_all(started)
 
-
-async def on_case(sink: SmtpSink, count: int) -> list[EmailMessage]:
-    """The consult mails the sink got (verification mails arrive meanwhile, in any order)."""
-    async with asyncio.timeout(90):
-        while len(found := [m for m in sink.messages() if "[Case #" in str(m["Subject"])]
-                  ) < count:
-            await asyncio.sleep(0.2)
-    return found

@@ -33,6 +33,7 @@ from services.accounts.application import (
 from services.accounts.client import HttpAccounts, LocalAccounts
 from services.accounts.domain import AccountsFailure, PlanCatalogue
 from services.accounts.events import CATALOGUE
+from services.accounts.passwords import Passwords
 from services.accounts.plans import DEFAULT_PLANS
 from services.accounts.tokens import derive_token
 from services.shared.event_schemas import validate_envelope
@@ -432,3 +433,143 @@ async def test_http_client_behaves_like_the_local_one(app: Accounts) -> None:
         assert (await remote.viewer(member.token)).kind == "ANONYMOUS"
     finally:
         await remote.close()
+
+
+# -- abuse limits, mail tokens, the assistant's allowance ---------------------------------
+
+
+class CountingPasswords(Passwords):
+    """Counts the argon2 work the service does (hashes and checks)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.hashed = self.checked = 0
+        self._lock = threading.Lock()
+
+    def hash(self, password: str) -> str:
+        with self._lock:
+            self.hashed += 1
+        return super().hash(password)
+
+    def verify(self, stored: str | None, password: str) -> bool:
+        with self._lock:
+            self.checked += 1
+        return super().verify(stored, password)
+
+
+def test_parallel_guesses_cannot_outrun_the_lock(store: dict[str, str], clock: Clock) -> None:
+    """20 guesses at once, 5 allowed: the count and the lock check are one write, so
+    exactly 5 passwords are checked and 15 attempts are refused unchecked, the right
+    password among them included."""
+    passwords = CountingPasswords()
+    app = Accounts(env=store, policy=AccountsPolicy(PlanCatalogue(DEFAULT_PLANS),
+                                                    login_failure_delay=0.0),
+                   passwords=passwords, clock=clock)
+    try:
+        known = email()
+        app.register(None, known, "correct horse battery")
+        passwords.checked = 0
+        guesses = [f"guess number {n}" for n in range(19)] + ["correct horse battery"]
+        results = in_parallel([(lambda g=g: app.login(known, g, address()))  # type: ignore[misc]
+                               for g in guesses])
+        codes = [r.code if isinstance(r, AccountsFailure) else "OK" for r in results]
+        assert passwords.checked == 5
+        assert codes.count("ACCOUNT_LOCKED") >= 15
+        assert codes.count("ACCOUNT_LOCKED") + codes.count("INVALID_CREDENTIALS") + \
+            codes.count("OK") == 20
+        if "OK" not in codes:  # the right password was not among the 5 checked
+            assert failure_of(lambda: app.login(known, "correct horse battery")).code == (
+                "ACCOUNT_LOCKED")
+    finally:
+        app.close()
+
+
+def test_failed_logins_are_capped_per_address(store: dict[str, str], clock: Clock) -> None:
+    app = make_app(store, clock, login_failures_per_address_per_day=3)
+    try:
+        known, here = email(), address()
+        app.register(None, known, "correct horse battery")
+        app.login(known, "correct horse battery", here)  # a success is not counted
+        for n in range(3):  # three different accounts: no per-account lock applies
+            failure_of(lambda n=n: app.login(email(f"x{n}"), "guess", here))
+        assert failure_of(lambda: app.login(known, "correct horse battery", here)).code == (
+            "TOO_MANY_ATTEMPTS")
+        assert app.login(known, "correct horse battery", address()).viewer.kind == "MEMBER"
+        clock.advance(days=1)
+        assert app.login(known, "correct horse battery", here).viewer.kind == "MEMBER"
+    finally:
+        app.close()
+
+
+def test_registrations_are_capped_before_any_hashing(store: dict[str, str],
+                                                     clock: Clock) -> None:
+    """The issue's hole: registering with no session from one address gave 6 views every
+    time. Now each new member has the guest's 1 view until verified, and the address is
+    capped before an argon2 hash is spent."""
+    passwords = CountingPasswords()
+    app = Accounts(env=store, policy=AccountsPolicy(
+        PlanCatalogue(DEFAULT_PLANS), registrations_per_address_per_day=3,
+        login_failure_delay=0.0), passwords=passwords, clock=clock)
+    try:
+        here = address()
+        members = [app.register(None, email(), "correct horse battery", here)
+                   for _ in range(3)]
+        assert [m.viewer.remaining for m in members] == [1, 1, 1]
+        assert passwords.hashed == 3
+        results = in_parallel([(lambda: app.register(None, email(), "correct horse battery",
+                                                     here))] * 6)
+        assert {r.code for r in results if isinstance(r, AccountsFailure)} == {
+            "REGISTRATION_LIMIT"}
+        assert passwords.hashed == 3 and all(isinstance(r, AccountsFailure) for r in results)
+        assert app.register(None, email(), "correct horse battery", address()).viewer.kind == (
+            "MEMBER")
+    finally:
+        app.close()
+
+
+def test_mailed_tokens_expire_after_a_day(app: Accounts, clock: Clock) -> None:
+    member = app.register(None, email(), "correct horse battery")
+    token = mailed_token(app, member.viewer.id)
+    clock.advance(hours=24)
+    assert failure_of(lambda: app.verify_email(token)).code == "TOKEN_EXPIRED"
+    clock.advance(minutes=2)  # past the resend cooldown
+    app.resend_verification(member.token)
+    app.verify_email(mailed_token(app, member.viewer.id))
+    assert app.viewer(member.token).email_verified
+
+
+def test_assistant_questions_per_utc_day_exact_under_concurrency(app: Accounts,
+                                                                 clock: Clock) -> None:
+    guest = app.start_guest_session(address())
+    refused = app.take_assistant_question(guest.token)
+    assert isinstance(refused, QuestionRefused) and refused.code == "SIGN_IN_REQUIRED"
+    assert app.take_assistant_question(None) == refused
+    member = app.register(None, email(), "correct horse battery")
+    results = in_parallel([lambda: app.take_assistant_question(member.token)] * 16)
+    allowed = [r for r in results if isinstance(r, QuestionAllowed)]
+    assert sorted(r.quota.used for r in allowed) == list(range(1, 11))  # free: 10 a day
+    over = [r for r in results if isinstance(r, QuestionRefused)]
+    assert len(over) == 6 and {r.code for r in over} == {"QUOTA_EXCEEDED"}
+    assert app.viewer(member.token).assistant_questions == Quota(10, 10)
+    clock.advance(days=1)
+    assert app.take_assistant_question(member.token) == QuestionAllowed(Quota(1, 10))
+    assert member.viewer.id is not None
+    app.change_plan(member.viewer.id, "pro", "test")
+    assert app.take_assistant_question(member.token) == QuestionAllowed(Quota(2, 200))
+
+
+def test_member_by_email_for_other_services(app: Accounts) -> None:
+    known = email()
+    member = app.register(None, known, "correct horse battery")
+    assert member.viewer.id is not None
+    found = app.member_by_email(known.upper())
+    assert found is not None and not found.email_verified and found.roles == ()
+    assert (found.viewer_id, found.email, found.plan.name) == (member.viewer.id,
+                                                               known.lower(), "free")
+    app.grant_role(member.viewer.id, "expert")
+    found = app.member_by_email(known)
+    assert found is not None and found.roles == ("expert",)
+    assert app.member_by_email("not an email") is None
+    assert app.member_by_email(email("nobody")) is None
+    assert app.member_by_email(app.viewer(app.start_guest_session(address()).token).email
+                               or "guest@example.org") is None

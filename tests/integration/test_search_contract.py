@@ -487,6 +487,21 @@ async def test_get_count_documents(index: SearchIndex) -> None:
     assert await index.documents() == sorted(DOCS, key=lambda d: d.doc_id)
 
 
+async def test_listing_pages_one_system_in_doc_id_order(
+    index: SearchIndex, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # OpenSearch walks its pages with search_after: make them small enough to walk here.
+    monkeypatch.setattr("services.shared.search.opensearch._PAGE", 2)
+    mine = sorted((d for d in DOCS if d.system == ICD), key=lambda d: d.doc_id)
+    everything, total = await index.listing(ICD, 0, 1000)
+    assert everything == mine and total == len(mine)
+    pages = [await index.listing(ICD, offset, 2) for offset in range(0, len(mine), 2)]
+    assert [d for page, _ in pages for d in page] == mine
+    assert all(count == len(mine) for _, count in pages)
+    assert await index.listing(ICD, len(mine), 5) == ([], len(mine))
+    assert await index.listing("CPT", 0, 5) == ([], 0)
+
+
 # --- writes and checkpoints -------------------------------------------------------------
 
 

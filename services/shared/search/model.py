@@ -119,6 +119,10 @@ class SearchIndex(Protocol):
     async def documents(self) -> list[CodeDocument]:
         """Every document, ordered by doc id (for verification and tests)."""
 
+    async def listing(self, system: str, offset: int, limit: int) -> tuple[list[CodeDocument], int]:
+        """One page of a system's entries in doc-id order, and how many it has (for a
+        code index and the sitemap)."""
+
 
 class SearchCatalog(Protocol):
     """The versioned indexes of one backend and the alias that names the live one."""

@@ -440,6 +440,30 @@ class OpenSearchIndex:
         response = await self._client().count(index=self.name)
         return int(response["count"])
 
+    async def listing(self, system: str, offset: int, limit: int) -> tuple[list[CodeDocument], int]:
+        """Walked with ``search_after`` from the start (the result window caps ``from``);
+        only the sitemap reads deep pages, and rarely."""
+        client = self._client()
+        query = {"term": {"system": system}}
+        total = int((await client.count(index=self.name, body={"query": query}))["count"])
+        found: list[CodeDocument] = []
+        after: list[Any] | None = None
+        skip = offset
+        while len(found) < limit:
+            size = min(_PAGE, skip + limit - len(found))
+            body: dict[str, Any] = {"query": query, "sort": [{"doc_id": "asc"}], "size": size,
+                                    "track_total_hits": False}
+            if after is not None:
+                body["search_after"] = after
+            hits = (await client.search(index=self.name, body=body))["hits"]["hits"]
+            taken = hits[skip:]
+            skip = max(skip - len(hits), 0)
+            found.extend(_from_source(hit["_source"]) for hit in taken)
+            if len(hits) < size:
+                break
+            after = hits[-1]["sort"]
+        return found[:limit], total
+
     async def documents(self, *, page: int = _PAGE) -> list[CodeDocument]:
         """Every document by doc id, paged with ``search_after`` (no scroll state to leak).
 

@@ -557,6 +557,21 @@ class SQLiteIndex:
     async def documents(self) -> list[CodeDocument]:
         return await run_in_threadpool(self._documents)
 
+    def _listing(self, system: str, offset: int, limit: int) -> tuple[list[CodeDocument], int]:
+        with self.pool.connection() as conn:
+            rows = conn.execute(
+                f"SELECT * FROM {self._docs} WHERE doc_id > ? AND doc_id < ? ORDER BY doc_id"
+                " LIMIT ? OFFSET ?", (f"{system}:", f"{system};", limit, offset),
+            ).fetchall()
+            total = conn.execute(
+                f"SELECT count(*) FROM {self._docs} WHERE doc_id > ? AND doc_id < ?",
+                (f"{system}:", f"{system};"),
+            ).fetchone()[0]
+        return [_document(r) for r in rows], int(total)
+
+    async def listing(self, system: str, offset: int, limit: int) -> tuple[list[CodeDocument], int]:
+        return await run_in_threadpool(self._listing, system, offset, limit)
+
 
 class SQLiteCatalog:
     """The embedded search catalogue: one SQLite file holding every index version."""
