@@ -13,13 +13,13 @@ import os
 import secrets
 import unicodedata
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal, TypeVar
 from urllib.parse import urlencode, urlsplit, urlunsplit
 from uuid import UUID, uuid4
 
-from eventsourcing.application import AggregateNotFoundError, Application
+from eventsourcing.application import Application
 from eventsourcing.domain import Aggregate
 from eventsourcing.persistence import IntegrityError
 
@@ -208,14 +208,6 @@ class MailRequest:
     current: bool = True  # False when a newer request superseded this one
 
 
-@dataclass
-class _Login:
-    guard_id: UUID
-    address_id: UUID
-    viewer: Viewer | None = None
-    extra: list[Aggregate] = field(default_factory=list)
-
-
 class Accounts(Application[UUID]):
     """Viewers, sessions and their metered access to code pages."""
 
@@ -328,38 +320,20 @@ class Accounts(Application[UUID]):
         """
         email = normalise_email(email)
         password = unicodedata.normalize("NFKC", password)
-        policy = self.policy
         digest = self._digest(email)
         claim = self._get(EmailClaim, EmailClaim.id_for(digest))
         viewer_id = claim.viewer_id if claim else None
-        login = _Login(LoginGuard.id_for(digest), self._address_quota_id(
-            "login-failures", client_address, self.clock()))
-        cap = policy.login_failures_per_address_per_day
+        guard_id = LoginGuard.id_for(digest)
+        address_id = self._address_quota_id("login-failures", client_address, self.clock())
 
-        def begin() -> None:
-            now = self.clock()
-            guard = self._get(LoginGuard, login.guard_id) or LoginGuard(id=login.guard_id)
-            address = self._get(AddressQuota, login.address_id) or AddressQuota(
-                id=login.address_id, day=utc_day(now))
-            address.count(cap, LoginAddressLimit(
-                "Too many failed logins from your network today: try again tomorrow, or "
-                "reset your password."))
-            try:
-                guard.attempt(now, viewer_id, policy.login_max_failures, policy.login_lock,
-                              policy.login_lock_max)
-            except LoginLocked:
-                self.save(guard)  # an expired lock's Unlocked, if any
-                raise
-            self.save(guard, address)
-
-        self._retry(begin)
+        self._begin_attempt(guard_id, viewer_id, address_id)
         viewer = self._get(Viewer, viewer_id) if viewer_id else None
         if viewer is not None and not viewer.member:
             viewer = None
         stored = self._open(viewer, "password") if viewer else None
         # Always verify (a decoy hash when the email is unknown): equal answer times.
         if not self.passwords.verify(stored, password):
-            raise self._login_failed(login.guard_id, viewer.id if viewer else None)
+            raise self._login_failed(guard_id, viewer.id if viewer else None)
         assert viewer is not None and stored is not None
         token = secrets.token_urlsafe(32)
 
@@ -369,11 +343,11 @@ class Accounts(Application[UUID]):
             if member is None or not member.member:
                 raise InvalidCredentials("The email or password is not right.")
             changed: list[Aggregate] = [member]
-            guard = self._get(LoginGuard, login.guard_id)
+            guard = self._get(LoginGuard, guard_id)
             if guard is not None:
                 guard.succeed()
                 changed.append(guard)
-            address = self._get(AddressQuota, login.address_id)
+            address = self._get(AddressQuota, address_id)
             if address is not None:
                 address.refund()
                 changed.append(address)
@@ -756,16 +730,53 @@ class Accounts(Application[UUID]):
         return self.personal.open(viewer.id, name, sealed)
 
     def _viewer_at(self, viewer_id: UUID, version: int) -> Viewer | None:
-        try:
-            found: Any = self.repository.get(viewer_id, version=version)
-        except AggregateNotFoundError:
-            return None
+        """The viewer as it was at ``version`` (which exists: the viewer does)."""
+        found: Any = self.repository.get(viewer_id, version=version)
         return found if isinstance(found, Viewer) else None
 
     def _check_password(self, viewer: Viewer, password: str) -> None:
+        """The current password, asked again before a sensitive change: counted and
+        locked like a login, so a stolen session cannot guess it at leisure."""
+        guard_id = LoginGuard.id_for(self._digest(self._open(viewer, "email") or ""))
+        self._begin_attempt(guard_id, viewer.id, None)
         stored = self._open(viewer, "password")
         if not self.passwords.verify(stored, unicodedata.normalize("NFKC", password)):
-            raise InvalidCredentials("The password is not right.")
+            raise self._login_failed(guard_id, viewer.id)
+
+        def succeeded() -> None:
+            guard = self._get(LoginGuard, guard_id)
+            if guard is not None:
+                guard.succeed()
+                self.save(guard)
+
+        self._retry(succeeded)
+
+    def _begin_attempt(self, guard_id: UUID, viewer_id: UUID | None,
+                       address_id: UUID | None) -> None:
+        """Count a password attempt (and, for logins, one more for the client address)
+        and check the lock, in one write before the password is checked."""
+        policy = self.policy
+
+        def begin() -> None:
+            now = self.clock()
+            guard = self._get(LoginGuard, guard_id) or LoginGuard(id=guard_id)
+            changed: list[Aggregate] = [guard]
+            if address_id is not None:
+                address = self._get(AddressQuota, address_id) or AddressQuota(
+                    id=address_id, day=utc_day(now))
+                address.count(policy.login_failures_per_address_per_day, LoginAddressLimit(
+                    "Too many failed logins from your network today: try again tomorrow, "
+                    "or reset your password."))
+                changed.append(address)
+            try:
+                guard.attempt(now, viewer_id, policy.login_max_failures, policy.login_lock,
+                              policy.login_lock_max)
+            except LoginLocked:
+                self.save(guard)  # an expired lock's Unlocked, if any
+                raise
+            self.save(*changed)
+
+        self._retry(begin)
 
     def _ensure_unclaimed(self, claim_id: UUID) -> None:
         claim = self._get(EmailClaim, claim_id)

@@ -17,7 +17,7 @@ import hashlib
 import ipaddress
 import re
 import unicodedata
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Literal
 from uuid import UUID, uuid5
 
@@ -149,6 +149,9 @@ class Contention(AccountsFailure):
 # --- values -------------------------------------------------------------------------
 
 MIN_PASSWORD = 8
+# Mails one account may ask for in a UTC day (verification resends, password resets), on
+# top of the cooldown between two: nobody can turn medcode into a mail bomb for an inbox.
+MAILS_PER_DAY = 10
 MAX_PASSWORD = 1024  # NIST asks for at least 64; the issue for at least 128
 MAX_EMAIL = 254
 _EMAIL = re.compile(r"[^@\s\"(),:;<>\[\]\\]{1,64}@(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+"
@@ -195,6 +198,10 @@ def client_key(address: str | None) -> str:
             return str(ip.ipv4_mapped)
         return str(ipaddress.IPv6Network(f"{ip}/64", strict=False))
     return str(ip)
+
+
+def _day(moment: datetime) -> str:
+    return (moment.astimezone(UTC) if moment.tzinfo else moment).date().isoformat()
 
 
 def page_key(system: str, code: str) -> str:
@@ -280,6 +287,8 @@ class Viewer(Aggregate):
         self.verification_requested_at: datetime | None = None
         self.reset_request: UUID | None = None
         self.reset_requested_at: datetime | None = None
+        self.mail_day: str | None = None  # the UTC day of the last mail asked for...
+        self.mails_that_day = 0  # ...and how many were asked for that day
         self.session_generation = 0  # sessions of older generations are revoked
         self.roles: list[str] = []
         self.deleted = False
@@ -326,8 +335,19 @@ class Viewer(Aggregate):
             wait = int((last + cooldown - now).total_seconds()) + 1
             raise ResendTooSoon(f"A verification email was sent just now: try again in "
                                 f"{wait} seconds.")
+        if reason == "resent" and self.mails_on(now) >= MAILS_PER_DAY:
+            raise ResendTooSoon("Enough verification emails were sent today: use the newest "
+                                "one, or ask again tomorrow.")
         self._verification_requested(request_id=request_id, requested_at=now,
                                      expires_at=now + ttl, reason=reason)
+
+    def mails_on(self, now: datetime) -> int:
+        """Mails asked for on the UTC day of ``now``."""
+        return self.mails_that_day if self.mail_day == _day(now) else 0
+
+    def _count_mail(self, at: datetime) -> None:
+        self.mails_that_day = self.mails_on(at) + 1
+        self.mail_day = _day(at)
 
     def verify_email(self, request_id: UUID) -> None:
         self._must_be_member()
@@ -345,11 +365,12 @@ class Viewer(Aggregate):
     def request_password_reset(
         self, request_id: UUID, now: datetime, ttl: timedelta, cooldown: timedelta
     ) -> bool:
-        """False (and nothing recorded) within the cooldown of the last request."""
+        """False (and nothing recorded) within the cooldown of the last request, or past
+        the day's mails."""
         if not self.member:
             return False
         last = self.reset_requested_at
-        if last is not None and now < last + cooldown:
+        if (last is not None and now < last + cooldown) or self.mails_on(now) >= MAILS_PER_DAY:
             return False
         self._password_reset_requested(request_id=request_id, requested_at=now,
                                        expires_at=now + ttl)
@@ -431,6 +452,7 @@ class Viewer(Aggregate):
                                 expires_at: datetime, reason: str) -> None:
         self.verification_request = request_id
         self.verification_requested_at = requested_at
+        self._count_mail(requested_at)
 
     @event(EmailVerified)
     def _email_verified(self, request_id: UUID) -> None:
@@ -448,6 +470,7 @@ class Viewer(Aggregate):
                                   expires_at: datetime) -> None:
         self.reset_request = request_id
         self.reset_requested_at = requested_at
+        self._count_mail(requested_at)
 
     @event(PasswordChanged)
     def _password_changed(self, sealed_password: str, reason: str) -> None:

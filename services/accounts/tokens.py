@@ -12,8 +12,11 @@ request_id). So:
   redelivered event derives the same token (the same mail, idempotent);
 - the store can check a token it never saw in clear: hash it, get the aggregate.
 
-Rotating MEDCODE_SECRET_KEY invalidates every token in flight (people ask for a new
-mail), which is the right failure for a leaked secret.
+Keep MEDCODE_SECRET_KEY for the life of the store: it also keys the digests by which
+accounts are found from an email (``keyed_digest``: the store holds no email, and no
+unkeyed hash that a list of addresses could be checked against). Changing it invalidates
+every token in flight, and makes existing accounts unfindable by email until they are
+re-keyed, which medcode does not do for you.
 """
 
 from __future__ import annotations

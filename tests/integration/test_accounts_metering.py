@@ -573,3 +573,16 @@ def test_member_by_email_for_other_services(app: Accounts) -> None:
     assert app.member_by_email(email("nobody")) is None
     assert app.member_by_email(app.viewer(app.start_guest_session(address()).token).email
                                or "guest@example.org") is None
+
+
+def test_a_stolen_session_cannot_guess_the_password(app: Accounts) -> None:
+    """Changing the password or deleting the account asks for the current password,
+    counted and locked like logins."""
+    member = app.register(None, email(), "correct horse battery")
+    codes = [failure_of(lambda n=n: app.change_password(member.token, f"guess {n}",
+                                                        "new horse battery")).code
+             for n in range(5)]
+    assert codes == ["INVALID_CREDENTIALS"] * 4 + ["ACCOUNT_LOCKED"]
+    assert failure_of(lambda: app.delete_account(member.token, "correct horse battery")
+                      ).code == "ACCOUNT_LOCKED"
+    assert app.viewer(member.token).kind == "MEMBER"

@@ -172,7 +172,7 @@ async def test_delivery_over_smtp(outbox: Outbox, sink: SmtpSink) -> None:
     got = sink.messages()[0]
     assert got["Message-ID"] == message(1).message_id and got["From"] == SENDER
     assert got.get_body(("html",)).get_content().strip() == "<p>HTML 1</p>"  # type: ignore[union-attr]
-    assert {m.status for m in await outbox.messages()} == {"sent"}
+    assert {(m.status, m.body_kept) for m in await outbox.messages()} == {("sent", False)}
     await delivery.run_until_idle()
     assert len(sink.received) == 2  # sent rows are never sent again
 
@@ -217,6 +217,7 @@ async def test_a_permanent_refusal_is_kept_as_failed(outbox: Outbox, sink: SmtpS
     assert by_to["nobody@example.org"].status == "failed"
     assert "550" in (by_to["nobody@example.org"].last_error or "")
     assert by_to["ann@example.org"].status == "sent" and len(sink.received) == 1
+    assert by_to["nobody@example.org"].body_kept  # kept for an operator to look at
 
 
 async def test_starttls_and_credentials(tmp_path: Path, outbox: Outbox) -> None:
@@ -278,3 +279,15 @@ def test_mail_settings_from_the_environment(tmp_path: Path) -> None:
     for bad in ({"SMTP_RELAY": "mail.example.org"}, {"SMTP_STARTTLS": "maybe"}):
         with pytest.raises(SettingsError):
             Settings.from_env(bad)
+
+
+def test_plain_ascii_stays_readable_and_the_rest_is_encoded() -> None:
+    link = "https://medcode.example/verify-email?token=" + "A" * 60
+    ascii_mime = bytes(render(MailMessage("a@example.org", "Link", f"Follow {link}\n",
+                                          html=f'<a href="{link}">{link}</a>'), SENDER, NOW))
+    assert link.encode() in ascii_mime and b"quoted-printable" not in ascii_mime
+    accented = render(MailMessage("a@example.org", "Résumé", "Café crème\n"), SENDER, NOW)
+    parsed = email.message_from_bytes(bytes(accented), policy=policy.default)
+    assert parsed["Subject"] == "Résumé"
+    assert parsed.get_content().strip() == "Café crème"  # type: ignore[attr-defined]
+    assert bytes(accented).isascii()

@@ -8,6 +8,7 @@ from uuid import uuid4
 import pytest
 
 from services.accounts.domain import (
+    MAILS_PER_DAY,
     AddressQuota,
     AlreadyRegistered,
     AlreadyVerified,
@@ -316,3 +317,23 @@ def test_plan_catalogue() -> None:
     with pytest.raises(ValueError, match="free"):
         PlanCatalogue({"guest": 1})
     assert not PlanCatalogue({"guest": 1, "free": 6}).has_upgrade
+
+
+def test_mails_an_account_asks_for_are_capped_per_day() -> None:
+    viewer = Viewer(plan="guest")
+    viewer.register(sealed_email="e", sealed_password="h", plan="free")
+    now = NOW
+    viewer.request_verification(uuid4(), now, TTL, COOLDOWN, "registered")
+    for _ in range(MAILS_PER_DAY - 1):
+        now += timedelta(minutes=2)
+        viewer.request_verification(uuid4(), now, TTL, COOLDOWN, "resent")
+    with pytest.raises(ResendTooSoon, match="Enough"):
+        viewer.request_verification(uuid4(), now + timedelta(minutes=2), TTL, COOLDOWN,
+                                    "resent")
+    assert not viewer.request_password_reset(uuid4(), now + timedelta(minutes=4), TTL,
+                                             COOLDOWN)
+    tomorrow = NOW + timedelta(days=1)
+    assert viewer.request_password_reset(uuid4(), tomorrow, TTL, COOLDOWN)
+    viewer.request_verification(uuid4(), tomorrow + timedelta(minutes=2), TTL, COOLDOWN,
+                                "resent")
+    assert viewer.mails_on(tomorrow) == 2

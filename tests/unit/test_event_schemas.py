@@ -29,7 +29,7 @@ from services.shared.product import discover
 from services.shared.publishing import EventCatalogue
 
 DRAFT_2020_12 = "https://json-schema.org/draft/2020-12/schema"
-STRICT_SOURCES = {"lookup"}  # orphans elsewhere only warn while those products take shape
+STRICT_SOURCES = {"lookup", "accounts"}  # orphans elsewhere only warn while those take shape
 
 
 def _catalogue(product: str) -> EventCatalogue | None:

@@ -88,10 +88,20 @@ def render(message: MailMessage, sender: str, date: datetime) -> EmailMessage:
         if isinstance(exc, InvalidMessage):
             raise
         raise InvalidMessage(str(exc)) from None
-    mime.set_content(message.text)
+    mime.set_content(message.text, cte=_transfer_encoding(message.text))
     if message.html is not None:
-        mime.add_alternative(message.html, subtype="html")
+        mime.add_alternative(message.html, subtype="html",
+                             cte=_transfer_encoding(message.html))
     return mime
+
+
+def _transfer_encoding(body: str) -> str:
+    """7bit when the body allows it: an .eml (or a mail source) stays readable, and a link
+    in it can be copied as it is; quoted-printable only for non-ASCII text or lines longer
+    than SMTP's 998 characters."""
+    if body.isascii() and all(len(line) <= 998 for line in body.splitlines()):
+        return "7bit"
+    return "quoted-printable"
 
 
 def _one_line(value: str) -> str:

@@ -8,7 +8,9 @@ idempotent as well (the outbox keeps one row per Message-ID).
 
 Delivery claims due rows with a lease (``claim``): a worker that dies mid-send leaves
 the row to be claimed again once the lease ends, so delivery is at-least-once and a
-receiver sees the same Message-ID twice at worst.
+receiver sees the same Message-ID twice at worst. A delivered message's body is dropped
+(the row stays, for its Message-ID and status): a link in it (a one-time token) does not
+outlive delivery in the store.
 
 Two stores: SQLite (embedded, ``$DATA_DIR/mail.sqlite``) and PostgreSQL (distributed,
 tables ``mail_outbox`` and ``mail_tracking`` in the platform's database).
@@ -58,6 +60,7 @@ class Stored:
     last_error: str | None
     source: str | None
     position: int | None
+    body_kept: bool  # False once delivered
 
 
 @dataclass(frozen=True)
@@ -247,7 +250,7 @@ class SQLiteOutbox:
 
     async def delivered(self, id: int, now: datetime) -> None:
         await run_in_threadpool(self._execute, "UPDATE mail_outbox SET status = 'sent',"
-                                " sent_at = ?, attempts = attempts + 1 WHERE id = ?",
+                                " sent_at = ?, attempts = attempts + 1, raw = x'' WHERE id = ?",
                                 (now.timestamp(), id))
 
     async def deferred(self, id: int, next_attempt: datetime, error: str) -> None:
@@ -263,9 +266,9 @@ class SQLiteOutbox:
     def _messages(self) -> list[Stored]:
         with closing(self._connect()) as conn:
             rows = conn.execute("SELECT id, message_id, recipients, status, attempts,"
-                                " last_error, source, position FROM mail_outbox ORDER BY id"
-                                ).fetchall()
-        return [Stored(r[0], r[1], json.loads(r[2]), r[3], r[4], r[5], r[6], r[7])
+                                " last_error, source, position, length(raw) > 0"
+                                " FROM mail_outbox ORDER BY id").fetchall()
+        return [Stored(r[0], r[1], json.loads(r[2]), r[3], r[4], r[5], r[6], r[7], bool(r[8]))
                 for r in rows]
 
     async def messages(self) -> list[Stored]:
@@ -366,7 +369,7 @@ class PostgresOutbox:
     async def delivered(self, id: int, now: datetime) -> None:
         pool = await self._connection()
         await pool.execute("UPDATE mail_outbox SET status = 'sent', sent_at = $2,"
-                           " attempts = attempts + 1 WHERE id = $1", id, now)
+                           " attempts = attempts + 1, raw = ''::bytea WHERE id = $1", id, now)
 
     async def deferred(self, id: int, next_attempt: datetime, error: str) -> None:
         pool = await self._connection()
@@ -382,9 +385,10 @@ class PostgresOutbox:
     async def messages(self) -> list[Stored]:
         pool = await self._connection()
         rows = await pool.fetch("SELECT id, message_id, recipients, status, attempts,"
-                                " last_error, source, position FROM mail_outbox ORDER BY id")
+                                " last_error, source, position, length(raw) > 0 AS kept"
+                                " FROM mail_outbox ORDER BY id")
         return [Stored(r["id"], r["message_id"], json.loads(r["recipients"]), r["status"],
-                       r["attempts"], r["last_error"], r["source"], r["position"])
+                       r["attempts"], r["last_error"], r["source"], r["position"], r["kept"])
                 for r in rows]
 
     async def wait_for_work(self, timeout: float) -> None:
