@@ -1,12 +1,12 @@
 """From a stored inbound message to a case: the service layer of inbound consult mail.
 
-The SMTP listener only stores (see smtp.py). ``IntakeProjection`` is a consumer of the
-consult service's own ``ConsultMailReceived`` events: for each stored message it finds
-the sender among the members, continues the case the message threads into or opens a
-new one (acknowledged at once with the automatic answer), or records why not, which
-the mail policy answers. Processing is idempotent (a message is handled once: the
-decision and the message's ``handled`` mark are one save), so a redelivery or a restart
-in the middle changes nothing.
+The SMTP listener only stores (see smtp.py). ``IntakeProjection`` (projections.py), a
+consumer of the service's own ``ConsultMailReceived`` events, runs ``MailIntake.process``
+for each stored message: it finds the sender among the members, continues the case the
+message threads into or opens a new one (acknowledged at once with the automatic
+answer), or records why not, which the mail policy answers. Processing is idempotent
+(a message is handled once: the decision and the message's ``handled`` mark are one
+save), so a redelivery or a restart in the middle changes nothing.
 """
 
 from __future__ import annotations
@@ -16,7 +16,6 @@ import re
 from typing import Protocol
 from uuid import UUID
 
-from eventsourcing.persistence import Tracking, TrackingRecorder
 from starlette.concurrency import run_in_threadpool
 
 from services.consult.application import AutoAnswer, Consults, Requester
@@ -31,13 +30,8 @@ from services.consult.domain import (
 )
 from services.consult.parsing import MailRefused, ParsedMail, parse
 from services.lookup.client import LookupClient
-from services.shared.bus import Delivery
-from services.shared.search.model import Checkpoint
 
 log = logging.getLogger(__name__)
-
-RECEIVED = "ConsultMailReceived"
-
 
 class Members(Protocol):
     """Who a sender or a session is, as the consult service needs it (accounts behind)."""
@@ -135,43 +129,6 @@ async def instant_answer(answerer: Answerer, subject: str, question: str, member
         log.exception("no automatic answer for a consult; acknowledged without one")
         return AutoAnswer("No automatic answer could be prepared this time; an expert "
                           "coder will answer your question.", [], "none")
-
-
-class IntakeProjection:
-    """Runs ``MailIntake.process`` for each stored message, once, in log order.
-
-    The checkpoint lives in the consult store's tracking table; processing is
-    idempotent on its own, so a checkpoint written after the work is enough.
-    """
-
-    name = "consult-intake"
-
-    def __init__(self, intake: MailIntake) -> None:
-        self.intake = intake
-        self._tracking: TrackingRecorder = intake.app.factory.tracking_recorder()
-
-    async def checkpoint(self, source: str) -> Checkpoint | None:
-        def read() -> Checkpoint | None:
-            position = self._tracking.max_tracking_id(self.name)
-            cursor = self._tracking.max_tracking_id(f"{self.name}@cursor")
-            if position is None:
-                return None
-            return Checkpoint(self.name, source, position, cursor or position)
-
-        found: Checkpoint | None = await run_in_threadpool(read)
-        return found
-
-    async def apply(self, source: str, deliveries: list[Delivery]) -> None:
-        for delivery in deliveries:
-            if delivery.envelope.type == RECEIVED:
-                await self.intake.process(delivery.envelope.aggregate_id)
-        last = deliveries[-1]
-
-        def track() -> None:
-            self._tracking.insert_tracking(Tracking(self.name, last.envelope.position))
-            self._tracking.insert_tracking(Tracking(f"{self.name}@cursor", last.cursor))
-
-        await run_in_threadpool(track)
 
 
 class SearchAnswerer:

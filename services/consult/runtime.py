@@ -6,14 +6,14 @@ from services.consult.application import Consults
 from services.consult.assisted import AssistantAnswerer
 from services.consult.client import HttpConsults, LocalConsults
 from services.consult.events import CATALOGUE
-from services.consult.intake import Answerer, IntakeProjection, MailIntake, SearchAnswerer
+from services.consult.intake import Answerer, MailIntake, SearchAnswerer
 from services.consult.mailing import ConsultMail
 from services.consult.members import AccountsMembers
 from services.consult.metrics import QueueGauge
+from services.consult.projections import IntakeProjection, mail_policy
 from services.consult.settings import ConsultSettings
 from services.consult.smtp import InboundServer
 from services.shared.consumer import Consumer
-from services.shared.mail import MailPolicy
 from services.shared.product import Infrastructure, Running
 
 
@@ -41,7 +41,7 @@ async def start(infra: Infrastructure) -> Running:
     consumers = [Consumer(IntakeProjection(intake), infra.bus, CATALOGUE.source)]
     if infra.mail is not None:
         composer = ConsultMail(app, reply_to=own.address, site_url=settings.site_url)
-        consumers.append(Consumer(MailPolicy("consult-mail", infra.mail.outbox,
-                                             composer.compose), infra.bus, CATALOGUE.source))
+        consumers.append(Consumer(mail_policy(infra.mail.outbox, composer), infra.bus,
+                                  CATALOGUE.source))
     return Running(client=LocalConsults(app, members, answerer), app=app, catalogue=CATALOGUE,
                    consumers=consumers, serving=[server.serve, overdue.run])

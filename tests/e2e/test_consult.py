@@ -90,8 +90,8 @@ async def served_both(request: pytest.FixtureRequest, sink: SmtpSink, smtp_port:
         yield client, platform
 
 
-async def listening(port: int) -> None:
-    async with asyncio.timeout(30):
+async def listening(port: int, timeout: float = 60) -> None:
+    async with asyncio.timeout(timeout):
         while True:
             try:
                 _, writer = await asyncio.open_connection("127.0.0.1", port)

@@ -50,9 +50,10 @@ async def test_consult_mail_through_separate_processes(
             launch(settings, "serve", PORT=str(ports["gateway"]), **urls),
         ]
         async with httpx.AsyncClient(timeout=30) as http:
+            # Five processes start at once: on a busy machine that takes a while.
             for port in ports.values():
-                await until_ok(http, f"http://127.0.0.1:{port}/healthz")
-            await listening(smtp)
+                await until_ok(http, f"http://127.0.0.1:{port}/healthz", timeout=240)
+            await listening(smtp, timeout=240)
 
             accounts = await run_in_threadpool(open_accounts, settings)
             try:
@@ -80,7 +81,7 @@ async def test_consult_mail_through_separate_processes(
             code, reply = await asyncio.to_thread(send, smtp, question(
                 "ann@example.org", "<p1@example.org>", "Sepsis", "Which code for sepsis?"))
             assert code == 250, reply
-            [ack] = await received(sink, 1)
+            [ack] = await received(sink, 1, timeout=240)
             assert ack["In-Reply-To"] == "<p1@example.org>"
 
             [case] = (await ask(QUEUE, eve.token))["consultQueue"]
@@ -88,7 +89,7 @@ async def test_consult_mail_through_separate_processes(
                 "CLAIMED"
             answered = await ask(ANSWER, eve.token, id=case["id"], body="A41.9, then R65.20.")
             assert answered["answerConsult"]["status"] == "ANSWERED"
-            answer = (await received(sink, 2))[-1]
+            answer = (await received(sink, 2, timeout=240))[-1]
             assert answer["In-Reply-To"] == "<p1@example.org>"
             assert "A41.9, then R65.20." in text_of(answer)
             [mine] = (await ask(MY, ann.token))["myConsults"]

@@ -74,8 +74,8 @@ def stop_all(processes: list[subprocess.Popen[bytes]]) -> None:
             process.kill()
 
 
-async def until_ok(client: httpx.AsyncClient, url: str) -> None:
-    async with asyncio.timeout(60):
+async def until_ok(client: httpx.AsyncClient, url: str, timeout: float = 60) -> None:
+    async with asyncio.timeout(timeout):
         while True:
             try:
                 if (await client.get(url)).status_code == 200:

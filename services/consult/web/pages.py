@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
@@ -55,8 +56,6 @@ async def one_consult(site: Site, request: Request) -> Response:
         queue = (await site.run(request, "ConsultQueue"))["consultQueue"]
         found = next((c for c in queue if c["id"] == wanted), None)
     if found is None:
-        from starlette.exceptions import HTTPException
-
         raise HTTPException(404, "There is no such case among yours: see My consults.")
     return await site.render(request, "consult/case.html", {"consult": found},
                              headers=NO_STORE)
@@ -83,8 +82,6 @@ async def queue(site: Site, request: Request) -> Response:
         viewer = (await site.run(request, "ConsultHeader"))["viewer"]
         if viewer["kind"] != "MEMBER":
             return site.redirect(request, "/login?next=/consults/queue")
-        from starlette.exceptions import HTTPException
-
         raise HTTPException(403, "The consult queue is for experts.") from None
     return await site.render(request, "consult/queue.html", {
         "consults": data["consultQueue"], "error": error,
