@@ -19,7 +19,7 @@ from uuid import UUID
 from eventsourcing.application import AggregateNotFoundError, Application
 from starlette.concurrency import run_in_threadpool
 
-from services.assistant.composer import Composer, OfflineComposer
+from services.assistant.composer import OUT_OF_SCOPE_MESSAGE, Composer, OfflineComposer
 from services.assistant.domain import (
     MAX_COMMENT_CHARS,
     MAX_QUESTION_CHARS,
@@ -143,6 +143,8 @@ class Assistant:
         if "\x00" in question:
             return _refused(RefusalCode.INVALID_QUESTION, "The question holds control "
                             "characters; send plain text.")
+        if self.offline.off_topic(question):
+            return _refused(RefusalCode.OUT_OF_SCOPE, OUT_OF_SCOPE_MESSAGE)
         admission = await self.metering.admit(token)
         if admission.refusal is not None or admission.viewer_id is None:
             refusal = admission.refusal or Refusal(RefusalCode.SIGN_IN_REQUIRED,

@@ -123,6 +123,12 @@ class OfflineComposer:
         self.lookup = lookup
         self.book = book or ReleaseBook(lookup)
 
+    @staticmethod
+    def off_topic(question: str) -> bool:
+        """Plainly not a coding question (the weather, a recipe...): refused before it is
+        metered or searched."""
+        return _plainly_off_topic(read_question(question))
+
     async def compose(self, question: str, about: CodeRef | None, history: list[Topic],
                       progress: Progress | None = None) -> Answer:
         work = Work(self.lookup, Citer(self.lookup, self.book), progress)
@@ -135,7 +141,7 @@ class OfflineComposer:
 
     async def _draft(self, work: Work, reading: Reading, about: CodeRef | None,
                      history: list[Topic]) -> Draft:
-        if reading.off_topic and not reading.codes and not reading.pcs_codes:
+        if _plainly_off_topic(reading):
             return Draft([OUT_OF_SCOPE_MESSAGE], Topic("out_of_scope"),
                          refusal=RefusalCode.OUT_OF_SCOPE)
         handlers: dict[str, Callable[..., Awaitable[Draft]]] = {
@@ -626,6 +632,10 @@ class OfflineComposer:
             return None
         codes = tuple(CodeRef(d.system, d.code) for d in details) + tuple(added)
         return Draft(lines, Topic("condition", "", codes))
+
+
+def _plainly_off_topic(reading: Reading) -> bool:
+    return reading.off_topic and not reading.codes and not reading.pcs_codes
 
 
 def _stem(word: str) -> str:

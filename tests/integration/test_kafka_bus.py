@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime
 from uuid import UUID, uuid4
@@ -166,11 +165,10 @@ async def test_close_ends_live_generators(bootstrap: str, source: str) -> None:
         await asyncio.wait_for(pending, TIMEOUT_S)
 
 
-async def test_publish_10k_is_fast_and_ordered(bus: KafkaBus, source: str) -> None:
+async def test_publish_10k_keeps_log_order(bus: KafkaBus, source: str) -> None:
+    # How fast is bench's business (bench/throughput.py); here only what arrives, in order.
     sent = make_envelopes(source, 1, 10_000, [uuid4() for _ in range(50)])
-    started = time.monotonic()
     await bus.publish(source, sent)
-    assert time.monotonic() - started < 3.0
 
     generator = bus.deliveries(source, group="bulk", after_cursor=None)
     received = await take(generator, len(sent))

@@ -5,7 +5,6 @@ from __future__ import annotations
 import sqlite3
 import subprocess
 import sys
-import time
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import replace
@@ -31,15 +30,14 @@ from services.lookup.icd10pcs import (
 
 
 @pytest.fixture(scope="module")
-def real() -> tuple[PcsRelease, float, list[int]]:
+def real() -> tuple[PcsRelease, list[int]]:
     ticks: list[int] = []
-    started = time.perf_counter()
     release = parse_pcs(default_pcs_path(), progress=ticks.append)
-    return release, time.perf_counter() - started, ticks
+    return release, ticks
 
 
 @pytest.fixture(scope="module")
-def codes(real: tuple[PcsRelease, float, list[int]]) -> dict[str, CodeEntry]:
+def codes(real: tuple[PcsRelease, list[int]]) -> dict[str, CodeEntry]:
     return {e.code: e for e in real[0].entries}
 
 
@@ -55,9 +53,9 @@ def count(db: sqlite3.Connection, sql: str) -> int:
 
 
 def test_counts_follow_the_database(
-    real: tuple[PcsRelease, float, list[int]], db: sqlite3.Connection
+    real: tuple[PcsRelease, list[int]], db: sqlite3.Connection
 ) -> None:
-    release, seconds, ticks = real
+    release, ticks = real
     kinds = Counter(e.kind for e in release.entries)
     assert kinds["code"] == count(db, "SELECT count(DISTINCT code) FROM pcs_tree") == 68_672
     assert kinds["section"] == count(db, "SELECT count(DISTINCT section) FROM pcs_tree") == 2
@@ -70,7 +68,6 @@ def test_counts_follow_the_database(
     assert len(release.guidelines) == 60
     assert len(release.index) == 3_739
     assert ticks[-1] == len(release.entries) and len(ticks) >= len(release.entries) // 5_000
-    assert seconds < 20  # ~3 s on a developer machine
 
 
 def test_appendectomy_code(codes: dict[str, CodeEntry]) -> None:
@@ -168,7 +165,7 @@ def test_composer_reads_like_the_official_titles(db: sqlite3.Connection) -> None
     assert same / len(rows) > 0.8
 
 
-def test_codes_are_well_formed_and_ordered(real: tuple[PcsRelease, float, list[int]]) -> None:
+def test_codes_are_well_formed_and_ordered(real: tuple[PcsRelease, list[int]]) -> None:
     release = real[0]
     position: dict[str, int] = {}
     for i, e in enumerate(release.entries):
@@ -188,7 +185,7 @@ def test_codes_are_well_formed_and_ordered(real: tuple[PcsRelease, float, list[i
     assert all(len(e.code) == depth[e.kind] for e in release.entries)
 
 
-def test_references(real: tuple[PcsRelease, float, list[int]]) -> None:
+def test_references(real: tuple[PcsRelease, list[int]]) -> None:
     release = real[0]
     first = release.guidelines[0]
     assert first == {
@@ -342,7 +339,7 @@ def test_default_path_does_not_import_the_package() -> None:
 
 def test_import_subset(
     tmp_path: Path,
-    real: tuple[PcsRelease, float, list[int]],
+    real: tuple[PcsRelease, list[int]],
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """One body system through ``import_icd10pcs``, with the real references."""
