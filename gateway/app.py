@@ -149,8 +149,12 @@ def create_app(settings: Settings, platform: Platform | None = None) -> Starlett
         for running in platform.running.values():
             at = app.router.routes.index(pages_mount)
             app.router.routes[at:at] = running.routes
-        # Several serving processes share the data: one of them writes (gateway/workers.py).
-        platform.run_background(writer=lock.acquire())
+        # Several serving processes share the data: one of them writes (gateway/workers.py)
+        # and runs the serving tasks that bind a port of their own (inbound SMTP).
+        writer = lock.acquire()
+        platform.run_background(writer=writer)
+        if writer:
+            platform.serve()
         platform.warm()
         try:
             yield

@@ -161,6 +161,12 @@ class Platform:
                 log.warning("measuring lag failed", exc_info=True)
             await asyncio.sleep(self.monitor_interval)
 
+    def serve(self) -> None:
+        """Start the products' serving tasks; one that stops marks the platform unready."""
+        for name, running in self.running.items():
+            for number, task in enumerate(running.serving):
+                self._spawn(f"{name} serving task {number + 1}", task())
+
     def warm(self) -> None:
         """Start the products' warm-ups; they end when done, and a failure only logs."""
         for name, running in self.running.items():

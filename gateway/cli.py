@@ -154,6 +154,7 @@ def run_service(settings: Settings, name: str) -> None:
     async def lifespan(app: Starlette) -> Any:
         await platform.start()
         platform.warm()
+        platform.serve()
         api.mount("/", module.create_app(platform.running[name].client))
         yield
         await platform.stop()

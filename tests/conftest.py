@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import secrets
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import replace
@@ -20,6 +21,11 @@ from tests.faults.seed import banner
 from tests.servers.kafka import start_tansu
 from tests.servers.opensearch import start_opensearch
 from tests.servers.postgres import fresh_database
+from tests.servers.smtp import SmtpSink
+
+# Every platform a test starts (and every medcode process it spawns) listens for consult
+# mail; on a free port, so that runs in parallel (and a real server on 2525) never clash.
+os.environ.setdefault("SMTP_PORT", "0")
 
 
 def pytest_report_header() -> str:
@@ -57,6 +63,16 @@ def kafka() -> Iterator[str]:
 def opensearch() -> Iterator[str]:
     with start_opensearch() as url:
         yield url
+
+
+@pytest.fixture
+def sink() -> Iterator[SmtpSink]:
+    """A real SMTP server (aiosmtpd) on a free port, keeping what it receives."""
+    server = SmtpSink().start()
+    try:
+        yield server
+    finally:
+        server.stop()
 
 
 @pytest.fixture

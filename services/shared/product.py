@@ -52,6 +52,10 @@ class Running:
     # Outboxes this product delivers from (e.g. mail), by name: how many items wait.
     # Exposed as medcode_outbox_depth{outbox=name}.
     outboxes: dict[str, Callable[[], Awaitable[int]]] = field(default_factory=dict)
+    # Long-running tasks of the processes that serve requests (`medcode serve`,
+    # `medcode service <name>`; not the worker): a network listener besides HTTP such
+    # as inbound SMTP, a gauge kept fresh. Each runs until cancelled.
+    serving: list[Callable[[], Coroutine[Any, Any, None]]] = field(default_factory=list)
 
     async def close(self) -> None:
         for close in self.closers:
@@ -66,7 +70,8 @@ class Product:
     query: type | None
     mutation: type | None
     start: Callable[[Infrastructure], Awaitable[Running]]
-    # Products started before this one (e.g. metering needs accounts before lookup).
+    # Products started before this one (e.g. metering needs accounts before lookup);
+    # one that is not installed is skipped (a product may use another when present).
     after: tuple[str, ...] = ()
     # Its web pages, served by the gateway (see services.shared.web).
     web: WebPart | None = None
@@ -94,7 +99,8 @@ def discover() -> list[Product]:
         if product in ordered:
             return
         for needed in product.after:
-            visit(needed, (*trail, name))
+            if needed in found:
+                visit(needed, (*trail, name))
         ordered.append(product)
 
     for name in sorted(found):

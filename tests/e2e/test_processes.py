@@ -60,17 +60,22 @@ def processes(distributed_settings: Settings) -> Iterator[tuple[str, Settings, l
         services = [f"http://127.0.0.1:{port}/healthz" for port in (lookup_port, accounts_port)]
         yield f"http://127.0.0.1:{gateway_port}", settings, services
     finally:
-        for process in started:
-            process.terminate()
-        for process in started:
-            try:
-                process.wait(10)
-            except subprocess.TimeoutExpired:
-                process.kill()
+        stop_all(started)
 
 
-async def until_ok(client: httpx.AsyncClient, url: str) -> None:
-    async with asyncio.timeout(60):
+def stop_all(processes: list[subprocess.Popen[bytes]]) -> None:
+    """Terminate every process, then kill those still running after 10 seconds."""
+    for process in processes:
+        process.terminate()
+    for process in processes:
+        try:
+            process.wait(10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+
+
+async def until_ok(client: httpx.AsyncClient, url: str, timeout: float = 60) -> None:
+    async with asyncio.timeout(timeout):
         while True:
             try:
                 if (await client.get(url)).status_code == 200:

@@ -131,12 +131,7 @@ async def account(site: Site, request: Request) -> Response:
 
 
 def routes(site: Site) -> list[BaseRoute]:
-    def page(handler: Any) -> Any:
-        async def endpoint(request: Request) -> Response:
-            response: Response = await handler(site, request)
-            return response
-        return endpoint
-
+    page = site.page
     return [
         Route("/register", page(register), methods=["GET", "POST"]),
         Route("/login", page(login), methods=["GET", "POST"]),

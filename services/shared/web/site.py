@@ -15,7 +15,7 @@ import asyncio
 import hashlib
 import hmac
 import secrets
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -203,6 +203,15 @@ class Site:
         response = self.templates.TemplateResponse(request, template, values)
         self.finish(request, response)
         return response
+
+    def page(self, handler: Callable[[Site, Request], Awaitable[Response]]
+             ) -> Callable[[Request], Awaitable[Response]]:
+        """A part's page handler ``(site, request)`` as a Starlette endpoint."""
+
+        async def endpoint(request: Request) -> Response:
+            return await handler(self, request)
+
+        return endpoint
 
     def redirect(self, request: Request, url: str, status_code: int = 303) -> Response:
         response = RedirectResponse(url, status_code=status_code)
