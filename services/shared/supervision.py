@@ -132,21 +132,28 @@ async def supervise(
             health.state = "running"
             await run()
             return  # only a bounded run (tests, commands) ends by itself
-        except asyncio.CancelledError:
-            raise
+        except asyncio.CancelledError as exc:
+            task = asyncio.current_task()
+            if task is None or task.cancelling():
+                raise  # the platform is stopping this worker
+            # Nobody cancelled this task: a client library let a CancelledError out of a
+            # lost connection (aiokafka does when a broker goes away). That is a failure to
+            # retry, not a stop, or the worker would end silently.
+            failure: Exception = ConnectionError(f"cancelled inside the worker: {exc!r}")
         except Fatal as exc:
             health.failed(exc, fatal=True)
             log.critical("%s stopped: %s", health.name, exc,
                          extra={"worker": health.name, "error": health.last_error})
             raise
         except Exception as exc:
-            health.failed(exc, fatal=False)
-            delay = backoff.delay(health.consecutive_failures, rng)
-            log.warning(
-                "%s failed (%d in a row); restarting in %.1fs: %s",
-                health.name, health.consecutive_failures, delay, health.last_error,
-                exc_info=exc,
-                extra={"worker": health.name, "consecutive_failures":
-                       health.consecutive_failures, "error": health.last_error},
-            )
-            await asyncio.sleep(delay)
+            failure = exc
+        health.failed(failure, fatal=False)
+        delay = backoff.delay(health.consecutive_failures, rng)
+        log.warning(
+            "%s failed (%d in a row); restarting in %.1fs: %s",
+            health.name, health.consecutive_failures, delay, health.last_error,
+            exc_info=failure,
+            extra={"worker": health.name, "consecutive_failures":
+                   health.consecutive_failures, "error": health.last_error},
+        )
+        await asyncio.sleep(delay)

@@ -59,6 +59,26 @@ async def test_supervise_restarts_counts_and_resets_on_progress() -> None:
     assert health.last_error == "ConnectionError: down #3"
 
 
+async def test_a_cancellation_nobody_asked_for_is_a_failure_to_retry() -> None:
+    # aiokafka lets CancelledError out when a broker goes away: the worker must retry,
+    # not end silently; a real cancellation of the worker still stops it.
+    health, runs = Health("w", "relay"), []
+
+    async def leaky() -> None:
+        runs.append(1)
+        if len(runs) == 1:
+            raise asyncio.CancelledError
+        await asyncio.sleep(3600)
+
+    task = asyncio.create_task(supervise(health, leaky, backoff=Backoff(initial=0.001)))
+    while len(runs) < 2:
+        await asyncio.sleep(0.01)
+    assert health.failures == 1 and "cancelled inside the worker" in (health.last_error or "")
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+
+
 async def test_a_fatal_error_stops_for_good() -> None:
     health = Health("w", "relay")
 
