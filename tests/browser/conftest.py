@@ -18,13 +18,18 @@ from pathlib import Path
 
 import pytest
 import uvicorn
-from playwright.sync_api import Browser, BrowserContext, Playwright, sync_playwright
+from playwright.sync_api import Browser, BrowserContext, Playwright, expect, sync_playwright
 
 from gateway.app import create_app
 from gateway.bootstrap import Platform
 from services.lookup.domain import CodeEntry
 from services.shared.settings import Settings
 from tests.e2e.helpers import import_web_sample
+
+# A first-time search costs the in-process server up to a few hundred ms, and typing sends
+# one per pause: on a busy CI machine the last keystroke's results can take longer than
+# Playwright's 5 s default to show. This bounds waiting; it measures nothing.
+expect.set_options(timeout=20_000)
 
 CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
 ROOT = Path(__file__).resolve().parents[2]

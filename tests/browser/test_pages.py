@@ -167,6 +167,7 @@ def test_keyboard_only_search(page: Page) -> None:
     expect(page).to_have_url(re.compile(re.escape(target or "?")))
     # A code typed whole and Enter opens it.
     page.goto("/")
+    expect(box).to_be_focused()  # type once the page has put the cursor in its box
     page.keyboard.type("s72001a", delay=20)
     expect(page).to_have_url(re.compile(r"q=s72001a$"))
     expect(page.locator("#result-list a").first).to_contain_text("S72.001A")
