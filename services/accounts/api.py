@@ -16,9 +16,10 @@ from services.shared.rpc import Method, rpc_app
 
 METHODS = ("start_guest_session", "register", "login", "logout", "viewer", "open_code_page",
            "change_plan", "member_by_email", "member", "take_assistant_question",
-           "verify_email", "resend_verification", "request_password_reset", "reset_password",
-           "change_password", "change_email", "export_data", "delete_account", "upgrade",
-           "plans", "link_billing", "viewer_by_billing_customer")
+           "take_member_assistant_question", "verify_email", "resend_verification",
+           "request_password_reset", "reset_password", "change_password", "change_email",
+           "export_data", "delete_account", "upgrade", "plans", "link_billing",
+           "viewer_by_billing_customer")
 
 
 def create_app(accounts: LocalAccounts) -> Starlette:

@@ -667,7 +667,20 @@ class Accounts(Application[UUID]):
         if found is None or found[1].kind != "member":
             return QuestionRefused("SIGN_IN_REQUIRED",
                                    "Register or log in to ask the assistant.")
-        viewer = found[1]
+        return self._take_question(found[1])
+
+    def take_member_assistant_question(self, viewer_id: UUID | str) -> QuestionOutcome:
+        """The same count for a member another service acts for (a consult mailed in):
+        no session, the member named by viewer id. For trusted service callers only."""
+        try:
+            viewer = self._get(Viewer, self._viewer_id(viewer_id))
+        except UnknownViewer:
+            viewer = None
+        if viewer is None or not viewer.member:
+            return QuestionRefused("SIGN_IN_REQUIRED", "Only members may ask the assistant.")
+        return self._take_question(viewer)
+
+    def _take_question(self, viewer: Viewer) -> QuestionOutcome:
         limit = self.policy.plans.get(viewer.plan).assistant_questions_per_day
 
         def attempt() -> QuestionOutcome:

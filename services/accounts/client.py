@@ -4,7 +4,9 @@ Other services import this module and ``events.py`` only:
 
 - lookup (code pages): ``viewer``, ``open_code_page``;
 - the assistant: ``take_assistant_question(token) -> QuestionAllowed | QuestionRefused``
-  (refused with code SIGN_IN_REQUIRED or QUOTA_EXCEEDED; counted per UTC day);
+  (refused with code SIGN_IN_REQUIRED or QUOTA_EXCEEDED; counted per UTC day), and
+  ``take_member_assistant_question(viewer_id)``, the same count for a member a trusted
+  service acts for (a consult mailed in: no session);
 - consults: ``member_by_email(email) -> Member | None`` (``viewer_id``, ``email``,
   ``email_verified``, ``plan`` as a typed ``Plan``, ``roles``) and ``member(viewer_id)``.
 
@@ -86,6 +88,10 @@ class AccountsClient(Protocol):
 
     async def take_assistant_question(self, token: str | None) -> QuestionOutcome:
         """Count one question against the caller's daily allowance, or refuse."""
+
+    async def take_member_assistant_question(self, viewer_id: str) -> QuestionOutcome:
+        """The same, for the member ``viewer_id`` (trusted service callers only: the
+        service API answers holders of the service token)."""
 
     async def verify_email(self, token: str) -> ViewerInfo: ...
 
@@ -169,6 +175,9 @@ class LocalAccounts:
 
     async def take_assistant_question(self, token: str | None) -> QuestionOutcome:
         return await run_in_threadpool(self.app.take_assistant_question, token)
+
+    async def take_member_assistant_question(self, viewer_id: str) -> QuestionOutcome:
+        return await run_in_threadpool(self.app.take_member_assistant_question, viewer_id)
 
     async def verify_email(self, token: str) -> ViewerInfo:
         return await run_in_threadpool(self.app.verify_email, token)
@@ -255,12 +264,11 @@ class HttpAccounts:
         return member_from(await self._call("member", viewer_id=viewer_id))
 
     async def take_assistant_question(self, token: str | None) -> QuestionOutcome:
-        data = await self._call("take_assistant_question", token=token)
-        quota = Quota(**data["quota"]) if data.get("quota") else None
-        if "code" in data:
-            return QuestionRefused(data["code"], data["message"], quota)
-        assert quota is not None
-        return QuestionAllowed(quota)
+        return outcome_from(await self._call("take_assistant_question", token=token))
+
+    async def take_member_assistant_question(self, viewer_id: str) -> QuestionOutcome:
+        return outcome_from(await self._call("take_member_assistant_question",
+                                             viewer_id=viewer_id))
 
     async def verify_email(self, token: str) -> ViewerInfo:
         return viewer_from(await self._call("verify_email", token=token))
@@ -333,6 +341,14 @@ def member_from(data: dict[str, Any] | None) -> Member | None:
     return Member(viewer_id=data["viewer_id"], email=data["email"],
                   email_verified=data["email_verified"], plan=Plan(**data["plan"]),
                   roles=tuple(data["roles"]))
+
+
+def outcome_from(data: dict[str, Any]) -> QuestionOutcome:
+    quota = Quota(**data["quota"]) if data.get("quota") else None
+    if "code" in data:
+        return QuestionRefused(data["code"], data["message"], quota)
+    assert quota is not None
+    return QuestionAllowed(quota)
 
 
 def session_from(data: dict[str, Any]) -> SessionInfo:

@@ -421,6 +421,11 @@ async def test_http_client_behaves_like_the_local_one(app: Accounts) -> None:
         assert outcome == QuestionAllowed(Quota(1, 10))
         refused = await remote.take_assistant_question(guest.token)
         assert isinstance(refused, QuestionRefused) and refused.code == "SIGN_IN_REQUIRED"
+        assert member.viewer.id is not None
+        on_behalf = await remote.take_member_assistant_question(member.viewer.id)
+        assert on_behalf == QuestionAllowed(Quota(2, 10))
+        refused = await remote.take_member_assistant_question("nobody")
+        assert isinstance(refused, QuestionRefused) and refused.code == "SIGN_IN_REQUIRED"
         with pytest.raises(AccountsFailure) as raised:
             await remote.login(known, "wrong horse battery")
         assert raised.value.code == "INVALID_CREDENTIALS"
@@ -556,6 +561,27 @@ def test_assistant_questions_per_utc_day_exact_under_concurrency(app: Accounts,
     assert member.viewer.id is not None
     app.change_plan(member.viewer.id, "pro", "test")
     assert app.take_assistant_question(member.token) == QuestionAllowed(Quota(2, 200))
+
+
+def test_a_trusted_service_takes_a_members_question_from_the_same_allowance(
+        app: Accounts) -> None:
+    """By viewer id (a consult mailed in) and by session count against one allowance."""
+    member = app.register(None, email(), "correct horse battery")
+    viewer_id = member.viewer.id
+    assert viewer_id is not None
+    assert app.take_member_assistant_question(viewer_id) == QuestionAllowed(Quota(1, 10))
+    assert app.take_assistant_question(member.token) == QuestionAllowed(Quota(2, 10))
+    results = in_parallel([lambda: app.take_member_assistant_question(viewer_id)] * 10)
+    assert sorted(r.quota.used for r in results if isinstance(r, QuestionAllowed)) == \
+        list(range(3, 11))
+    over = app.take_member_assistant_question(viewer_id)
+    assert isinstance(over, QuestionRefused) and over.code == "QUOTA_EXCEEDED"
+    assert over.quota == Quota(10, 10) and "all 10 questions" in over.message
+    assert app.viewer(member.token).assistant_questions == Quota(10, 10)
+    guest = app.start_guest_session(address())
+    for nobody in (guest.viewer.id, "not-a-viewer-id", "00000000-0000-0000-0000-000000000000"):
+        refused = app.take_member_assistant_question(str(nobody))
+        assert isinstance(refused, QuestionRefused) and refused.code == "SIGN_IN_REQUIRED"
 
 
 def test_member_by_email_for_other_services(app: Accounts) -> None:
