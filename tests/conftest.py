@@ -7,6 +7,7 @@ import secrets
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -45,6 +46,16 @@ def icd10cm_release() -> tuple[str, list[CodeEntry]]:
 
 def chapters(entries: list[CodeEntry], *numbers: str) -> list[CodeEntry]:
     return [e for e in entries if e.chapter in numbers]
+
+
+@pytest.fixture
+async def stack(tmp_path: Path, icd10cm_release: tuple[str, list[CodeEntry]]
+                ) -> AsyncIterator[Any]:
+    """A small real CasePilot (tests/casepilot.py: ICD-10-CM chapter 4, accounts)."""
+    from tests.casepilot import casepilot
+
+    async with casepilot(tmp_path, icd10cm_release) as running:
+        yield running
 
 
 @pytest.fixture(scope="session")

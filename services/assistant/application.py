@@ -4,6 +4,11 @@
 ``Assistant`` is the service layer: it checks the question, meters members through the
 accounts client, composes (the model backend when configured, falling back to the
 offline composer) and records the question and its answer in one save.
+
+``ask_for_member`` is the same for a member a trusted service acts for (the consult
+service answering a mailed question): metered against the same daily allowance, recorded
+alike. Its ``request_id`` makes a retried call (a consumer redelivering the mail) give
+back the recorded answer without counting the question again.
 """
 
 from __future__ import annotations
@@ -14,9 +19,10 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
-from uuid import UUID
+from uuid import NAMESPACE_URL, UUID, uuid5
 
 from eventsourcing.application import AggregateNotFoundError, Application
+from eventsourcing.persistence import IntegrityError
 from starlette.concurrency import run_in_threadpool
 
 from services.assistant.composer import OUT_OF_SCOPE_MESSAGE, Composer, OfflineComposer
@@ -65,12 +71,19 @@ class Conversations(Application[UUID]):
             raise UnknownConversation("no such conversation")
         return found
 
+    def find(self, conversation_id: UUID, viewer_id: str) -> Conversation | None:
+        try:
+            return self.get(conversation_id, viewer_id)
+        except UnknownConversation:
+            return None
+
     def record(self, conversation_id: str | None, viewer_id: str, question: str,
                about: CodeRef | None, quota: Quota | None, answer: Answer,
-               elapsed_ms: int) -> tuple[UUID, str]:
-        """The question and its answer, in one save (a new conversation when none)."""
+               elapsed_ms: int, new_id: UUID | None = None) -> tuple[UUID, str]:
+        """The question and its answer, in one save (a new conversation when none,
+        named ``new_id`` when given)."""
         conversation = (self.get(conversation_id, viewer_id) if conversation_id
-                        else Conversation(viewer_id))
+                        else Conversation(viewer_id, id=new_id))
         conversation.ask(
             question=question,
             about={"system": about.system, "code": about.code} if about else None,
@@ -114,6 +127,9 @@ class Metering(Protocol):
     async def admit(self, token: str | None) -> Admission:
         """Take one question from the caller's daily allowance, or refuse."""
 
+    async def admit_member(self, viewer_id: str) -> Admission:
+        """The same for a member a trusted service acts for, named by viewer id."""
+
     async def identify(self, token: str | None) -> str | None:
         """The member's viewer id, or None (rating needs no allowance)."""
 
@@ -133,6 +149,30 @@ class Assistant:
 
     async def ask(self, token: str | None, question: str, conversation_id: str | None = None,
                   about: CodeRef | None = None, stream: StreamPiece | None = None) -> Reply:
+        return await self._ask(lambda: self.metering.admit(token), question,
+                               conversation_id, about, stream)
+
+    async def ask_for_member(self, viewer_id: str, question: str,
+                             about: CodeRef | None = None, request_id: str | None = None
+                             ) -> Reply:
+        """A new conversation for the member ``viewer_id`` (trusted callers only; see the
+        module docstring for ``request_id``)."""
+        named = uuid5(NAMESPACE_URL, f"medcode:assistant:{viewer_id}|{request_id}"
+                      ) if request_id else None
+        if named is not None:
+            found = await run_in_threadpool(self.app.find, named, viewer_id)
+            if found is not None:
+                return _recorded(found)
+        try:
+            return await self._ask(lambda: self.metering.admit_member(viewer_id), question,
+                                   None, about, None, named)
+        except IntegrityError:  # the same request, recorded a moment ago by another call
+            assert named is not None
+            return _recorded(await run_in_threadpool(self.app.get, named, viewer_id))
+
+    async def _ask(self, admit: Callable[[], Awaitable[Admission]], question: str,
+                   conversation_id: str | None, about: CodeRef | None,
+                   stream: StreamPiece | None, new_id: UUID | None = None) -> Reply:
         question = question.strip() if isinstance(question, str) else ""
         if not question or len(question) > MAX_QUESTION_CHARS:
             return _refused(RefusalCode.INVALID_QUESTION,
@@ -145,7 +185,7 @@ class Assistant:
                             "characters; send plain text.")
         if not conversation_id and not await self.offline.in_scope(question, about):
             return _refused(RefusalCode.OUT_OF_SCOPE, OUT_OF_SCOPE_MESSAGE)
-        admission = await self.metering.admit(token)
+        admission = await admit()
         if admission.refusal is not None or admission.viewer_id is None:
             refusal = admission.refusal or Refusal(RefusalCode.SIGN_IN_REQUIRED,
                                                    "Sign in to ask CasePilot.")
@@ -165,7 +205,7 @@ class Assistant:
         elapsed = int((time.perf_counter() - started) * 1000)
         saved_id, named = await run_in_threadpool(
             self.app.record, conversation_id, viewer_id, question, about, admission.quota,
-            answer, elapsed)
+            answer, elapsed, new_id)
         if answer.refusal is not None:
             return Reply(str(saved_id), named, answer=answer,
                          refusal=Refusal(answer.refusal, answer.text), quota=admission.quota)
@@ -234,6 +274,14 @@ class Assistant:
         if len(comment) > MAX_COMMENT_CHARS:
             raise InvalidRating(f"a comment holds at most {MAX_COMMENT_CHARS} characters")
         await run_in_threadpool(self.app.rate, viewer_id, rated, rating, comment)
+
+
+def _recorded(conversation: Conversation) -> Reply:
+    """The reply a conversation's first turn recorded (a retried call on behalf)."""
+    turn = conversation.turns[0]
+    answer = turn.answer
+    refusal = Refusal(answer.refusal, answer.text) if answer and answer.refusal else None
+    return Reply(str(conversation.id), turn.answer_id, answer=answer, refusal=refusal)
 
 
 def _refused(code: RefusalCode, message: str) -> Reply:

@@ -2,6 +2,10 @@
 
 The gateway's resolvers call this only. Expected failures are ``AssistantFailure``
 subclasses with a stable ``code``, raised alike by the in-process and the HTTP client.
+
+``ask_for_member`` answers for a member named by viewer id, for trusted services only
+(the consult service, for a question mailed in): no GraphQL field reaches it, and the
+assistant's HTTP API answers it only to holders of the service token (``NotTrusted``).
 """
 
 from __future__ import annotations
@@ -10,14 +14,18 @@ from collections.abc import AsyncIterator
 from dataclasses import asdict
 from typing import Any, Protocol
 
+import httpx
+
 from services.accounts.client import Quota
 from services.assistant import domain
 from services.assistant.application import Assistant
 from services.assistant.domain import (
+    MAX_QUESTION_CHARS,
     Answer,
     AssistantFailure,
     Citation,
     CodeRef,
+    NotTrusted,
     Refusal,
     RefusalCode,
     Reply,
@@ -26,7 +34,8 @@ from services.assistant.domain import (
 )
 from services.shared.rpc import RemoteError, RpcClient
 
-__all__ = ["AssistantClient", "AssistantFailure", "HttpAssistant", "LocalAssistant", "Reply"]
+__all__ = ["MAX_QUESTION_CHARS", "AssistantClient", "AssistantFailure", "CodeRef",
+           "HttpAssistant", "LocalAssistant", "NotTrusted", "Reply"]
 
 
 class AssistantClient(Protocol):
@@ -41,6 +50,13 @@ class AssistantClient(Protocol):
     async def rate(self, token: str | None, answer_id: str, rating: str,
                    comment: str | None) -> None:
         """Record a member's thumbs up or down on one of their answers."""
+
+    async def ask_for_member(self, viewer_id: str, question: str,
+                             about: CodeRef | None = None, request_id: str | None = None
+                             ) -> Reply:
+        """Answer for the member ``viewer_id`` (trusted services only), metered and
+        recorded like their own question; the same ``request_id`` again gives back the
+        recorded reply without counting the question twice."""
 
 
 class LocalAssistant:
@@ -61,6 +77,11 @@ class LocalAssistant:
                    comment: str | None) -> None:
         await self.assistant.rate(token, answer_id, rating, comment)
 
+    async def ask_for_member(self, viewer_id: str, question: str,
+                             about: CodeRef | None = None, request_id: str | None = None
+                             ) -> Reply:
+        return await self.assistant.ask_for_member(viewer_id, question, about, request_id)
+
 
 FAILURES: dict[str, type[AssistantFailure]] = {
     cls.__name__: cls for cls in vars(domain).values()
@@ -80,6 +101,11 @@ class HttpAssistant:
             return await self._rpc.call(method, **kwargs)
         except RemoteError as error:
             raise FAILURES.get(error.type, AssistantFailure)(str(error)) from None
+        except httpx.HTTPStatusError as error:
+            if error.response.status_code == 401:  # our service token was refused
+                raise NotTrusted("the assistant service refused this service's token"
+                                 ) from None
+            raise
 
     async def ask(self, token: str | None, question: str, conversation_id: str | None = None,
                   about: CodeRef | None = None) -> Reply:
@@ -103,6 +129,14 @@ class HttpAssistant:
                    comment: str | None) -> None:
         await self._call("rate", token=token, answer_id=answer_id, rating=rating,
                          comment=comment)
+
+    async def ask_for_member(self, viewer_id: str, question: str,
+                             about: CodeRef | None = None, request_id: str | None = None
+                             ) -> Reply:
+        return reply_from(await self._call("ask_for_member", viewer_id=viewer_id,
+                                           question=question,
+                                           about=asdict(about) if about else None,
+                                           request_id=request_id))
 
     async def close(self) -> None:
         await self._rpc.close()

@@ -51,6 +51,12 @@ class InvalidRating(AssistantFailure):
     code = "INVALID_RATING"
 
 
+class NotTrusted(AssistantFailure):
+    """A call on behalf of a member without the service token (see api.py)."""
+
+    code = "NOT_TRUSTED"
+
+
 @dataclass(frozen=True)
 class Citation:
     """A code named in an answer, as read from a code page of a named release."""
@@ -120,6 +126,7 @@ class Turn:
     about: CodeRef | None
     topic: Topic | None = None
     answer_id: str | None = None
+    answer: Answer | None = None  # as recorded (``unsure`` is not recorded)
 
 
 class Conversation(Aggregate):
@@ -151,7 +158,8 @@ class Conversation(Aggregate):
         comment: str
 
     @event(Started)
-    def __init__(self, viewer_id: str) -> None:
+    def __init__(self, viewer_id: str, id: UUID | None = None) -> None:
+        # ``id`` names a conversation a caller may ask for again (a retried consult).
         self.viewer_id = viewer_id
         self.turns: list[Turn] = []
         self.ratings: dict[str, str] = {}
@@ -167,7 +175,10 @@ class Conversation(Aggregate):
                tools: list[dict[str, Any]], topic: dict[str, Any], composer: str,
                refusal: str | None, removed: list[str], elapsed_ms: int) -> None:
         last = self.turns[-1]
-        self.turns[-1] = Turn(last.question, last.about, Topic.from_dict(topic), answer_id)
+        given = Answer(text, tuple(Citation(**c) for c in citations),
+                       tuple(ToolCall(**t) for t in tools), Topic.from_dict(topic), composer,
+                       RefusalCode(refusal) if refusal else None, tuple(removed))
+        self.turns[-1] = Turn(last.question, last.about, given.topic, answer_id, given)
 
     @event(AnswerRated)
     def rate(self, answer_id: str, rating: str, comment: str) -> None:

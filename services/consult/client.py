@@ -141,7 +141,7 @@ class LocalConsults:
         if not body.strip():
             raise InvalidConsult("Write your question: it is empty.")
         await run_in_threadpool(self.app.check_can_open, viewer)
-        auto = await instant_answer(self.answerer, subject, body, viewer, about, token)
+        auto = await instant_answer(self.answerer, subject, body, viewer, about)
         opened = await run_in_threadpool(
             lambda: self.app.open_case(viewer, subject, body, auto, channel=Channel.WEB,
                                        about=about))

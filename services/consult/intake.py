@@ -42,11 +42,12 @@ class Members(Protocol):
 
 
 class Answerer(Protocol):
-    """The automatic part of an acknowledgement; ``token`` is the member's session when
-    they asked on the site (None for mail)."""
+    """The automatic part of an acknowledgement, for ``member``. ``request_id`` names
+    the request when it may come again (a mailed question: its mail's id), so a retry
+    gives the same answer without costing the member a second assistant question."""
 
     async def answer(self, subject: str, question: str, member: Requester,
-                     about: dict[str, str] | None = None, token: str | None = None
+                     about: dict[str, str] | None = None, request_id: str | None = None
                      ) -> AutoAnswer: ...
 
 
@@ -104,7 +105,7 @@ class MailIntake:
         try:
             await run_in_threadpool(app.check_can_open, member)
             auto = await instant_answer(self.answerer, parsed.question_subject, parsed.fresh,
-                                        member)
+                                        member, request_id=str(mail_id))
             await run_in_threadpool(
                 lambda: app.open_case(member, parsed.question_subject, parsed.fresh, auto,
                                       channel=Channel.EMAIL, message_id=parsed.message_id,
@@ -118,11 +119,11 @@ class MailIntake:
 
 
 async def instant_answer(answerer: Answerer, subject: str, question: str, member: Requester,
-                         about: dict[str, str] | None = None, token: str | None = None
+                         about: dict[str, str] | None = None, request_id: str | None = None
                          ) -> AutoAnswer:
     """The automatic answer, or a note that there is none: the case opens either way."""
     try:
-        return await answerer.answer(subject, question, member, about, token)
+        return await answerer.answer(subject, question, member, about, request_id)
     except Exception:
         # The instant part is a courtesy; a failing assistant or search must not cost the
         # member their case. Logged with its traceback for the operator.
@@ -133,7 +134,7 @@ async def instant_answer(answerer: Answerer, subject: str, question: str, member
 
 class SearchAnswerer:
     """The top search results for the question, said as such (where CasePilot cannot
-    answer: it is not installed, or the question came by mail)."""
+    answer: it is not installed, or it declined)."""
 
     NOTE = ("CasePilot, our assistant, is not available yet, so this automatic part lists "
             "the top code-search results for your question. It is not an expert's answer.")
@@ -144,7 +145,7 @@ class SearchAnswerer:
         self.note = note
 
     async def answer(self, subject: str, question: str, member: Requester,
-                     about: dict[str, str] | None = None, token: str | None = None
+                     about: dict[str, str] | None = None, request_id: str | None = None
                      ) -> AutoAnswer:
         return await self.results(subject, question, about, self.note)
 
