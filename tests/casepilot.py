@@ -64,16 +64,20 @@ class Stack:
         return self.accounts.viewer(member.token).assistant_questions.used
 
     def conversation_events(self, member: Member) -> list[str]:
-        """The types of the events CasePilot published for the member's conversations."""
-        theirs: set[UUID] = set()
-        types = []
-        for envelope in ASSISTANT_EVENTS.iterate(self.conversations):
-            if envelope.type == "ConversationStarted" and \
-                    envelope.payload["viewer_id"] == member.viewer_id:
-                theirs.add(envelope.aggregate_id)
-            if envelope.aggregate_id in theirs:
-                types.append(envelope.type)
-        return types
+        return conversation_events(self.conversations, member.viewer_id)
+
+
+def conversation_events(conversations: Conversations, viewer_id: str) -> list[str]:
+    """The types of the events CasePilot published for a member's conversations."""
+    theirs: set[UUID] = set()
+    types = []
+    for envelope in ASSISTANT_EVENTS.iterate(conversations):
+        if envelope.type == "ConversationStarted" and \
+                envelope.payload["viewer_id"] == viewer_id:
+            theirs.add(envelope.aggregate_id)
+        if envelope.aggregate_id in theirs:
+            types.append(envelope.type)
+    return types
 
 
 @asynccontextmanager

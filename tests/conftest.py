@@ -22,7 +22,7 @@ from tests.faults.seed import banner
 from tests.servers.kafka import start_tansu
 from tests.servers.opensearch import start_opensearch
 from tests.servers.postgres import fresh_database
-from tests.servers.smtp import SmtpSink
+from tests.servers.smtp import SmtpSink, free_port
 
 # Every platform a test starts (and every medcode process it spawns) listens for consult
 # mail; on a free port, so that runs in parallel (and a real server on 2525) never clash.
@@ -84,6 +84,14 @@ def sink() -> Iterator[SmtpSink]:
         yield server
     finally:
         server.stop()
+
+
+@pytest.fixture
+def smtp_port(monkeypatch: pytest.MonkeyPatch) -> int:
+    """A free port for the platform's consult mail listener (SMTP_PORT)."""
+    port = free_port()
+    monkeypatch.setenv("SMTP_PORT", str(port))
+    return port
 
 
 @pytest.fixture
