@@ -1,6 +1,8 @@
 """CaseConsultant with a process per part (distributed): `medcode service consult` takes
 the mail over SMTP and answers its API, the worker processes it and delivers the mail,
-the gateway reaches the consult service only through its HTTP client."""
+the gateway reaches the consult service only through its HTTP client, and the consult
+service asks `medcode service assistant` for the automatic answer of a consult asked on
+the site through the assistant's HTTP client, with the service token."""
 
 from __future__ import annotations
 
@@ -30,23 +32,32 @@ from tests.servers.smtp import SmtpSink
 
 pytestmark = [pytest.mark.e2e, pytest.mark.integration]
 
+WEB_REQUEST = """mutation($subject: String!, $body: String!) {
+  requestConsult(input: {subject: $subject, body: $body}) {
+    ... on Consult { messages { author automatic body } } } }"""
+
 
 async def test_consult_mail_through_separate_processes(
         distributed_settings: Settings, sink: SmtpSink) -> None:
     settings = distributed_settings
-    ports = {name: free_port() for name in ("lookup", "accounts", "consult", "gateway")}
+    ports = {name: free_port()
+             for name in ("lookup", "accounts", "assistant", "consult", "gateway")}
     smtp = free_port()
     urls = {f"MEDCODE_{name.upper()}_URL": f"http://127.0.0.1:{ports[name]}"
-            for name in ("lookup", "accounts", "consult")}
+            for name in ("lookup", "accounts", "assistant", "consult")}
     started: list[subprocess.Popen[bytes]] = []
     try:
         started += [
             launch(settings, "worker", SMTP_RELAY=sink.address),
             launch(settings, "service", "lookup", PORT=str(ports["lookup"])),
             launch(settings, "service", "accounts", PORT=str(ports["accounts"])),
+            launch(settings, "service", "assistant", PORT=str(ports["assistant"]),
+                   MEDCODE_ACCOUNTS_URL=urls["MEDCODE_ACCOUNTS_URL"],
+                   MEDCODE_LOOKUP_URL=urls["MEDCODE_LOOKUP_URL"]),
             launch(settings, "service", "consult", PORT=str(ports["consult"]),
                    SMTP_PORT=str(smtp), MEDCODE_ACCOUNTS_URL=urls["MEDCODE_ACCOUNTS_URL"],
-                   MEDCODE_LOOKUP_URL=urls["MEDCODE_LOOKUP_URL"]),
+                   MEDCODE_LOOKUP_URL=urls["MEDCODE_LOOKUP_URL"],
+                   MEDCODE_ASSISTANT_URL=urls["MEDCODE_ASSISTANT_URL"]),
             launch(settings, "serve", PORT=str(ports["gateway"]), **urls),
         ]
         async with httpx.AsyncClient(timeout=30) as http:
@@ -94,6 +105,24 @@ async def test_consult_mail_through_separate_processes(
             assert "A41.9, then R65.20." in text_of(answer)
             [mine] = (await ask(MY, ann.token))["myConsults"]
             assert mine["status"] == "ANSWERED"
+
+            # On the site: the consult service asks the assistant service for Ann.
+            web = (await ask(WEB_REQUEST, ann.token, subject="Sepsis",
+                             body="Which code for sepsis with septic shock?"))
+            automatic = web["requestConsult"]["messages"][1]
+            assert automatic["automatic"] and automatic["author"] == "CasePilot"
+            assert "search results" not in automatic["body"], automatic["body"]
+            accounts = await run_in_threadpool(open_accounts, settings)
+            try:  # the mailed question (asked by the worker) and this one
+                used = accounts.viewer(ann.token).assistant_questions.used
+            finally:
+                accounts.close()
+            assert used == 2
+            on_behalf = f"{urls['MEDCODE_ASSISTANT_URL']}/rpc/ask_for_member"
+            call = {"viewer_id": ann.viewer.id, "question": "Which code for sepsis?"}
+            for headers in ({}, {"Authorization": "Bearer a-wrong-token"}):
+                refused = await http.post(on_behalf, json=call, headers=headers)
+                assert refused.status_code == 401
     finally:
         stop_all(started)
 
