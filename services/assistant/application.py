@@ -17,7 +17,6 @@ from typing import Any, Protocol
 from uuid import UUID
 
 from eventsourcing.application import AggregateNotFoundError, Application
-from starlette.concurrency import run_in_threadpool
 
 from services.assistant.composer import OUT_OF_SCOPE_MESSAGE, Composer, OfflineComposer
 from services.assistant.domain import (
@@ -38,6 +37,7 @@ from services.assistant.domain import (
     parse_answer_id,
 )
 from services.assistant.llm import ModelUnavailable
+from services.shared.threads import run_in_threadpool
 
 log = logging.getLogger(__name__)
 RATINGS = ("UP", "DOWN")
