@@ -8,9 +8,7 @@ from collections.abc import Awaitable, Callable, Coroutine
 from functools import partial
 from typing import Any
 
-from starlette.concurrency import run_in_threadpool
-
-from services.shared import metrics, tracing
+from services.shared import metrics, threads, tracing
 from services.shared.bus import Bus
 from services.shared.consumer import Consumer
 from services.shared.dead_letters import DeadLetters, PostgresDeadLetters, SQLiteDeadLetters
@@ -20,6 +18,7 @@ from services.shared.product import Infrastructure, Product, Running, discover
 from services.shared.relay import Relay
 from services.shared.settings import Settings
 from services.shared.supervision import Backoff, Health, supervise
+from services.shared.threads import run_in_threadpool
 
 log = logging.getLogger(__name__)
 
@@ -225,6 +224,9 @@ class Platform:
             task.cancel()
         await asyncio.gather(*background, return_exceptions=True)
         self.tasks.clear()
+        # A cancelled task's worker thread runs on; close no store under it.
+        if not await threads.idle(timeout=30):
+            log.warning("closing the stores while %d blocking calls still run", threads.busy())
         for running in reversed(list(self.running.values())):
             await running.close()
         if self.mail is not None:

@@ -14,8 +14,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TextIO
 
-from starlette.concurrency import run_in_threadpool
-
 from gateway.bootstrap import Platform, make_dead_letters
 from services.shared import logs
 from services.shared.commands import (
@@ -29,6 +27,7 @@ from services.shared.export import FORMATS, Selection, select, write_jsonl, writ
 from services.shared.product import discover
 from services.shared.rpc import ServiceAuth
 from services.shared.settings import Settings, SettingsError
+from services.shared.threads import run_in_threadpool
 
 
 @asynccontextmanager

@@ -21,8 +21,6 @@ import dataclasses
 from datetime import datetime
 from typing import Any, Protocol
 
-from starlette.concurrency import run_in_threadpool
-
 from services.accounts import domain
 from services.accounts.application import (
     ANONYMOUS,
@@ -40,6 +38,7 @@ from services.accounts.domain import AccountsFailure, InvalidCredentials
 from services.accounts.plans import Plan
 from services.shared import metrics
 from services.shared.rpc import RpcClient, failures_in
+from services.shared.threads import run_in_threadpool
 
 __all__ = [
     "ANONYMOUS",

@@ -9,12 +9,11 @@ from __future__ import annotations
 
 import argparse
 
-from starlette.concurrency import run_in_threadpool
-
 from services.accounts.application import Accounts, ViewerInfo
 from services.accounts.domain import ROLES, AccountsFailure
 from services.accounts.runtime import open_accounts
 from services.shared.commands import Command, CommandContext, CommandError
+from services.shared.threads import run_in_threadpool
 
 
 def _views(info: ViewerInfo) -> str:

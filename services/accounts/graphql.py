@@ -33,8 +33,8 @@ from services.accounts.schema import (
 )
 from services.shared.graphql import ActionResult, RequestContext, UserError, context
 from services.shared.product import Product
+from services.shared.web import SESSION_COOKIE
 
-SESSION_COOKIE = "medcode_session"
 RESET_ANSWER = ("If an account has this email address, a link to reset its password is on "
                 "its way.")
 

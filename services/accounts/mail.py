@@ -15,11 +15,10 @@ from html import escape
 from urllib.parse import urlencode
 from uuid import UUID
 
-from starlette.concurrency import run_in_threadpool
-
 from services.accounts.application import RESET, VERIFY, Accounts, MailRequest
 from services.shared.envelope import Envelope
 from services.shared.mail import MailMessage, message_id_for
+from services.shared.threads import run_in_threadpool
 
 SIGNATURE = "-- \nmedcode, the code lookup for medical coders"
 

@@ -23,7 +23,6 @@ from uuid import NAMESPACE_URL, UUID, uuid5
 
 from eventsourcing.application import AggregateNotFoundError, Application
 from eventsourcing.persistence import IntegrityError
-from starlette.concurrency import run_in_threadpool
 
 from services.assistant.composer import OUT_OF_SCOPE_MESSAGE, Composer, OfflineComposer
 from services.assistant.domain import (
@@ -44,6 +43,7 @@ from services.assistant.domain import (
     parse_answer_id,
 )
 from services.assistant.llm import ModelUnavailable
+from services.shared.threads import run_in_threadpool
 
 log = logging.getLogger(__name__)
 RATINGS = ("UP", "DOWN")

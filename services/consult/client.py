@@ -13,8 +13,6 @@ from datetime import UTC, datetime
 from typing import Any, Protocol
 from uuid import UUID
 
-from starlette.concurrency import run_in_threadpool
-
 from services.consult import domain
 from services.consult.application import Consults, Requester
 from services.consult.domain import (
@@ -27,6 +25,7 @@ from services.consult.domain import (
 )
 from services.consult.intake import Answerer, Members, instant_answer
 from services.shared.rpc import RpcClient, failures_in
+from services.shared.threads import run_in_threadpool
 
 __all__ = ["ConsultClient", "ConsultFailure", "ConsultView", "HttpConsults", "LocalConsults",
            "MessageView"]

@@ -16,8 +16,6 @@ import re
 from typing import Protocol
 from uuid import UUID
 
-from starlette.concurrency import run_in_threadpool
-
 from services.consult.application import AutoAnswer, Consults, Requester
 from services.consult.domain import (
     AllowanceUsed,
@@ -30,6 +28,7 @@ from services.consult.domain import (
 )
 from services.consult.parsing import MailRefused, ParsedMail, parse
 from services.lookup.client import LookupClient
+from services.shared.threads import run_in_threadpool
 
 log = logging.getLogger(__name__)
 

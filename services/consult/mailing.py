@@ -14,13 +14,12 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from starlette.concurrency import run_in_threadpool
-
 from services.consult.application import Consults
 from services.consult.domain import Consult, Direction, InboundMail, Message, Refusal
 from services.consult.parsing import MailRefused, parse
 from services.shared.envelope import Envelope
 from services.shared.mail import MailMessage, message_id_for
+from services.shared.threads import run_in_threadpool
 
 AUTO_REPLIED = ("Auto-Submitted", "auto-replied")  # RFC 3834: autoresponders stay quiet
 

@@ -7,9 +7,9 @@ import asyncio
 import logging
 
 from prometheus_client import Gauge
-from starlette.concurrency import run_in_threadpool
 
 from services.consult.application import Consults
+from services.shared.threads import run_in_threadpool
 
 log = logging.getLogger(__name__)
 

@@ -11,13 +11,13 @@ which the acknowledgement and the queue need, at the few hundred open cases a qu
 from __future__ import annotations
 
 from eventsourcing.persistence import Tracking, TrackingRecorder
-from starlette.concurrency import run_in_threadpool
 
 from services.consult.intake import MailIntake
 from services.consult.mailing import ConsultMail
 from services.shared.bus import Delivery
 from services.shared.mail import MailPolicy, Outbox
 from services.shared.search.model import Checkpoint
+from services.shared.threads import run_in_threadpool
 
 RECEIVED = "ConsultMailReceived"
 

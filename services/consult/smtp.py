@@ -18,10 +18,10 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from aiosmtpd.smtp import SMTP, Envelope, Session
-from starlette.concurrency import run_in_threadpool
 
 from services.consult.parsing import MailRefused, ParsedMail, parse
 from services.consult.settings import ConsultSettings
+from services.shared.threads import run_in_threadpool
 
 log = logging.getLogger(__name__)
 

@@ -8,8 +8,6 @@ from dataclasses import asdict, dataclass, field
 from datetime import date
 from typing import Any, Protocol
 
-from starlette.concurrency import run_in_threadpool
-
 from services.lookup.application import CodeSets, effective_iso
 from services.lookup.domain import (
     SYSTEMS,
@@ -33,6 +31,7 @@ from services.shared import metrics
 from services.shared.rpc import RemoteError, RpcClient
 from services.shared.search.cache import SearchCache
 from services.shared.search.model import SearchCatalog
+from services.shared.threads import run_in_threadpool
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,6 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from starlette.concurrency import run_in_threadpool
 from tqdm import tqdm
 
 from services.lookup.application import CodeSets, ImportSummary
@@ -32,6 +31,7 @@ from services.shared.commands import (
 )
 from services.shared.consumer import Consumer
 from services.shared.rebuild import replay_bus
+from services.shared.threads import run_in_threadpool
 
 
 def _progress() -> tuple[Callable[[str, int, int], None], Callable[[], None]]:

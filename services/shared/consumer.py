@@ -20,13 +20,12 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import Protocol
 
-from starlette.concurrency import run_in_threadpool
-
 from services.shared import faults, metrics, tracing
 from services.shared.bus import Bus, Delivery
 from services.shared.dead_letters import DeadLetter, DeadLetters, now
 from services.shared.search.model import Checkpoint
 from services.shared.supervision import Fatal, Health, is_transient
+from services.shared.threads import run_in_threadpool
 
 log = logging.getLogger(__name__)
 

@@ -13,11 +13,11 @@ from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
 from eventsourcing.application import Application
-from starlette.concurrency import run_in_threadpool
 
 from services.shared.bus import Delivery
 from services.shared.envelope import Envelope
 from services.shared.publishing import EventCatalogue
+from services.shared.threads import run_in_threadpool
 
 
 class LogBus:

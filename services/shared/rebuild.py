@@ -12,11 +12,11 @@ import logging
 from typing import Any
 
 from eventsourcing.application import Application
-from starlette.concurrency import run_in_threadpool
 
 from services.shared.bus import Bus
 from services.shared.log_bus import LogBus
 from services.shared.publishing import EventCatalogue
+from services.shared.threads import run_in_threadpool
 
 log = logging.getLogger(__name__)
 

@@ -19,12 +19,12 @@ from typing import Any
 
 from eventsourcing.application import Application
 from eventsourcing.persistence import Tracking, TrackingRecorder
-from starlette.concurrency import run_in_threadpool
 
 from services.shared import faults, tracing
 from services.shared.bus import Bus
 from services.shared.publishing import EventCatalogue
 from services.shared.supervision import Health
+from services.shared.threads import run_in_threadpool
 
 log = logging.getLogger(__name__)
 

@@ -8,7 +8,6 @@ the row stays in the outbox with the error for an operator to read.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import os
 import random
@@ -21,6 +20,7 @@ from typing import Protocol
 import aiosmtplib
 
 from services.shared.mail.outbox import Outbox, Pending
+from services.shared.threads import run_in_threadpool
 
 log = logging.getLogger(__name__)
 
@@ -88,7 +88,7 @@ class FileTransport:
         stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S")
         path = self.directory / f"{stamp}-{message.id:06d}.eml"
         try:
-            await asyncio.to_thread(_write_atomically, path, message.raw)
+            await run_in_threadpool(_write_atomically, path, message.raw)
         except OSError as exc:
             raise TemporaryFailure(f"cannot write {path}: {exc}") from exc
         log.info("mail %s to %s written to %s", message.message_id,

@@ -28,10 +28,9 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, Literal, Protocol
 
-from starlette.concurrency import run_in_threadpool
-
 from services.shared.mail.message import MailMessage, render
 from services.shared.search.model import Checkpoint
+from services.shared.threads import run_in_threadpool
 
 Status = Literal["pending", "sent", "failed"]
 

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
 from services.shared.search.model import SearchCatalog, SearchIndex
+from services.shared.threads import run_in_threadpool
 
 log = logging.getLogger(__name__)
 
@@ -76,7 +77,7 @@ class PerVersion(Generic[T]):
                     return self._empty()
                 if cached is None or cached.count != count:
                     documents = await index.documents()
-                    value = await asyncio.to_thread(self._build, documents)
+                    value = await run_in_threadpool(self._build, documents)
                     cached = _Cached(value, len(documents), 0.0)
             except Exception:  # a version that a rebuild has just dropped, say
                 # Searches go on through the live version (the backend sees to that);

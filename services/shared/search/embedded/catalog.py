@@ -15,7 +15,6 @@ less than a hop to a thread pool. Writes (a commit can take seconds) go to a thr
 
 from __future__ import annotations
 
-import asyncio
 import fcntl
 import os
 import re
@@ -27,6 +26,7 @@ from typing import Generic
 
 from services.shared.search.embedded.index import TantivyIndex
 from services.shared.search.model import D, DocumentType, SearchIndex
+from services.shared.threads import run_in_threadpool
 
 _ALIAS = re.compile(r"[a-z][a-z0-9_]*")
 
@@ -130,7 +130,7 @@ class TantivyCatalog(Generic[D]):
             with self._locked():
                 return self._create_next()
 
-        return await asyncio.to_thread(create)
+        return await run_in_threadpool(create)
 
     def _promote(self, index: SearchIndex[D]) -> None:
         number = self._number(index.name)
@@ -149,10 +149,10 @@ class TantivyCatalog(Generic[D]):
 
     async def promote(self, index: SearchIndex[D]) -> None:
         """Point the alias at ``index`` and drop older versions."""
-        await asyncio.to_thread(self._promote, index)
+        await run_in_threadpool(self._promote, index)
 
     async def close(self) -> None:
         """Close the writers this catalogue opened (after their merges)."""
         indexes, self._open = list(self._open.values()), {}
         for index in indexes:
-            await asyncio.to_thread(index.close)
+            await run_in_threadpool(index.close)

@@ -46,6 +46,7 @@ from services.shared.search.model import (
     QueryPlan,
     Value,
 )
+from services.shared.threads import run_in_threadpool
 
 if TYPE_CHECKING:
     from services.shared.search.embedded.catalog import TantivyCatalog
@@ -112,7 +113,7 @@ class TantivyIndex(Generic[D]):
     async def write(self, change: IndexChange[D], checkpoint: Checkpoint) -> None:
         if self._dropped():  # a promote replaced it: the writer follows the alias
             raise IndexDropped(f"{self.name} was dropped (a newer version was promoted)")
-        await asyncio.to_thread(self._writes.write, change, checkpoint)
+        await run_in_threadpool(self._writes.write, change, checkpoint)
 
     # -- reads ----------------------------------------------------------------------
 
