@@ -22,6 +22,7 @@ import pytest
 from starlette.concurrency import run_in_threadpool
 
 from gateway.bootstrap import Platform
+from services.consult.domain import mail_id_for
 from services.consult.events import CATALOGUE as CONSULT_EVENTS
 from services.lookup.domain import CodeEntry
 from services.shared.event_schemas import validate_envelope
@@ -239,6 +240,9 @@ async def test_a_consult_by_email_from_question_to_answer_and_reply(
         while (mine := (await ask(client, MY, ann))["myConsults"][0])["status"] != "CLAIMED":
             await asyncio.sleep(0.1)
     assert mine["messages"][-1]["body"] == "And if the shock resolved before admission?"
+    kept = await run_in_threadpool(platform.running["consult"].app.mail,
+                                   mail_id_for("<q2@example.org>"))
+    assert b"> Code A41.51" in kept.raw  # the quoted history stays in the raw copy
     assert [c["id"] for c in (await ask(client, QUEUE, eve))["consultQueue"]] == [mine["id"]]
 
     # Published events fit their schemas and name people by viewer id, never by address.
