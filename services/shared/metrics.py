@@ -45,17 +45,7 @@ GRAPHQL_SECONDS = Histogram(
     "Time to execute one GraphQL operation, by operation name and type.",
     ["operation", "type"],
 )
-SEARCH_SECONDS = Histogram(
-    "medcode_search_seconds",
-    "Time to answer one code search (candidates, ranking and facets).",
-    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5),
-)
-METERING_OUTCOMES = Counter(
-    "medcode_metering_outcomes_total",
-    "Decisions on metered code pages: 'spent' (a view used), 'open' (already unlocked or "
-    "unlimited), 'locked' (no view left or no session).",
-    ["outcome"],
-)
+# Products declare their own series beside their code (services/<product>/metrics.py).
 # Lags are in log positions (notification ids): how far the newest public event in the
 # source's store is ahead of what was published / applied.
 RELAY_LAG = Gauge(
