@@ -113,7 +113,8 @@ async def main(requests: int) -> None:
     codes = [f"A{n // 100:02d}.{n % 100:02d}" for n in range(3 * requests)]
     with tempfile.TemporaryDirectory() as tmp:
         plain = Settings(data_dir=Path(tmp) / "plain")
-        metered = Settings(data_dir=Path(tmp) / "metered", login_failure_delay_ms=0)
+        metered = Settings(data_dir=Path(tmp) / "metered").with_environ(
+            LOGIN_FAILURE_DELAY_MS="0")
         for settings in (plain, metered):
             lookup = CodeSets(env=settings.event_store_env("lookup"))
             lookup.import_release("ICD10CM", "bench", "synthetic", release(len(codes)))

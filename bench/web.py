@@ -185,7 +185,7 @@ def main() -> None:
     settings = Settings.from_env()
     if args.data_dir:
         settings = replace(settings, data_dir=Path(args.data_dir))
-    settings = replace(settings, guest_sessions_per_address_per_day=0)
+    settings = settings.with_environ(GUEST_SESSIONS_PER_ADDRESS_PER_DAY="0")
 
     load = os.getloadavg()[0]
     times = asyncio.run(server_times(settings, args.pages))

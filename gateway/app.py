@@ -22,9 +22,9 @@ from gateway import telemetry
 from gateway.bootstrap import Platform
 from gateway.schema import build_schema
 from gateway.workers import background_lock
-from services.shared import logs
+from services.shared import logs, metrics
 from services.shared.client_address import client_address, trusted_networks
-from services.shared.graphql import RequestContext
+from services.shared.graphql import Cookie, RequestContext
 from services.shared.settings import Settings
 from services.shared.web import SESSION_COOKIE, Site, write_cookies
 from services.shared.web.security import SecurityHeaders
@@ -85,7 +85,8 @@ class Gateway(GraphQL):  # type: ignore[type-arg]
         self.platform = platform
         self.trusted_proxies = trusted_networks(settings.trusted_proxies)
         # Cookies resolvers set, per in-flight request (keyed by strawberry's sub-response).
-        self._cookies: WeakKeyDictionary[Response, dict[str, str | None]] = WeakKeyDictionary()
+        self._cookies: WeakKeyDictionary[Response, dict[str, Cookie | None]] = (
+            WeakKeyDictionary())
 
     def context(self, request: Request) -> RequestContext:
         """Who is asking: a Bearer token, else the browser's session cookie."""
@@ -119,8 +120,7 @@ class Gateway(GraphQL):  # type: ignore[type-arg]
     ) -> Response:
         """Set the cookies resolvers asked for (last value per name wins), browser-safe."""
         response = super().create_response(response_data, sub_response)
-        write_cookies(response, self._cookies.pop(sub_response, {}),
-                      self.platform.settings.session_ttl_seconds)
+        write_cookies(response, self._cookies.pop(sub_response, {}))
         return response
 
 
@@ -161,6 +161,7 @@ def create_app(settings: Settings, platform: Platform | None = None) -> Starlett
         finally:
             await platform.stop()
             lock.release()
+            metrics.process_exiting()
 
     graphql = Gateway(platform)
 
@@ -168,7 +169,6 @@ def create_app(settings: Settings, platform: Platform | None = None) -> Starlett
         graphql.schema,
         [p.web for p in platform.products if p.web is not None],
         graphql.context,
-        session_ttl=settings.session_ttl_seconds,
         development=settings.development,
         extra_static={"graphiql": GRAPHIQL},
     )

@@ -119,8 +119,10 @@ class Platform:
         backoff = Backoff(initial=self.settings.worker_backoff_initial_ms / 1000,
                           cap=self.settings.worker_backoff_max_ms / 1000)
         for relay in self.relays:
+            metrics.watch_worker("relay", relay.name)
             self._spawn(relay.name, supervise(relay.health, relay.run_forever, backoff=backoff))
         for consumer in self.consumers:
+            metrics.watch_worker("consumer", consumer.name)
             self._spawn(consumer.name, supervise(consumer.health, consumer.run, backoff=backoff))
         if self.mail is not None:
             log.info("outgoing mail goes to %s", self.mail.where)

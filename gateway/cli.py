@@ -49,7 +49,7 @@ def serve(settings: Settings) -> None:
     import uvicorn
 
     from gateway.app import create_app
-    from gateway.workers import worker_count
+    from gateway.workers import share_metrics, worker_count
 
     async def prepare() -> None:
         async with started(settings) as platform:
@@ -68,6 +68,7 @@ def serve(settings: Settings) -> None:
                     log_config=None)
         return
     # A process per core, each building the app from the same environment.
+    share_metrics(settings)
     uvicorn.run("gateway.app:serving_app", factory=True, workers=workers, host=settings.host,
                 port=settings.port, log_config=None)
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import fcntl
 import os
+import shutil
 from pathlib import Path
 from typing import IO
 
@@ -45,6 +46,18 @@ class BackgroundLock:
             fcntl.flock(self._handle, fcntl.LOCK_UN)
             self._handle.close()
             self._handle = None
+
+
+def share_metrics(settings: Settings) -> Path:
+    """Before the serving processes start: a fresh directory where each writes its
+    Prometheus figures, so that ``/metrics`` reports the whole server whichever process
+    answers (services/shared/metrics.py). Set in the environment they inherit, since
+    prometheus-client reads it when a process first imports it."""
+    directory = settings.data_dir / "prometheus"
+    shutil.rmtree(directory, ignore_errors=True)  # figures of an earlier start
+    directory.mkdir(parents=True)
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(directory.resolve())
+    return directory
 
 
 def background_lock(settings: Settings) -> BackgroundLock:

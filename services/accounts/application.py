@@ -62,7 +62,6 @@ from services.accounts.plans import DEFAULT_PLANS, Plan
 from services.accounts.settings import AccountsSettings
 from services.accounts.tokens import derive_token, keyed_digest
 from services.shared.aggregates import Retrier, get_aggregate
-from services.shared.settings import Settings
 
 T = TypeVar("T")
 A = TypeVar("A", bound=Aggregate)
@@ -102,16 +101,16 @@ class AccountsPolicy:
     resend_cooldown: timedelta = timedelta(seconds=60)
 
     @classmethod
-    def from_settings(cls, settings: Settings, accounts: AccountsSettings) -> AccountsPolicy:
+    def from_settings(cls, accounts: AccountsSettings) -> AccountsPolicy:
         return cls(
             plans=PlanCatalogue(accounts.plans),
-            session_ttl=timedelta(seconds=settings.session_ttl_seconds),
-            guest_sessions_per_address_per_day=settings.guest_sessions_per_address_per_day,
+            session_ttl=timedelta(seconds=accounts.session_ttl_seconds),
+            guest_sessions_per_address_per_day=accounts.guest_sessions_per_address_per_day,
             registrations_per_address_per_day=accounts.registrations_per_address_per_day,
-            login_max_failures=max(settings.login_max_failures, 1),
-            login_lock=timedelta(seconds=settings.login_lock_seconds),
-            login_lock_max=timedelta(seconds=settings.login_lock_max_seconds),
-            login_failure_delay=settings.login_failure_delay_ms / 1000,
+            login_max_failures=max(accounts.login_max_failures, 1),
+            login_lock=timedelta(seconds=accounts.login_lock_seconds),
+            login_lock_max=timedelta(seconds=accounts.login_lock_max_seconds),
+            login_failure_delay=accounts.login_failure_delay_ms / 1000,
             login_failures_per_address_per_day=accounts.login_failures_per_address_per_day,
             token_ttl=timedelta(hours=accounts.email_token_hours),
             resend_cooldown=timedelta(seconds=accounts.verification_resend_seconds),

@@ -21,7 +21,7 @@ import dataclasses
 from datetime import datetime
 from typing import Any, Protocol
 
-from services.accounts import domain
+from services.accounts import domain, metrics
 from services.accounts.application import (
     ANONYMOUS,
     Accounts,
@@ -36,7 +36,6 @@ from services.accounts.application import (
 )
 from services.accounts.domain import AccountsFailure, InvalidCredentials
 from services.accounts.plans import Plan
-from services.shared import metrics
 from services.shared.rpc import RpcClient, failures_in
 from services.shared.threads import run_in_threadpool
 

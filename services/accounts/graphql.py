@@ -9,6 +9,7 @@ GraphQL errors; who may do what is decided by the service, from the token.
 from __future__ import annotations
 
 from collections.abc import Awaitable
+from datetime import UTC, datetime
 from typing import Any, cast
 
 import strawberry
@@ -31,7 +32,7 @@ from services.accounts.schema import (
     UpgradeResult,
     Viewer,
 )
-from services.shared.graphql import ActionResult, RequestContext, UserError, context
+from services.shared.graphql import ActionResult, Cookie, RequestContext, UserError, context
 from services.shared.product import Product
 from services.shared.web import SESSION_COOKIE
 
@@ -45,7 +46,9 @@ def _accounts(info: Info) -> AccountsClient:
 
 
 def _signed_in(ctx: RequestContext, session: SessionInfo) -> SessionPayload:
-    ctx.response_cookies[SESSION_COOKIE] = session.token
+    # The browser keeps the cookie exactly as long as the session lasts.
+    lasts = (session.expires_at - datetime.now(UTC)).total_seconds()
+    ctx.response_cookies[SESSION_COOKIE] = Cookie(session.token, max(int(lasts), 0))
     ctx.token = session.token  # later fields of this request see the new session
     return SessionPayload.of(session)
 

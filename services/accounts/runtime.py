@@ -16,15 +16,15 @@ from services.shared.settings import Settings
 
 def open_accounts(settings: Settings, accounts: AccountsSettings | None = None) -> Accounts:
     """The Application on this mode's store (the server's, or an operator command's)."""
-    accounts = accounts or AccountsSettings.from_env()
+    accounts = accounts or AccountsSettings.from_env(settings.environ)
     return Accounts(env=settings.event_store_env("accounts"),
-                    policy=AccountsPolicy.from_settings(settings, accounts),
+                    policy=AccountsPolicy.from_settings(accounts),
                     secret=settings.secret())
 
 
 async def start(infra: Infrastructure) -> Running:
     settings = infra.settings
-    accounts = AccountsSettings.from_env()
+    accounts = AccountsSettings.from_env(settings.environ)
     url = settings.service_url("accounts")
     client: AccountsClient
     if url:

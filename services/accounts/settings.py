@@ -1,7 +1,8 @@
 """The accounts product's own settings, read from the environment at start-up.
 
 Platform settings (mail, public URL, trusted proxies, the server secret) stay in
-services/shared/settings.py; these concern accounts only.
+services/shared/settings.py; these concern accounts only. They are read from the
+variables the platform's settings were read from (``Settings.environ``).
 """
 
 from __future__ import annotations
@@ -69,6 +70,16 @@ def plans_from_env(env: Mapping[str, str]) -> tuple[Plan, ...]:
 @dataclass(frozen=True)
 class AccountsSettings:
     plans: tuple[Plan, ...] = DEFAULT_PLANS
+    # Sessions: how long one lasts (and its cookie), and guest sessions started from one
+    # client address per UTC day (0 = no cap).
+    session_ttl_seconds: int = 30 * 24 * 3600
+    guest_sessions_per_address_per_day: int = 20
+    # Login throttling per email: failures before a lock, the lock (doubling with each
+    # further lock, up to the maximum), and a delay per recent failure before answering.
+    login_max_failures: int = 5
+    login_lock_seconds: int = 60
+    login_lock_max_seconds: int = 3600
+    login_failure_delay_ms: int = 200
     # Registrations from one client address (IPv4, or IPv6 /64) per UTC day; 0 = no cap.
     registrations_per_address_per_day: int = 10
     # Failed logins from one client address per UTC day before it is refused; 0 = no cap.
@@ -88,6 +99,12 @@ class AccountsSettings:
 
         return cls(
             plans=plans_from_env(env),
+            session_ttl_seconds=integer("SESSION_TTL_SECONDS", 30 * 24 * 3600),
+            guest_sessions_per_address_per_day=integer("GUEST_SESSIONS_PER_ADDRESS_PER_DAY", 20),
+            login_max_failures=integer("LOGIN_MAX_FAILURES", 5),
+            login_lock_seconds=integer("LOGIN_LOCK_SECONDS", 60),
+            login_lock_max_seconds=integer("LOGIN_LOCK_MAX_SECONDS", 3600),
+            login_failure_delay_ms=integer("LOGIN_FAILURE_DELAY_MS", 200),
             registrations_per_address_per_day=integer("REGISTRATIONS_PER_ADDRESS_PER_DAY", 10),
             login_failures_per_address_per_day=integer("LOGIN_FAILURES_PER_ADDRESS_PER_DAY",
                                                        100),

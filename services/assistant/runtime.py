@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Awaitable, Callable
 
 from services.assistant.application import Assistant, Conversations
@@ -23,7 +22,7 @@ async def start(infra: Infrastructure) -> Running:
         return Running(client=remote, closers=[remote.close])
     lookup = infra.client("lookup")
     book = ReleaseBook(lookup)
-    model_settings = ModelSettings.from_env(dict(os.environ))
+    model_settings = ModelSettings.from_env(dict(settings.environ))
     closers: list[Callable[[], Awaitable[None]]] = []
     model = None
     if model_settings is not None:

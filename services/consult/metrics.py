@@ -9,6 +9,7 @@ import logging
 from prometheus_client import Gauge
 
 from services.consult.application import Consults
+from services.shared.metrics import MEASURED_BY_ONE
 from services.shared.threads import run_in_threadpool
 
 log = logging.getLogger(__name__)
@@ -18,6 +19,7 @@ CONSULTS_WAITING = Gauge(
     "Consult cases waiting for an expert (open or claimed), and of those the overdue ones "
     "(past the answer time of the member's plan).",
     ["state"],
+    multiprocess_mode=MEASURED_BY_ONE,  # the writing serving process measures it
 )
 
 

@@ -8,6 +8,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import date
 from typing import Any, Protocol
 
+from services.lookup import metrics
 from services.lookup.application import CodeSets, effective_iso
 from services.lookup.domain import (
     SYSTEMS,
@@ -27,7 +28,6 @@ from services.lookup.search.engine import VOCABULARIES, Results, facets, search
 from services.lookup.search.wording import EVERYDAY as EVERYDAY
 from services.lookup.search.wording import STOPWORDS as STOPWORDS
 from services.lookup.search.wording import matched_spans
-from services.shared import metrics
 from services.shared.rpc import RemoteError, RpcClient
 from services.shared.search.cache import SearchCache
 from services.shared.search.model import SearchCatalog

@@ -22,6 +22,8 @@ from services.shared.publishing import EventCatalogue
 
 FORMATS = ("jsonl", "parquet")
 _ROWS_PER_GROUP = 50_000
+_PAGE = 5_000  # notifications read from the store at once
+_BATCH = 10_000  # envelopes turned into lines at once
 
 
 @dataclass(frozen=True)
@@ -44,7 +46,7 @@ def select(
     for app, catalogue in sources:
         if selection.service and catalogue.source != selection.service:
             continue
-        for envelope in catalogue.iterate(app):
+        for envelope in catalogue.iterate(app, page=_PAGE):
             if selection.type and envelope.type != selection.type:
                 continue
             if selection.since and envelope.occurred_at < selection.since:
@@ -55,11 +57,23 @@ def select(
                 return
 
 
-def write_jsonl(envelopes: Iterable[Envelope], out: TextIO) -> int:
-    count = 0
+def batches(envelopes: Iterable[Envelope], size: int = _BATCH) -> Iterator[list[Envelope]]:
+    batch: list[Envelope] = []
     for envelope in envelopes:
-        out.write(json.dumps(envelope.to_dict(), separators=(",", ":")) + "\n")
-        count += 1
+        batch.append(envelope)
+        if len(batch) >= size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
+def write_jsonl(envelopes: Iterable[Envelope], out: TextIO) -> int:
+    dumps = json.JSONEncoder(separators=(",", ":")).encode
+    count = 0
+    for batch in batches(envelopes):
+        out.write("".join([dumps(e.to_dict()) + "\n" for e in batch]))
+        count += len(batch)
     return count
 
 
@@ -80,41 +94,43 @@ def parquet_schema() -> Any:
     ])
 
 
+def record_batch(envelopes: list[Envelope]) -> Any:
+    """The envelopes as one Arrow record batch: each column built in one pass."""
+    import pyarrow as pa
+
+    schema = parquet_schema()
+    dumps = json.JSONEncoder(separators=(",", ":")).encode
+    columns = [
+        [str(e.id) for e in envelopes],
+        [e.type for e in envelopes],
+        [e.schema_version for e in envelopes],
+        [e.source for e in envelopes],
+        [e.position for e in envelopes],
+        [str(e.aggregate_id) for e in envelopes],
+        [e.aggregate_version for e in envelopes],
+        [e.occurred_at for e in envelopes],
+        [str(e.correlation_id) if e.correlation_id else None for e in envelopes],
+        [dumps(e.payload) for e in envelopes],
+    ]
+    return pa.RecordBatch.from_arrays(
+        [pa.array(values, type=f.type) for values, f in zip(columns, schema, strict=True)],
+        schema=schema)
+
+
 def write_parquet(envelopes: Iterable[Envelope], path: Path) -> int:
     """Write row groups of up to 50,000 envelopes; the file is complete or absent."""
-    import pyarrow as pa
     import pyarrow.parquet as pq
 
     schema = parquet_schema()
-    columns: dict[str, list[Any]] = {name: [] for name in schema.names}
     count = 0
     partial = path.with_name(path.name + ".partial")
-
-    def flush(writer: Any) -> None:
-        writer.write_table(pa.Table.from_pydict(columns, schema=schema))
-        for values in columns.values():
-            values.clear()
-
-    dumps = json.JSONEncoder(separators=(",", ":")).encode
     try:
         with pq.ParquetWriter(partial, schema, compression="zstd") as writer:
-            for e in envelopes:
-                columns["id"].append(str(e.id))
-                columns["type"].append(e.type)
-                columns["schema_version"].append(e.schema_version)
-                columns["source"].append(e.source)
-                columns["position"].append(e.position)
-                columns["aggregate_id"].append(str(e.aggregate_id))
-                columns["aggregate_version"].append(e.aggregate_version)
-                columns["occurred_at"].append(e.occurred_at)
-                columns["correlation_id"].append(
-                    str(e.correlation_id) if e.correlation_id else None)
-                columns["payload"].append(dumps(e.payload))
-                count += 1
-                if len(columns["id"]) >= _ROWS_PER_GROUP:
-                    flush(writer)
-            if columns["id"] or count == 0:
-                flush(writer)
+            for batch in batches(envelopes, _ROWS_PER_GROUP):  # a row group each
+                writer.write_batch(record_batch(batch))
+                count += len(batch)
+            if count == 0:
+                writer.write_table(schema.empty_table())
         partial.replace(path)
     finally:
         partial.unlink(missing_ok=True)

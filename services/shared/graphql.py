@@ -14,6 +14,15 @@ from strawberry.types.nodes import SelectedField
 T = TypeVar("T")
 
 
+@dataclass(frozen=True)
+class Cookie:
+    """A cookie a resolver asks the response to set, and how long the browser keeps it
+    (the product that issues it knows: a session cookie lives as long as its session)."""
+
+    value: str
+    max_age: int  # seconds
+
+
 @dataclass
 class RequestContext:
     """Built per request by the gateway: the clients, and who is asking."""
@@ -22,7 +31,7 @@ class RequestContext:
     token: str | None = None
     client_address: str | None = None
     development: bool = False
-    response_cookies: dict[str, str | None] = field(default_factory=dict)
+    response_cookies: dict[str, Cookie | None] = field(default_factory=dict)  # None: delete
     # A subscription's connection_init payload (graphql-transport-ws), set by strawberry.
     connection_params: dict[str, Any] | None = None
 

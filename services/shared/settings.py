@@ -6,7 +6,7 @@ import ipaddress
 import os
 import secrets
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Literal
 
@@ -86,13 +86,6 @@ class Settings:
     service_urls: tuple[tuple[str, str], ...] = ()
     # Shared secret between the gateway and the services' own APIs (distributed mode).
     service_token: str | None = None
-    # Accounts: sessions, the guest-session cap (0 = no cap) and login throttling.
-    session_ttl_seconds: int = 30 * 24 * 3600
-    guest_sessions_per_address_per_day: int = 20
-    login_max_failures: int = 5
-    login_lock_seconds: int = 60  # doubles with each further lock
-    login_lock_max_seconds: int = 3600
-    login_failure_delay_ms: int = 200  # per recent failure, before answering
     # Relays and consumers: restart backoff, tries before an event is poison, and when
     # /readyz says "not ready" (consecutive failures; lag in log positions, 0 = never).
     worker_backoff_initial_ms: int = 500
@@ -150,6 +143,11 @@ class Settings:
             out.write(secrets.token_urlsafe(32).encode())
         return path.read_bytes().strip()
 
+    def with_environ(self, **values: str) -> Settings:
+        """These settings with more variables, for the products' own settings to read
+        (e.g. a test's ``settings.with_environ(LOGIN_FAILURE_DELAY_MS="0")``)."""
+        return replace(self, environ={**self.environ, **values})
+
     def service_url(self, product: str) -> str | None:
         return dict(self.service_urls).get(product)
 
@@ -205,12 +203,6 @@ class Settings:
                 for key, value in sorted(env.items())
                 if key.startswith("MEDCODE_") and key.endswith("_URL") and value
             ),
-            session_ttl_seconds=integer("SESSION_TTL_SECONDS", 30 * 24 * 3600),
-            guest_sessions_per_address_per_day=integer("GUEST_SESSIONS_PER_ADDRESS_PER_DAY", 20),
-            login_max_failures=integer("LOGIN_MAX_FAILURES", 5),
-            login_lock_seconds=integer("LOGIN_LOCK_SECONDS", 60),
-            login_lock_max_seconds=integer("LOGIN_LOCK_MAX_SECONDS", 3600),
-            login_failure_delay_ms=integer("LOGIN_FAILURE_DELAY_MS", 200),
             worker_backoff_initial_ms=integer("WORKER_BACKOFF_INITIAL_MS", 500),
             worker_backoff_max_ms=integer("WORKER_BACKOFF_MAX_MS", 30_000),
             consumer_max_attempts=max(integer("CONSUMER_MAX_ATTEMPTS", 5), 1),

@@ -53,8 +53,8 @@ def data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="module")
 def base_url(data_dir: Path, icd10cm_release: tuple[str, list[CodeEntry]]) -> Iterator[str]:
     """The gateway serving the sample store at http://127.0.0.1:<port>."""
-    settings = Settings(mode="embedded", data_dir=data_dir, port=_free_port(),
-                        guest_sessions_per_address_per_day=0)
+    settings = Settings(mode="embedded", data_dir=data_dir, port=_free_port()).with_environ(
+        GUEST_SESSIONS_PER_ADDRESS_PER_DAY="0")
 
     async def prepare() -> None:
         platform = Platform(settings)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import re
 from collections.abc import AsyncIterator
 from dataclasses import replace
 from typing import Any
@@ -60,7 +61,7 @@ def synthetic_release() -> list[CodeEntry]:
 
 @pytest.fixture
 def settings(embedded_settings: Settings) -> Settings:
-    return replace(embedded_settings, login_failure_delay_ms=0)
+    return embedded_settings.with_environ(LOGIN_FAILURE_DELAY_MS="0")
 
 
 @pytest.fixture
@@ -179,6 +180,9 @@ async def test_browser_cookie_session(served: tuple[httpx.AsyncClient, Platform]
     assert set_cookie.startswith(f"medcode_session={token};")
     for attribute in ("HttpOnly", "Secure", "SameSite=lax", "Path=/", "Max-Age="):
         assert attribute.lower() in set_cookie.lower()
+    # The browser keeps it as long as the session lasts (SESSION_TTL_SECONDS, 30 days).
+    max_age = int(re.search(r"max-age=(\d+)", set_cookie, re.IGNORECASE)[1])  # type: ignore[index]
+    assert 30 * 24 * 3600 - 60 <= max_age <= 30 * 24 * 3600
 
     cookie = {"Cookie": f"medcode_session={token}"}  # Secure cookies: send by hand over http
     body = (await client.post("/graphql", json={"query": VIEWER}, headers=cookie)).json()
@@ -193,8 +197,8 @@ async def test_browser_cookie_session(served: tuple[httpx.AsyncClient, Platform]
 
 
 async def test_guest_session_cap(embedded_settings: Settings) -> None:
-    capped = replace(embedded_settings, guest_sessions_per_address_per_day=2,
-                     secret_key="one secret for both runs")
+    capped = replace(embedded_settings, secret_key="one secret for both runs").with_environ(
+        GUEST_SESSIONS_PER_ADDRESS_PER_DAY="2")
     async for client, _ in gateway(capped):
         for _ in range(2):
             await ask(client, START)
@@ -212,8 +216,8 @@ async def test_behind_a_trusted_proxy_each_client_has_its_own_cap(
 ) -> None:
     """The test client's peer is 127.0.0.1: as a trusted proxy, the address it forwards
     is the client; untrusted, its X-Forwarded-For is ignored (anyone could write it)."""
-    behind = replace(embedded_settings, guest_sessions_per_address_per_day=1,
-                     trusted_proxies=("127.0.0.0/8",))
+    behind = replace(embedded_settings, trusted_proxies=("127.0.0.0/8",)).with_environ(
+        GUEST_SESSIONS_PER_ADDRESS_PER_DAY="1")
 
     async def start(client: httpx.AsyncClient, forwarded: str) -> bool:
         body = await graphql(client, START, {"X-Forwarded-For": forwarded})

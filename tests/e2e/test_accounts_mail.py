@@ -59,7 +59,7 @@ def sink() -> Iterator[SmtpSink]:
 def settings(embedded_settings: Settings, sink: SmtpSink) -> Settings:
     return replace(embedded_settings, smtp_relay=sink.address, smtp_starttls=False,
                    public_url=SITE, mail_from="medcode <hello@medcode.example>",
-                   login_failure_delay_ms=0)
+                   ).with_environ(LOGIN_FAILURE_DELAY_MS="0")
 
 
 @pytest.fixture

@@ -33,7 +33,7 @@ VERIFY = "mutation($t: String!) { verifyEmail(token: $t) { ok code } }"
 
 @pytest.fixture
 async def served(embedded_settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
-    async for client, _ in gateway(replace(embedded_settings, login_failure_delay_ms=0)):
+    async for client, _ in gateway(embedded_settings.with_environ(LOGIN_FAILURE_DELAY_MS="0")):
         yield client
 
 

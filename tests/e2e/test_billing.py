@@ -52,11 +52,11 @@ def event(id_: str, type_: str, obj: dict[str, Any]) -> bytes:
 
 
 @pytest.fixture
-async def served(embedded_settings: Settings, monkeypatch: pytest.MonkeyPatch
+async def served(embedded_settings: Settings
                  ) -> AsyncIterator[tuple[httpx.AsyncClient, Platform]]:
-    monkeypatch.setenv("STRIPE_WEBHOOK_SECRET", SECRET)
-    monkeypatch.setenv("MEDCODE_PLANS", json.dumps(PLANS))
-    async for client, platform in gateway(embedded_settings):
+    settings = embedded_settings.with_environ(STRIPE_WEBHOOK_SECRET=SECRET,
+                                              MEDCODE_PLANS=json.dumps(PLANS))
+    async for client, platform in gateway(settings):
         yield client, platform
 
 
@@ -153,9 +153,7 @@ async def test_bad_or_missing_signatures_change_nothing(
     assert plan_changes(platform, viewer_id) == []
 
 
-async def test_no_secret_no_billing(embedded_settings: Settings,
-                                    monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.delenv("STRIPE_WEBHOOK_SECRET", raising=False)
+async def test_no_secret_no_billing(embedded_settings: Settings) -> None:
     async for client, _ in gateway(embedded_settings):
         body = event("evt_1", "checkout.session.completed", {})
         response = await post(client, body, sign(body))

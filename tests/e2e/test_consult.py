@@ -62,7 +62,8 @@ class Person:
 
 @pytest.fixture
 def settings(embedded_settings: Settings, sink: SmtpSink) -> Settings:
-    return replace(embedded_settings, login_failure_delay_ms=0, smtp_relay=sink.address)
+    return replace(embedded_settings, smtp_relay=sink.address).with_environ(
+        LOGIN_FAILURE_DELAY_MS="0")
 
 
 @pytest.fixture
@@ -78,7 +79,7 @@ async def served_both(request: pytest.FixtureRequest, sink: SmtpSink, smtp_port:
                       ) -> AsyncIterator[tuple[httpx.AsyncClient, Platform]]:
     """The platform in each mode (distributed: PostgreSQL, Kafka, the PostgreSQL outbox)."""
     base: Settings = request.getfixturevalue(f"{request.param}_settings")
-    settings = replace(base, login_failure_delay_ms=0, smtp_relay=sink.address)
+    settings = replace(base, smtp_relay=sink.address).with_environ(LOGIN_FAILURE_DELAY_MS="0")
     async for client, platform in gateway(settings):
         await listening(smtp_port)
         yield client, platform

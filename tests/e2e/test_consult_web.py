@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import re
 from collections.abc import AsyncIterator
-from dataclasses import replace
 
 import httpx
 import pytest
@@ -20,7 +19,7 @@ pytestmark = pytest.mark.e2e
 @pytest.fixture
 async def served(
         embedded_settings: Settings) -> AsyncIterator[tuple[httpx.ASGITransport, Platform]]:
-    settings = replace(embedded_settings, login_failure_delay_ms=0)
+    settings = embedded_settings.with_environ(LOGIN_FAILURE_DELAY_MS="0")
     platform = Platform(settings)
     app = create_app(settings, platform)
     async with app.router.lifespan_context(app):

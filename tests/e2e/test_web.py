@@ -36,7 +36,8 @@ def outbox(data_dir: Path) -> Path:
 async def served(
     data_dir: Path, icd10cm_release: tuple[str, list[CodeEntry]]
 ) -> AsyncIterator[httpx.ASGITransport]:
-    settings = Settings(mode="embedded", data_dir=data_dir, guest_sessions_per_address_per_day=0)
+    settings = Settings(mode="embedded", data_dir=data_dir).with_environ(
+        GUEST_SESSIONS_PER_ADDRESS_PER_DAY="0")
     platform = Platform(settings)
     app = create_app(settings, platform)
     async with app.router.lifespan_context(app):

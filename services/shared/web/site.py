@@ -34,7 +34,7 @@ from starlette.templating import Jinja2Templates
 from starlette.types import Receive, Scope, Send
 from strawberry.schema.base import BaseSchema
 
-from services.shared.graphql import RequestContext, UserError
+from services.shared.graphql import Cookie, RequestContext, UserError
 from services.shared.web.part import WebPart
 
 HERE = Path(__file__).parent
@@ -52,17 +52,15 @@ class OperationRefused(UserError):
     """A page's operation refused the visitor's input; the message is safe to show."""
 
 
-def write_cookies(
-    response: Response, cookies: Mapping[str, str | None], max_age: int
-) -> None:
+def write_cookies(response: Response, cookies: Mapping[str, Cookie | None]) -> None:
     """Set (or, for None, delete) cookies browser-safe: HttpOnly (no script can read the
     token), Secure, and SameSite=Lax so that another site cannot act with the session."""
-    for name, value in cookies.items():
-        if value is None:
+    for name, cookie in cookies.items():
+        if cookie is None:
             response.delete_cookie(name, path="/", secure=True, httponly=True, samesite="lax")
         else:
-            response.set_cookie(name, value, max_age=max_age, path="/", secure=True,
-                                httponly=True, samesite="lax")
+            response.set_cookie(name, cookie.value, max_age=cookie.max_age, path="/",
+                                secure=True, httponly=True, samesite="lax")
 
 
 class _PageState:
@@ -97,14 +95,12 @@ class Site:
         parts: Iterable[WebPart],
         context: Callable[[Request], RequestContext],
         *,
-        session_ttl: int,
         development: bool = False,
         extra_static: Mapping[str, Path] | None = None,
     ) -> None:
         self.schema = schema
         self.parts = list(parts)
         self._context = context
-        self.session_ttl = session_ttl
         self.development = development
         self.static_dirs: dict[str, Path] = {"site": HERE / "static", **(extra_static or {})}
         for part in self.parts:
@@ -221,7 +217,7 @@ class Site:
     def finish(self, request: Request, response: Response) -> None:
         """Write the cookies this request's operations set, and a new CSRF cookie."""
         state = self._state(request)
-        write_cookies(response, state.context.response_cookies, self.session_ttl)
+        write_cookies(response, state.context.response_cookies)
         state.context.response_cookies.clear()
         if state.csrf_new and state.csrf:
             # A browser-session cookie: the form token it pairs with is in the page.

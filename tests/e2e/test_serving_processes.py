@@ -1,0 +1,102 @@
+"""``medcode serve`` with two serving processes behind one port: ``/metrics`` reports the
+whole server (every process's requests), whichever process answers the scrape."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import httpx
+import pytest
+from prometheus_client import multiprocess
+
+from services.lookup.application import CodeSets
+from services.lookup.domain import CodeEntry
+from services.shared.settings import Settings
+from tests.e2e.test_processes import free_port, stop_all, until_ok
+
+pytestmark = [pytest.mark.e2e]
+
+PING = "query Ping { __typename }"
+ROUNDS, PER_ROUND = 10, 40  # at most 400 requests, in rounds of 40 at once
+
+
+def small_releases(settings: Settings) -> None:
+    """A release of each shipped code set, so that serving starts without importing the
+    real ones (minutes of work this test has no need for)."""
+    lookup = CodeSets(env=settings.event_store_env("lookup"))
+    lookup.import_release("ICD10CM", "test", "synthetic", [
+        CodeEntry("ICD10CM", "1", "Synthetic chapter", "chapter", False, None, "1"),
+        CodeEntry("ICD10CM", "A00", "Synthetic category", "category", True, "1", "1")])
+    lookup.import_release("ICD10PCS", "test", "synthetic", [
+        CodeEntry("ICD10PCS", "0", "Synthetic section", "section", False, None, "0")])
+
+
+def pings_by_process(directory: Path) -> dict[int, float]:
+    """How many Ping operations each serving process recorded (its own files)."""
+    counts: dict[int, float] = {}
+    for path in directory.glob("histogram_*.db"):
+        pid = int(path.stem.rsplit("_", 1)[1])
+        for family in multiprocess.MultiProcessCollector.merge([str(path)]):
+            for sample in family.samples:
+                if (sample.name == "medcode_graphql_request_seconds_count"
+                        and sample.labels.get("operation") == "Ping"):
+                    counts[pid] = counts.get(pid, 0) + sample.value
+    return counts
+
+
+def scraped_pings(text: str) -> float:
+    found = re.findall(r'^medcode_graphql_request_seconds_count\{operation="Ping",'
+                       r'type="query"\} (\S+)$', text, re.MULTILINE)
+    assert len(found) == 1, text
+    return float(found[0])
+
+
+async def test_metrics_count_every_serving_processes_requests(tmp_path: Path) -> None:
+    settings = Settings(mode="embedded", data_dir=tmp_path / "var")
+    await asyncio.to_thread(small_releases, settings)
+    port = free_port()
+    env = {**os.environ, "MEDCODE_MODE": "embedded", "DATA_DIR": str(settings.data_dir),
+           "PORT": str(port), "MEDCODE_WORKERS": "2", "LOG_LEVEL": "warning"}
+    env.pop("PROMETHEUS_MULTIPROC_DIR", None)
+    server = await asyncio.to_thread(
+        subprocess.Popen, [sys.executable, "-m", "gateway.cli", "serve"], env=env,
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    shared = settings.data_dir / "prometheus"
+    base = f"http://127.0.0.1:{port}"
+    try:
+        async with httpx.AsyncClient(base_url=base, timeout=60) as client:
+            await until_ok(client, f"{base}/healthz", timeout=180)
+        sent = 0
+        # A fresh connection per request, many at once, so that both processes answer;
+        # until each has answered some (bounded: ROUNDS rounds).
+        async with httpx.AsyncClient(base_url=base, timeout=60,
+                                     limits=httpx.Limits(max_keepalive_connections=0)) as client:
+            for _ in range(ROUNDS):
+                answers = await asyncio.gather(*(
+                    client.post("/graphql", json={"query": PING, "operationName": "Ping"})
+                    for _ in range(PER_ROUND)))
+                assert all(a.status_code == 200 for a in answers)
+                sent += len(answers)
+                if len([n for n in pings_by_process(shared).values() if n]) >= 2:
+                    break
+            by_process = pings_by_process(shared)
+            assert len([n for n in by_process.values() if n]) == 2, by_process
+            assert sum(by_process.values()) == sent
+            # Every scrape, whichever process answers it, counts all of them.
+            for _ in range(6):
+                text = (await client.get("/metrics")).text
+                assert scraped_pings(text) == sent
+        for series in ("medcode_search_seconds", "medcode_metering_outcomes",
+                       "medcode_relay_lag", "medcode_relay_failures", "medcode_consumer_lag",
+                       "medcode_consumer_failures", "medcode_outbox_depth"):
+            assert re.search(rf"^# TYPE {series}(_total)? ", text, re.MULTILINE), series
+        assert 'medcode_consumer_failures_total{consumer="search:lookup"} 0.0' in text
+    finally:
+        stop_all([server])
+    assert not shared.exists() or not list(shared.glob("gauge_live*")), (
+        "processes that stopped still count in the live gauges")
