@@ -17,7 +17,8 @@ import yaml
 DEPLOY = Path(__file__).resolve().parents[2] / "deploy"
 KUBERNETES = "1.33"
 PROCESSES = {"gateway": ["serve"], "lookup": ["service", "lookup"],
-             "accounts": ["service", "accounts"], "worker": ["worker"]}
+             "accounts": ["service", "accounts"], "assistant": ["service", "assistant"],
+             "consult": ["service", "consult"], "worker": ["worker"]}
 
 
 def compose() -> dict[str, Any]:
