@@ -57,6 +57,7 @@ CONTEXT = frozenset(
 _NOTATION = (
     (re.compile(r"\bw/o\b"), " without "),
     (re.compile(r"\bh/o\b"), " history of "),
+    (re.compile(r"\bs/p\b"), " status post "),
     (re.compile(r"\bd/o\b"), " disorder "),
     (re.compile(r"\bf/u\b"), " follow up "),
     (re.compile(r"\bi\s*&\s*d\b"), " incision and drainage "),
