@@ -19,7 +19,7 @@ from services.lookup.search.analysis import analyze
 from services.lookup.search.documents import CodeDocument, CodeFacets
 from services.lookup.search.scoring import Query, rank
 from services.lookup.search.spelling import MAX_CORRECTED, MIN_CORRECTED, Vocabulary
-from services.lookup.search.wording import query_words
+from services.lookup.search.wording import content_words, query_words
 from services.shared.search.cache import SearchCache
 from services.shared.search.model import (
     Candidates,
@@ -216,7 +216,9 @@ async def _search(
 
 async def _analyse(catalog: SearchCatalog, index: SearchIndex, plan: QueryPlan) -> _Analysis:
     """Correct misspelt words against the index's vocabulary, drop stopwords, and read
-    irregular plurals also as singular."""
+    irregular plurals also as singular. Filler ("feel", "day", "think") is also left out
+    of one wording, so an entry need not hold it; the ranker still counts it where an
+    entry says it ("heart stopped")."""
     typed = plan.words
     vocabulary = None
     if _needs_vocabulary(typed) or (len(typed) > 1 and plan.key is None):
@@ -226,14 +228,17 @@ async def _analyse(catalog: SearchCatalog, index: SearchIndex, plan: QueryPlan) 
         typed = tuple(vocabulary.correct(w, as_prefix=i == last) for i, w in enumerate(typed))
     asked = query_words(typed)
     corrected = typed != plan.words
-    wordings = [asked]
+    wordings, spoken = [asked], [asked]
     singular = tuple(IRREGULAR.get(w, w) for w in asked)
     if singular != asked:  # indexes hold "flat foot" and "swollen feet" alike
         wordings.append(singular)
+        spoken.append(singular)
+    if (content := content_words(asked)) != asked:  # also without the filler
+        wordings.append(content)
     # A corrected word is whole; a word as typed may be the start of one.
     readings = [
         Query.of(w, prefix=not corrected and i == 0, typed=" ".join(typed) if i == 0 else "")
-        for i, w in enumerate(wordings)
+        for i, w in enumerate(spoken)
     ]
     return _Analysis(plan, asked, wordings, readings, vocabulary)
 

@@ -131,6 +131,13 @@ def query_words(tokens: tuple[str, ...]) -> tuple[str, ...]:
     return kept or tokens
 
 
+def content_words(words: tuple[str, ...]) -> tuple[str, ...]:
+    """The words an entry must hold: everyday filler out ("feel", "day", "think": no
+    title says them), unless nothing else is left."""
+    kept = tuple(w for w in words if w not in EVERYDAY)
+    return kept or words
+
+
 @lru_cache(maxsize=16384)  # texts: bounded, they are many
 def detail_stems(text: str) -> frozenset[str]:
     """The stems of the details a title states, which a query may or may not ask for.
