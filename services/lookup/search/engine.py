@@ -160,6 +160,12 @@ def _union(plans: Sequence[QueryPlan], found: Sequence[Candidates]) -> _Found:
     return _Found(documents, found[largest].total, plans[largest])
 
 
+def _union_found(first: _Found, second: _Found) -> _Found:
+    """The candidates of both, and the larger total with its plan."""
+    larger = second if second.total > first.total else first
+    return _Found(_extended(first.documents, second.documents), larger.total, larger.counted)
+
+
 async def _retrieve(index: SearchIndex, plans: list[QueryPlan]) -> _Found:
     """The union of the plans' candidates."""
     return _union(plans, await asyncio.gather(*(index.candidates(p) for p in plans)))
@@ -258,13 +264,12 @@ async def _find(index: SearchIndex, analysis: _Analysis) -> _Found:
         if vocabulary is not None:
             relaxed.sort(key=lambda ws: min(vocabulary.entries(w) for w in ws))
         more = await _gather(index, plan, relaxed[:_MAX_RELAXED], vocabulary)
-        if not found.documents and not more.documents:
-            anyword = replace(plan, words=_plan_order(_retrievable(asked)), match_all=False)
-            more = await _retrieve(index, [anyword])
-        larger = more if more.total > found.total else found
-        found = _Found(
-            _extended(found.documents, more.documents), larger.total, larger.counted
-        )
+        # And the entries holding the most of the words, whichever (the backend's best
+        # matches of any word, ranked here): "type 2 diabetes with chronic kidney
+        # disease stage 3" is E11.22, which lacks two of them.
+        anyword = replace(plan, words=_plan_order(_retrievable(asked)), match_all=False)
+        more = _union_found(more, await _retrieve(index, [anyword]))
+        found = _union_found(found, more)
     return found
 
 
