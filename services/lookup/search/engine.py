@@ -80,7 +80,14 @@ VOCABULARIES: PerVersion[Vocabulary] = PerVersion(
 
 
 def _needs_vocabulary(words: tuple[str, ...]) -> bool:
-    return any(MIN_CORRECTED <= len(w) <= MAX_CORRECTED and w.isalpha() for w in words)
+    return any(
+        (MIN_CORRECTED <= len(w) <= MAX_CORRECTED and w.isalpha()) or _joined(w) for w in words
+    )
+
+
+def _joined(word: str) -> bool:
+    """Letters run into a number ("ckd3"): maybe two words (Vocabulary.split)."""
+    return word[:2].isalpha() and word[-1].isdigit() and not word.isdigit()
 
 
 def _plan_order(words: tuple[str, ...]) -> tuple[str, ...]:
@@ -230,6 +237,7 @@ async def _analyse(catalog: SearchCatalog, index: SearchIndex, plan: QueryPlan) 
     if _needs_vocabulary(typed) or (len(typed) > 1 and plan.key is None):
         vocabulary = await VOCABULARIES.of(catalog, index)
     if vocabulary is not None and _needs_vocabulary(typed):
+        typed = tuple(part for w in typed for part in vocabulary.split(w))
         last = len(typed) - 1
         typed = tuple(vocabulary.correct(w, as_prefix=i == last) for i, w in enumerate(typed))
     asked = query_words(typed)

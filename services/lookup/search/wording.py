@@ -68,17 +68,24 @@ _NOTATION = (
 )
 _ROMAN = {"i": "1", "ii": "2", "iii": "3", "iv": "4", "v": "5"}
 _NUMBERED = frozenset({"type", "stage", "grade", "class", "degree", "phase"})
+# Sides as coders abbreviate them ("fx l wrist", "rt knee pain", "bilat cataracts"):
+# spelt out beside other words, since titles and PCS body parts say "left" and "right".
+_SIDES = {"l": "left", "lt": "left", "r": "right", "rt": "right", "bilat": "bilateral"}
 
 
 def query_tokens(text: str) -> list[str]:
-    """The words of a query, clinical notation spelt out: "w/o" is "without", and a
-    roman numeral after "type" or "stage" is a number ("type ii" is "type 2")."""
+    """The words of a query, clinical notation spelt out: "w/o" is "without", a roman
+    numeral after "type" or "stage" is a number ("type ii" is "type 2"), and a side
+    abbreviated beside other words is the side ("l wrist" is "left wrist")."""
     folded = fold(text)
     for pattern, replacement in _NOTATION:
         folded = pattern.sub(replacement, folded)
     tokens = _WORD.findall(folded)
+    sided = len(tokens) > 1
     return [
-        _ROMAN[t] if t in _ROMAN and i and tokens[i - 1] in _NUMBERED else t
+        _ROMAN[t] if t in _ROMAN and i and tokens[i - 1] in _NUMBERED
+        else _SIDES[t] if sided and t in _SIDES
+        else t
         for i, t in enumerate(tokens)
     ]
 
