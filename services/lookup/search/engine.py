@@ -247,6 +247,11 @@ async def _analyse(catalog: SearchCatalog, index: SearchIndex, plan: QueryPlan) 
     if singular != asked:  # indexes hold "flat foot" and "swollen feet" alike
         wordings.append(singular)
         spoken.append(singular)
+    if vocabulary is not None:  # "sepsis due to streptococcus": "Streptococcal sepsis"
+        adjectival = tuple(vocabulary.adjective(w) for w in asked)
+        if adjectival != asked:
+            wordings.append(adjectival)
+            spoken.append(adjectival)
     if (content := content_words(asked)) != asked:  # also without the filler
         wordings.append(content)
     # A corrected word is whole; a word as typed may be the start of one.
