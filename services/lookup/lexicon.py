@@ -150,6 +150,7 @@ class Lexicon:
         morphology: _Morphology | None = None,
         defaults: Mapping[str, Sequence[str]] | None = None,
         operations: Iterable[str] = (),
+        procedure_words: Iterable[str] = (),
     ) -> None:
         self._by_word: dict[str, list[_Concept]] = {}
         self.size = 0
@@ -182,6 +183,8 @@ class Lexicon:
         # PCS root operations: a concept naming one applies to that operation's codes
         # only, not to a code whose device happens to share the word ("Drainage Device").
         self._operations = frozenset(_singular(w) for op in operations for w in words(op))
+        # Stems of words that only name procedures here (search.intent reads them).
+        self.procedure_words = frozenset(procedure_words)
 
     @classmethod
     def from_data(cls, data: Mapping[str, Any]) -> Lexicon:
@@ -209,7 +212,10 @@ class Lexicon:
         for group in data.get("concepts", {}).values():
             for phrase, synonyms in group.items():
                 concepts.setdefault(phrase, []).extend(synonyms)
-        return cls(concepts, morphology, data.get("defaults") or {}, pcs.get("operations") or ())
+        return cls(
+            concepts, morphology, data.get("defaults") or {}, pcs.get("operations") or (),
+            _procedure_words(data),
+        )
 
     def synonyms(self, texts: Iterable[str], operation: str | None = None) -> list[str]:
         """Synonyms of every concept whose words all appear in one of the texts.
@@ -303,6 +309,23 @@ def _index_terms(details: Mapping[str, Any]) -> list[str]:
         elif len(reference) == 7 and reference.isalnum():
             found.append(f"{term} NOS")
     return found
+
+
+def _procedure_words(data: Mapping[str, Any]) -> frozenset[str]:
+    """Stems of the words the procedure groups' names use and no other group's phrases,
+    names or defaults: "chole", "egd", "cabg", "stent" name procedures; "breast" in
+    "breast reduction" does not."""
+    named: set[str] = set()
+    elsewhere: set[str] = set()
+    for group, concepts in (data.get("concepts") or {}).items():
+        procedures = group.startswith("procedures")
+        for phrase, synonyms in concepts.items():
+            (named if procedures else elsewhere).update(stem(w) for s in synonyms for w in words(s))
+            if not procedures:
+                elsewhere.update(stem(w) for w in words(phrase))
+    for names in (data.get("defaults") or {}).values():
+        elsewhere.update(stem(w) for name in names for w in words(name))
+    return frozenset(named - elsewhere - {stem(w) for w in STOPWORDS})
 
 
 @lru_cache(maxsize=1)

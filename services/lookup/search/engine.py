@@ -19,7 +19,7 @@ from services.lookup.search.analysis import analyze
 from services.lookup.search.documents import CodeDocument, CodeFacets
 from services.lookup.search.scoring import Query, rank
 from services.lookup.search.spelling import MAX_CORRECTED, MIN_CORRECTED, Vocabulary
-from services.lookup.search.wording import query_words
+from services.lookup.search.wording import content_words, query_words
 from services.shared.search.cache import SearchCache
 from services.shared.search.model import (
     Candidates,
@@ -80,7 +80,14 @@ VOCABULARIES: PerVersion[Vocabulary] = PerVersion(
 
 
 def _needs_vocabulary(words: tuple[str, ...]) -> bool:
-    return any(MIN_CORRECTED <= len(w) <= MAX_CORRECTED and w.isalpha() for w in words)
+    return any(
+        (MIN_CORRECTED <= len(w) <= MAX_CORRECTED and w.isalpha()) or _joined(w) for w in words
+    )
+
+
+def _joined(word: str) -> bool:
+    """Letters run into a number ("ckd3"): maybe two words (Vocabulary.split)."""
+    return word[:2].isalpha() and word[-1].isdigit() and not word.isdigit()
 
 
 def _plan_order(words: tuple[str, ...]) -> tuple[str, ...]:
@@ -160,6 +167,12 @@ def _union(plans: Sequence[QueryPlan], found: Sequence[Candidates]) -> _Found:
     return _Found(documents, found[largest].total, plans[largest])
 
 
+def _union_found(first: _Found, second: _Found) -> _Found:
+    """The candidates of both, and the larger total with its plan."""
+    larger = second if second.total > first.total else first
+    return _Found(_extended(first.documents, second.documents), larger.total, larger.counted)
+
+
 async def _retrieve(index: SearchIndex, plans: list[QueryPlan]) -> _Found:
     """The union of the plans' candidates."""
     return _union(plans, await asyncio.gather(*(index.candidates(p) for p in plans)))
@@ -216,24 +229,35 @@ async def _search(
 
 async def _analyse(catalog: SearchCatalog, index: SearchIndex, plan: QueryPlan) -> _Analysis:
     """Correct misspelt words against the index's vocabulary, drop stopwords, and read
-    irregular plurals also as singular."""
+    irregular plurals also as singular. Filler ("feel", "day", "think") is also left out
+    of one wording, so an entry need not hold it; the ranker still counts it where an
+    entry says it ("heart stopped")."""
     typed = plan.words
     vocabulary = None
     if _needs_vocabulary(typed) or (len(typed) > 1 and plan.key is None):
         vocabulary = await VOCABULARIES.of(catalog, index)
     if vocabulary is not None and _needs_vocabulary(typed):
+        typed = tuple(part for w in typed for part in vocabulary.split(w))
         last = len(typed) - 1
         typed = tuple(vocabulary.correct(w, as_prefix=i == last) for i, w in enumerate(typed))
     asked = query_words(typed)
     corrected = typed != plan.words
-    wordings = [asked]
+    wordings, spoken = [asked], [asked]
     singular = tuple(IRREGULAR.get(w, w) for w in asked)
     if singular != asked:  # indexes hold "flat foot" and "swollen feet" alike
         wordings.append(singular)
+        spoken.append(singular)
+    if vocabulary is not None:  # "sepsis due to streptococcus": "Streptococcal sepsis"
+        adjectival = tuple(vocabulary.adjective(w) for w in asked)
+        if adjectival != asked:
+            wordings.append(adjectival)
+            spoken.append(adjectival)
+    if (content := content_words(asked)) != asked:  # also without the filler
+        wordings.append(content)
     # A corrected word is whole; a word as typed may be the start of one.
     readings = [
         Query.of(w, prefix=not corrected and i == 0, typed=" ".join(typed) if i == 0 else "")
-        for i, w in enumerate(wordings)
+        for i, w in enumerate(spoken)
     ]
     return _Analysis(plan, asked, wordings, readings, vocabulary)
 
@@ -253,13 +277,12 @@ async def _find(index: SearchIndex, analysis: _Analysis) -> _Found:
         if vocabulary is not None:
             relaxed.sort(key=lambda ws: min(vocabulary.entries(w) for w in ws))
         more = await _gather(index, plan, relaxed[:_MAX_RELAXED], vocabulary)
-        if not found.documents and not more.documents:
-            anyword = replace(plan, words=_plan_order(_retrievable(asked)), match_all=False)
-            more = await _retrieve(index, [anyword])
-        larger = more if more.total > found.total else found
-        found = _Found(
-            _extended(found.documents, more.documents), larger.total, larger.counted
-        )
+        # And the entries holding the most of the words, whichever (the backend's best
+        # matches of any word, ranked here): "type 2 diabetes with chronic kidney
+        # disease stage 3" is E11.22, which lacks two of them.
+        anyword = replace(plan, words=_plan_order(_retrievable(asked)), match_all=False)
+        more = _union_found(more, await _retrieve(index, [anyword]))
+        found = _union_found(found, more)
     return found
 
 

@@ -23,6 +23,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from services.lookup.search.documents import CodeDocument
+from services.lookup.search.intent import asks_procedure
 from services.lookup.search.readings import Reading, read
 from services.lookup.search.wording import (
     CONTEXT,
@@ -40,6 +41,10 @@ _NOS, _CONTEXT, _BILLABLE, _UNSPECIFIED = 3.0, 1.5, 2.0, 0.25
 _AGREE, _MAX_AGREE = 0.5, 3  # each further name of the entry that says just what was asked
 _HEADING = 30.0  # chapters, blocks and PCS tables are for browsing, not for coding
 _HEADINGS = frozenset({"chapter", "block", "section", "body_system", "table"})
+# A procedure code for a query naming no procedure (search.intent): "my knee gives out"
+# is not a knee resection. A tie-breaker: less than one word's coverage.
+_NOT_A_PROCEDURE = 4.0
+_PROCEDURE_SYSTEMS = frozenset({"ICD10PCS"})
 _MIN_PREFIX = 3  # a last word this long also matches as the start of a word
 
 
@@ -53,6 +58,7 @@ class Query:
     stems: tuple[str, ...]
     prefix: str = ""  # the last word as typed, when it may be the start of a longer word
     name: tuple[str, ...] = ()  # the query as a name (see text.name_key), to recognise one
+    procedural: bool = False  # names a procedure done (search.intent)
     # How each text reads for this query: texts recur across candidates.
     _read: dict[str, _Read] = field(default_factory=dict, compare=False, repr=False)
     asked: frozenset[str] = field(default=frozenset(), compare=False, repr=False)
@@ -64,7 +70,10 @@ class Query:
     def of(cls, words_: Sequence[str], *, prefix: bool = False, typed: str = "") -> Query:
         ok = prefix and bool(words_) and len(words_[-1]) >= _MIN_PREFIX
         name = name_key(typed or " ".join(words_))
-        return cls(tuple(stem(w) for w in words_), words_[-1] if ok else "", name)
+        return cls(
+            tuple(stem(w) for w in words_), words_[-1] if ok else "", name,
+            asks_procedure(words_),
+        )
 
     def completes(self, held: str) -> bool:
         """Whether a text's word (or its stem) is the last word, completed."""
@@ -109,6 +118,9 @@ def _score(plan: QueryPlan, queries: list[Query], doc: CodeDocument) -> float:
         score += _BILLABLE
     if doc.kind in _HEADINGS and not plan.key:
         score -= _HEADING
+    if doc.system in _PROCEDURE_SYSTEMS and queries and not plan.key:
+        if not queries[0].procedural:
+            score -= _NOT_A_PROCEDURE
     # The general entry of a family has ".9" in its code: A54.9, H66.90.
     if doc.code.partition(".")[2].startswith("9"):
         score += _UNSPECIFIED

@@ -26,6 +26,9 @@ MAX_CORRECTED = 40
 _CUTOFF = 75.0
 _CUTOFF_OTHER_INITIAL = 85.0  # a first letter mistyped too is rarer: be surer
 
+_JOINED = re.compile(r"([a-z]{2,})(\d{1,2})")  # "ckd3", "stage3"
+# Noun endings and the adjective endings made of them (Vocabulary.adjective).
+_ADJECTIVES = (("osis", ("otic",)), ("us", ("al", "ic")), ("um", ("al",)), ("ia", ("ial", "ic")))
 _OUTNUMBERED = 10  # a word known by its stem is still corrected to a near word this much commoner
 
 
@@ -79,6 +82,27 @@ class Vocabulary:
             i = bisect.bisect_left(self._sorted, word)
             return i < len(self._sorted) and self._sorted[i].startswith(word)
         return False
+
+    def split(self, word: str) -> tuple[str, ...]:
+        """A word of letters run into a number that the index does not know, as the two
+        when it knows the letters: "ckd3" is "ckd 3", "copd2" stays as the lexicon has
+        it if it does."""
+        joined = _JOINED.fullmatch(word)
+        if joined is None or self.knows(word) or not self.knows(joined.group(1)):
+            return (word,)
+        return joined.group(1), joined.group(2)
+
+    def adjective(self, word: str) -> str:
+        """The adjective the index uses for a noun of Latin or Greek form, when it knows
+        one: titles say "Streptococcal sepsis" and "viral pneumonia" as often as "sepsis
+        due to streptococcus"; "psychosis" is also "psychotic"."""
+        for noun, adjectives in _ADJECTIVES:
+            if word.endswith(noun) and len(word) - len(noun) >= 3:
+                base = word[: -len(noun)]
+                for ending in adjectives:
+                    if (made := base + ending) in self.counts:
+                        return made
+        return word
 
     def correct(self, word: str, *, as_prefix: bool = False) -> str:
         """The word, or the vocabulary word it most likely misspells.

@@ -57,6 +57,7 @@ CONTEXT = frozenset(
 _NOTATION = (
     (re.compile(r"\bw/o\b"), " without "),
     (re.compile(r"\bh/o\b"), " history of "),
+    (re.compile(r"\bs/p\b"), " status post "),
     (re.compile(r"\bd/o\b"), " disorder "),
     (re.compile(r"\bf/u\b"), " follow up "),
     (re.compile(r"\bi\s*&\s*d\b"), " incision and drainage "),
@@ -67,17 +68,24 @@ _NOTATION = (
 )
 _ROMAN = {"i": "1", "ii": "2", "iii": "3", "iv": "4", "v": "5"}
 _NUMBERED = frozenset({"type", "stage", "grade", "class", "degree", "phase"})
+# Sides as coders abbreviate them ("fx l wrist", "rt knee pain", "bilat cataracts"):
+# spelt out beside other words, since titles and PCS body parts say "left" and "right".
+_SIDES = {"l": "left", "lt": "left", "r": "right", "rt": "right", "bilat": "bilateral"}
 
 
 def query_tokens(text: str) -> list[str]:
-    """The words of a query, clinical notation spelt out: "w/o" is "without", and a
-    roman numeral after "type" or "stage" is a number ("type ii" is "type 2")."""
+    """The words of a query, clinical notation spelt out: "w/o" is "without", a roman
+    numeral after "type" or "stage" is a number ("type ii" is "type 2"), and a side
+    abbreviated beside other words is the side ("l wrist" is "left wrist")."""
     folded = fold(text)
     for pattern, replacement in _NOTATION:
         folded = pattern.sub(replacement, folded)
     tokens = _WORD.findall(folded)
+    sided = len(tokens) > 1
     return [
-        _ROMAN[t] if t in _ROMAN and i and tokens[i - 1] in _NUMBERED else t
+        _ROMAN[t] if t in _ROMAN and i and tokens[i - 1] in _NUMBERED
+        else _SIDES[t] if sided and t in _SIDES
+        else t
         for i, t in enumerate(tokens)
     ]
 
@@ -128,6 +136,13 @@ def query_words(tokens: tuple[str, ...]) -> tuple[str, ...]:
     """
     kept = tuple(w for w in tokens if w not in STOPWORDS)
     return kept or tokens
+
+
+def content_words(words: tuple[str, ...]) -> tuple[str, ...]:
+    """The words an entry must hold: everyday filler out ("feel", "day", "think": no
+    title says them), unless nothing else is left."""
+    kept = tuple(w for w in words if w not in EVERYDAY)
+    return kept or words
 
 
 @lru_cache(maxsize=16384)  # texts: bounded, they are many

@@ -1,0 +1,69 @@
+"""Whether a query asks for a procedure or for a condition.
+
+ICD-10-CM holds conditions and ICD-10-PCS procedures, and many words belong to both:
+"knee", "left", "foot", "swollen" reach the thousands of PCS codes built on a body part
+as easily as the conditions of it. A query that names no procedure ("my left foot is
+swollen and red") means a condition; one that names a procedure ("laparoscopic
+appendectomy", "amputation of the toe") means one, unless it speaks of the procedure as
+the patient's state or history ("s/p colostomy", "trach dependent", "infected knee
+replacement"), which ICD-10-CM codes.
+
+A procedure is named by the PCS root operations people say as they are (excision,
+drainage, fusion), by the word endings surgery is named with (-ectomy, -otomy, -ostomy,
+-plasty, -scopy, -pexy, -desis, -rrhaphy, -centesis, -tripsy), by a short list of
+everyday procedure words, and by the words only the lexicon's procedure names use
+("chole", "egd", "stent"). Root operations that are also everyday words ("change",
+"control", "delivery", "release", "transfer", "map") are left out: they name conditions
+as often ("change of life", "delivery" of a baby is coded in both).
+
+Ranking only holds procedure codes back when a query names no procedure: a query read
+as naming one when it does not just goes without that preference.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+
+from services.lookup.lexicon import default_lexicon
+from services.shared.search.text import stem
+
+_ENDINGS = re.compile(
+    r"[a-z]{2,}(?:ectomy|otomy|ostomy|tomy|plasty|scopy|scopic|pexy|desis|rrhaphy|centesis"
+    r"|tripsy|ectomies|otomies|ostomies|plasties|scopies)$"
+)
+# Unambiguous PCS root operations, and the everyday words surgery is asked for with.
+_PROCEDURE_WORDS = frozenset(
+    stem(w)
+    for w in (
+        "bypass destruction detachment dilation drainage excision extirpation extraction"
+        " fragmentation fusion insertion inspection occlusion reattachment removal repair"
+        " replacement reposition resection transplantation irrigation"
+        " ablation amputation biopsy catheterization debridement graft grafting implant"
+        " implantation incision injection infusion intubation orif placement procedure"
+        " reconstruction remove surgery surgical transfusion transplant"
+    ).split()
+)
+# Words that make a procedure the patient's state or history rather than the thing
+# done: ICD-10-CM's status (Z codes) and complication codes.
+_STATE_WORDS = frozenset(
+    stem(w)
+    for w in (
+        "absence absent complication dependence dependent displacement failed failure"
+        " history hx infected infection leak malfunction presence rejection status"
+    ).split()
+)
+
+
+def asks_procedure(words: Iterable[str]) -> bool:
+    """Whether query words (folded) name a procedure done, not a state after one."""
+    named = False
+    lexicon = default_lexicon().procedure_words
+    for word in words:
+        stemmed = stem(word)
+        if stemmed in _STATE_WORDS:
+            return False
+        named = named or (
+            stemmed in _PROCEDURE_WORDS or stemmed in lexicon or _ENDINGS.match(word) is not None
+        )
+    return named
