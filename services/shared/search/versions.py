@@ -17,6 +17,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
+from services.shared.memory import release_free_memory
 from services.shared.search.model import SearchCatalog, SearchIndex
 
 log = logging.getLogger(__name__)
@@ -62,6 +63,16 @@ class PerVersion(Generic[T]):
             return cached.value
         return None
 
+    async def _built(self, index: SearchIndex) -> _Cached[T]:
+        """Derived from every document of ``index``; the documents are dropped, and the
+        memory they took handed back, before this returns."""
+        documents = await index.documents()
+        value = await asyncio.to_thread(self._build, documents)
+        built = _Cached(value, len(documents), 0.0)
+        del documents
+        release_free_memory()
+        return built
+
     async def of(self, catalog: SearchCatalog, index: SearchIndex) -> T:
         versions = self._cached.setdefault(catalog, {})
         if (value := self._fresh(versions, index.name)) is not None:
@@ -75,9 +86,7 @@ class PerVersion(Generic[T]):
                 if count == 0:
                     return self._empty()
                 if cached is None or cached.count != count:
-                    documents = await index.documents()
-                    value = await asyncio.to_thread(self._build, documents)
-                    cached = _Cached(value, len(documents), 0.0)
+                    cached = await self._built(index)
             except Exception:  # a version that a rebuild has just dropped, say
                 # Searches go on through the live version (the backend sees to that);
                 # they only miss what is derived until the next one reads it.

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections import OrderedDict
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Generic
+from typing import TYPE_CHECKING, Generic
 
 import tantivy
 from tantivy import Query
@@ -223,11 +223,13 @@ class TantivyIndex(Generic[D]):
             n = matched(searcher.search(query, 1, count=True))
             if n == 0:
                 return []
-            found: list[tuple[str, Any]] = []
+            # Loaded as read: holding every stored body as well as every document would
+            # double what a whole index costs in memory while it is read.
+            found: list[tuple[str, D]] = []
             for _, address in searcher.search(query, n, count=False).hits:
                 body = stored(searcher.doc(address))
-                found.append((body["id"], body["doc"]))
+                found.append((body["id"], self.doc_type.load(body["doc"])))
             found.sort(key=lambda item: item[0])
-            return [self.doc_type.load(doc) for _, doc in found]
+            return [doc for _, doc in found]
 
         return await asyncio.to_thread(read)
