@@ -73,7 +73,8 @@ async def import_and_index(data_dir: Path) -> None:
         events = summary.added + 2  # the code set's own two events
         platform.run_background()
         target = await asyncio.to_thread(CATALOGUE.last_position, lookup.app)
-        consumer = platform.consumers[0]
+        # The search projection's consumer (other products run consumers of their own).
+        consumer = next(c for c in platform.consumers if c.name == "search:lookup")
         while consumer.position < target:
             await asyncio.sleep(0.02)
         searchable = time.perf_counter()
