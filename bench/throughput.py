@@ -222,6 +222,10 @@ def start_server(data_dir: Path, cache: bool) -> tuple[subprocess.Popen[bytes], 
     port = free_port()
     env = {**os.environ, "DATA_DIR": str(data_dir), "PORT": str(port),
            "MEDCODE_ENV": "production"}
+    # Production needs its key from the environment: the one the import kept will do.
+    kept = data_dir / "secret.key"
+    if "MEDCODE_SECRET_KEY" not in env and kept.exists():
+        env["MEDCODE_SECRET_KEY"] = kept.read_text().strip()
     if not cache:
         env["SEARCH_CACHE_ENTRIES"] = "0"
     server = subprocess.Popen([sys.executable, "-m", "gateway.cli", "serve"], env=env,
