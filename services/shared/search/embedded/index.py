@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import OrderedDict
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Generic
 
@@ -215,6 +216,17 @@ class TantivyIndex(Generic[D]):
             return [self.doc_type.load(b["doc"]) for b in bodies[offset:offset + limit]], n
 
         return await asyncio.to_thread(read)
+
+    def each_document(self) -> Iterator[D]:
+        """Every document, in index order, read one at a time (a ``Streamed`` index: what
+        is derived from a whole version need not hold all of its documents at once)."""
+        searcher = self._index.searcher()
+        query = self._documents_query()
+        n = matched(searcher.search(query, 1, count=True))
+        if n == 0:
+            return
+        for _, address in searcher.search(query, n, count=False).hits:
+            yield self._load(searcher.doc(address))
 
     async def documents(self) -> list[D]:
         def read() -> list[D]:
