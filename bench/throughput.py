@@ -73,7 +73,8 @@ async def import_and_index(data_dir: Path) -> None:
         events = summary.added + 2  # the code set's own two events
         platform.run_background()
         target = await asyncio.to_thread(CATALOGUE.last_position, lookup.app)
-        consumer = platform.consumers[0]
+        # The search projection's consumer (other products run consumers of their own).
+        consumer = next(c for c in platform.consumers if c.name == "search:lookup")
         while consumer.position < target:
             await asyncio.sleep(0.02)
         searchable = time.perf_counter()
@@ -221,6 +222,10 @@ def start_server(data_dir: Path, cache: bool) -> tuple[subprocess.Popen[bytes], 
     port = free_port()
     env = {**os.environ, "DATA_DIR": str(data_dir), "PORT": str(port),
            "MEDCODE_ENV": "production"}
+    # Production needs its key from the environment: the one the import kept will do.
+    kept = data_dir / "secret.key"
+    if "MEDCODE_SECRET_KEY" not in env and kept.exists():
+        env["MEDCODE_SECRET_KEY"] = kept.read_text().strip()
     if not cache:
         env["SEARCH_CACHE_ENTRIES"] = "0"
     server = subprocess.Popen([sys.executable, "-m", "gateway.cli", "serve"], env=env,

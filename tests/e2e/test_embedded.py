@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import io
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterable
 from pathlib import Path
 from typing import Any
 
@@ -412,9 +412,10 @@ async def test_serving_reads_the_spelling_vocabulary_before_the_first_search(
     built: list[int] = []
     original = Vocabulary.of
 
-    def counted(documents: list[CodeDocument]) -> Vocabulary:
-        built.append(len(documents))
-        return original(documents)
+    def counted(documents: Iterable[CodeDocument]) -> Vocabulary:
+        read = list(documents)  # a stream, from the embedded index
+        built.append(len(read))
+        return original(read)
 
     monkeypatch.setattr(Vocabulary, "of", staticmethod(counted))
     platform = Platform(embedded_settings)  # a second process's view of the same data

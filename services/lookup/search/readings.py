@@ -3,33 +3,60 @@
 A search ranks a few hundred texts; terms recur across entries, and reading a text
 (folding, stemming, picking out its details) costs more than scoring it. Each text is
 read once into a ``Reading`` and kept while it is among the recently read.
+
+Most texts of a first-time search's candidates are new to the process, and many of them
+hold none of the query's words, so a ``Reading`` reads its words and stems at once and
+the rest (details, phrase order, the text as a name) only when the ranker first asks:
+a text that matches nothing costs one split and a few stem look-ups.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from functools import lru_cache
 
 from services.lookup.search.wording import detail_stems, name_key, stem_sequence
 from services.shared.search.text import stem, words
 
 
-@dataclass(frozen=True, slots=True)
 class Reading:
-    words: frozenset[str]  # folded words as written (prefixes, "nos")
-    stems: frozenset[str]  # their stems
-    details: frozenset[str]  # the details it states (wording.detail_stems)
-    sequence: tuple[str, ...]  # stems in order, stopwords out (phrases)
-    name: tuple[str, ...]  # the text as a name (wording.name_key)
+    """One text as the ranker reads it: ``words`` and ``stems`` read now, the rest
+    (``details``, ``sequence``, ``name``) when first asked for."""
+
+    __slots__ = ("_details", "_name", "_sequence", "spaced", "stems", "text", "words")
+
+    def __init__(self, text: str) -> None:
+        found = words(text)
+        self.text = text
+        self.words: frozenset[str] = frozenset(found)  # folded words as written
+        self.stems: frozenset[str] = frozenset(stem(w) for w in found)
+        # " word word ...": whether a word begins with a prefix is one substring test.
+        self.spaced = " " + " ".join(found)
+        self._details: frozenset[str] | None = None
+        self._sequence: tuple[str, ...] | None = None
+        self._name: tuple[str, ...] | None = None
+
+    @property
+    def details(self) -> frozenset[str]:
+        """The details it states (wording.detail_stems)."""
+        if self._details is None:
+            self._details = detail_stems.__wrapped__(self.text)
+        return self._details
+
+    @property
+    def sequence(self) -> tuple[str, ...]:
+        """Stems in order, stopwords out (phrases)."""
+        if self._sequence is None:
+            self._sequence = stem_sequence.__wrapped__(self.text)
+        return self._sequence
+
+    @property
+    def name(self) -> tuple[str, ...]:
+        """The text as a name (wording.name_key)."""
+        if self._name is None:
+            self._name = name_key.__wrapped__(self.text)
+        return self._name
 
 
 @lru_cache(maxsize=32768)
 def read(text: str) -> Reading:
-    found = words(text)
-    return Reading(
-        frozenset(found),
-        frozenset(stem(w) for w in found),
-        detail_stems.__wrapped__(text),
-        stem_sequence.__wrapped__(text),
-        name_key.__wrapped__(text),
-    )
+    return Reading(text)

@@ -62,9 +62,11 @@ class Query:
     # How each text reads for this query: texts recur across candidates.
     _read: dict[str, _Read] = field(default_factory=dict, compare=False, repr=False)
     asked: frozenset[str] = field(default=frozenset(), compare=False, repr=False)
+    begun: str = field(default="", compare=False, repr=False)  # " " + prefix (Reading.spaced)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "asked", frozenset(self.stems))
+        object.__setattr__(self, "begun", " " + self.prefix)
 
     @classmethod
     def of(cls, words_: Sequence[str], *, prefix: bool = False, typed: str = "") -> Query:
@@ -175,7 +177,7 @@ def _matches(query: Query, text: Reading) -> tuple[set[int], bool]:
         found = {i for i, word in enumerate(query.stems) if word in held}
     last = len(query.stems) - 1
     if query.prefix and last not in found:
-        if any(w.startswith(query.prefix) for w in text.words):
+        if query.begun in text.spaced:  # a word of the text begins with the prefix
             found.add(last)
             return found, True
     return found, False

@@ -13,10 +13,11 @@ import asyncio
 import logging
 import time
 import weakref
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, Protocol, TypeVar, runtime_checkable
 
+from services.shared.memory import release_free_memory
 from services.shared.search.model import SearchCatalog, SearchIndex
 from services.shared.threads import run_in_threadpool
 
@@ -24,6 +25,12 @@ log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 _RECHECK_SECONDS = 30.0
+
+
+@runtime_checkable
+class Streamed(Protocol):
+    def each_document(self) -> Iterator[Any]:
+        """Every document, one at a time, in any order (blocking: run in a thread)."""
 
 
 @dataclass
@@ -43,7 +50,7 @@ class PerVersion(Generic[T]):
 
     def __init__(
         self,
-        build: Callable[[Sequence[Any]], T],
+        build: Callable[[Iterable[Any]], T],
         empty: Callable[[], T],
         recheck_seconds: float = _RECHECK_SECONDS,
     ) -> None:
@@ -63,6 +70,24 @@ class PerVersion(Generic[T]):
             return cached.value
         return None
 
+    async def _built(self, index: SearchIndex, count: int) -> _Cached[T]:
+        """Derived from every document of ``index``: streamed one at a time where the
+        index can (``Streamed``), else read whole, dropped, and the memory handed back.
+
+        A whole index's documents take hundreds of megabytes; allocated while a serving
+        process goes on answering, what it keeps meanwhile pins that memory for good.
+        """
+        if isinstance(index, Streamed):
+            streamed = index
+            value = await run_in_threadpool(lambda: self._build(streamed.each_document()))
+            return _Cached(value, count, 0.0)
+        documents = await index.documents()
+        value = await run_in_threadpool(self._build, documents)
+        built = _Cached(value, len(documents), 0.0)
+        del documents
+        release_free_memory()
+        return built
+
     async def of(self, catalog: SearchCatalog, index: SearchIndex) -> T:
         versions = self._cached.setdefault(catalog, {})
         if (value := self._fresh(versions, index.name)) is not None:
@@ -76,9 +101,7 @@ class PerVersion(Generic[T]):
                 if count == 0:
                     return self._empty()
                 if cached is None or cached.count != count:
-                    documents = await index.documents()
-                    value = await run_in_threadpool(self._build, documents)
-                    cached = _Cached(value, len(documents), 0.0)
+                    cached = await self._built(index, count)
             except Exception:  # a version that a rebuild has just dropped, say
                 # Searches go on through the live version (the backend sees to that);
                 # they only miss what is derived until the next one reads it.

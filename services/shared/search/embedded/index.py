@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import asyncio
 from collections import OrderedDict
+from collections.abc import Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Generic
+from typing import TYPE_CHECKING, Generic
 
 import tantivy
 from tantivy import Query
@@ -217,6 +218,17 @@ class TantivyIndex(Generic[D]):
 
         return await asyncio.to_thread(read)
 
+    def each_document(self) -> Iterator[D]:
+        """Every document, in index order, read one at a time (a ``Streamed`` index: what
+        is derived from a whole version need not hold all of its documents at once)."""
+        searcher = self._index.searcher()
+        query = self._documents_query()
+        n = matched(searcher.search(query, 1, count=True))
+        if n == 0:
+            return
+        for _, address in searcher.search(query, n, count=False).hits:
+            yield self._load(searcher.doc(address))
+
     async def documents(self) -> list[D]:
         def read() -> list[D]:
             searcher = self._index.searcher()
@@ -224,11 +236,13 @@ class TantivyIndex(Generic[D]):
             n = matched(searcher.search(query, 1, count=True))
             if n == 0:
                 return []
-            found: list[tuple[str, Any]] = []
+            # Loaded as read: holding every stored body as well as every document would
+            # double what a whole index costs in memory while it is read.
+            found: list[tuple[str, D]] = []
             for _, address in searcher.search(query, n, count=False).hits:
                 body = stored(searcher.doc(address))
-                found.append((body["id"], body["doc"]))
+                found.append((body["id"], self.doc_type.load(body["doc"])))
             found.sort(key=lambda item: item[0])
-            return [self.doc_type.load(doc) for _, doc in found]
+            return [doc for _, doc in found]
 
         return await asyncio.to_thread(read)
