@@ -57,14 +57,14 @@ AUTOMATIC = "---- Automatic answer (CasePilot, not an expert's answer) ----"
 
 @pytest.fixture
 async def served(embedded_settings: Settings, sink: SmtpSink, smtp_port: int,
-                 monkeypatch: pytest.MonkeyPatch, icd10cm_release: tuple[str, list[CodeEntry]]
+                 icd10cm_release: tuple[str, list[CodeEntry]]
                  ) -> AsyncIterator[tuple[httpx.AsyncClient, Platform]]:
     """The platform with the endocrine chapter of the real release, and a plan with one
     assistant question a day beside the default ones."""
-    settings = replace(embedded_settings, login_failure_delay_ms=0, smtp_relay=sink.address)
     plans = {p.name: {k: v for k, v in asdict(p).items() if k != "name"}
              for p in (*DEFAULT_PLANS, TIGHT, SINGLE)}
-    monkeypatch.setenv("MEDCODE_PLANS", json.dumps(plans))
+    settings = replace(embedded_settings, smtp_relay=sink.address).with_environ(
+        LOGIN_FAILURE_DELAY_MS="0", MEDCODE_PLANS=json.dumps(plans))
     release, entries = icd10cm_release
     async for client, platform in gateway(settings):
         await listening(smtp_port)
