@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections import OrderedDict
 from collections.abc import Iterator
 from pathlib import Path
@@ -216,7 +215,7 @@ class TantivyIndex(Generic[D]):
             bodies.sort(key=lambda body: str(body["id"]))
             return [self.doc_type.load(b["doc"]) for b in bodies[offset:offset + limit]], n
 
-        return await asyncio.to_thread(read)
+        return await run_in_threadpool(read)
 
     def each_document(self) -> Iterator[D]:
         """Every document, in index order, read one at a time (a ``Streamed`` index: what
@@ -245,4 +244,4 @@ class TantivyIndex(Generic[D]):
             found.sort(key=lambda item: item[0])
             return [doc for _, doc in found]
 
-        return await asyncio.to_thread(read)
+        return await run_in_threadpool(read)
