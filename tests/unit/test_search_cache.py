@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
+from dataclasses import dataclass
+
 import pytest
 
 from services.lookup.search.documents import CodeDocument
@@ -47,6 +50,59 @@ def test_answers_expire(monkeypatch: pytest.MonkeyPatch) -> None:
     now[0] += 59
     assert cache.get("q") is not None
     now[0] += 2
+    assert cache.get("q") is None
+
+
+@dataclass
+class Index:
+    """An index as the cache sees it: a name and, when stamped, a write stamp."""
+
+    name: str = "codes-v1"
+
+
+@dataclass
+class StampedIndex(Index):
+    written: int = 0
+
+    def stamp(self) -> int:
+        return self.written
+
+
+@dataclass
+class Catalog:
+    index: Index
+
+    async def live(self) -> Index:
+        return self.index
+
+
+def test_answers_of_an_index_that_says_when_it_was_written_last_until_it_is(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    now = [1000.0]
+    monkeypatch.setattr(cache_module.time, "monotonic", lambda: now[0])
+    index = StampedIndex()
+    catalog = Catalog(index)
+    cache = SearchCache(ttl=60)
+    asyncio.run(cache.live(catalog))  # type: ignore[arg-type]
+    cache.put("q", results("I10"), cache.epoch)
+    now[0] += 3600
+    asyncio.run(cache.live(catalog))  # type: ignore[arg-type]
+    assert cache.get("q") is not None  # an hour on, the index unchanged
+    index.written += 1
+    now[0] += 2
+    asyncio.run(cache.live(catalog))  # type: ignore[arg-type]
+    assert cache.get("q") is None
+
+
+def test_answers_of_an_index_that_cannot_say_expire(monkeypatch: pytest.MonkeyPatch) -> None:
+    now = [1000.0]
+    monkeypatch.setattr(cache_module.time, "monotonic", lambda: now[0])
+    catalog = Catalog(Index())
+    cache = SearchCache(ttl=60)
+    asyncio.run(cache.live(catalog))  # type: ignore[arg-type]
+    cache.put("q", results("I10"), cache.epoch)
+    now[0] += 61
     assert cache.get("q") is None
 
 

@@ -112,13 +112,16 @@ def name_key(text: str) -> tuple[str, ...]:
 _TOKEN = re.compile(r"[^\W_]+")
 
 
-def matched_spans(text: str, asked: tuple[str, ...]) -> list[tuple[int, int]]:
+@lru_cache(maxsize=16384)
+def matched_spans(text: str, asked: tuple[str, ...]) -> tuple[tuple[int, int], ...]:
     """Where the asked words stand in ``text`` (start, end offsets), for highlighting.
 
     A word matches by stem; the last one also as the start of a word, as search does.
+    Kept for recent titles and queries: answers served from the search cache ask for
+    the same spans again.
     """
     if not asked:
-        return []
+        return ()
     wanted = {stem(w) for w in asked}
     last = asked[-1]
     spans = []
@@ -126,7 +129,7 @@ def matched_spans(text: str, asked: tuple[str, ...]) -> list[tuple[int, int]]:
         token = fold(match.group())
         if stem(token) in wanted or token.startswith(last):
             spans.append((match.start(), match.end()))
-    return spans
+    return tuple(spans)
 
 
 def query_words(tokens: tuple[str, ...]) -> tuple[str, ...]:

@@ -6,15 +6,19 @@ changes when the index does. An answer is kept per index version and analysed qu
 
 - the index is written by this process (``changed``: the embedded projection calls it
   after every batch, so embedded answers are never stale);
-- it is ``ttl`` seconds old (writes made by another process, the distributed worker,
-  are seen within that time, as OpenSearch's own refresh interval delays them anyway);
+- it is ``ttl`` seconds old, on an index that cannot say when it was written (writes
+  made by another process, the distributed worker, are seen within that time, as
+  OpenSearch's own refresh interval delays them anyway);
 - newer answers push it out (least recently used first; the size is bounded).
 
 The live index (which version the alias names) is re-read at most once a second: a
 rebuild's swap is seen that late, and until then both backends answer a search on a
 dropped version from the alias's new target. An index that can tell cheaply when it was
 last written (``Stamped``: the embedded one, which other serving processes may write)
-is asked then too, and a change forgets every answer: within a second, not ``ttl``.
+is asked then too, and a change forgets every answer: within a second, not ``ttl``. Its
+answers need no ``ttl`` and are kept until it changes (or newer answers push them out):
+with several serving processes, each keeps its own answers, and a ``ttl`` would throw
+away what the second and third asker of a query make each process learn.
 """
 
 from __future__ import annotations
@@ -46,6 +50,7 @@ class SearchCache(Generic[R]):
         self._epoch = 0  # bumped by every write: answers begun before it are not kept
         self._live: tuple[float, SearchIndex] | None = None
         self._stamp: Hashable = None
+        self._stamped = False  # the live index says when it was written: no ttl needed
 
     async def live(self, catalog: SearchCatalog) -> SearchIndex:
         """``catalog.live()``, asked at most once a second (one cache serves one catalog)."""
@@ -53,6 +58,7 @@ class SearchCache(Generic[R]):
             return self._live[1]
         index = await catalog.live()
         self._live = (time.monotonic(), index)
+        self._stamped = isinstance(index, Stamped)
         if isinstance(index, Stamped):
             stamp = (index.name, index.stamp())
             if stamp != self._stamp:
@@ -69,7 +75,7 @@ class SearchCache(Generic[R]):
         if found is None:
             return None
         stored, results = found
-        if time.monotonic() - stored > self.ttl:
+        if not self._stamped and time.monotonic() - stored > self.ttl:
             del self._answers[key]
             return None
         self._answers.move_to_end(key)
