@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import pytest
 
+from services.lookup.search.documents import CodeDocument, code_plan
 from services.lookup.search.intent import asks_procedure
+from services.lookup.search.scoring import Query, rank
 from services.lookup.search.spelling import Vocabulary
 from services.lookup.search.wording import content_words, query_tokens, query_words
 
@@ -28,6 +30,49 @@ def test_a_query_naming_a_procedure_asks_for_one(query: str) -> None:
 ])
 def test_a_condition_or_a_state_after_a_procedure_does_not(query: str) -> None:
     assert not asks_procedure(_words(query))
+
+
+@pytest.mark.parametrize(("query", "surely"), [
+    ("orif left clavicle fracture", True), ("laparoscopic cholecystectomy", True),
+    ("amputation of the right great toe", True),
+    # Words of the lexicon's procedure names that people say of anything: "three"
+    # vessels, "total" knee replacement. A procedure, maybe; a condition not ruled out.
+    ("she has had diarrhea for three days", False),
+])
+def test_a_procedure_is_named_surely_only_by_operations_and_surgical_words(
+    query: str, surely: bool
+) -> None:
+    assert asks_procedure(_words(query), surely=True) is surely
+
+
+def test_a_query_surely_naming_a_procedure_prefers_it_to_the_condition() -> None:
+    encounters = {
+        "A": "initial encounter for closed fracture", "B": "initial encounter for open fracture",
+        "D": "subsequent encounter for fracture with routine healing",
+        "G": "subsequent encounter for fracture with delayed healing",
+        "K": "subsequent encounter for fracture with nonunion",
+        "P": "subsequent encounter for fracture with malunion", "S": "sequela",
+    }
+    conditions = [
+        CodeDocument("ICD10CM", f"S42.002{x}", f"Fracture of unspecified part of left clavicle, "
+                     f"{encounter}", True, "code", terms=("collarbone", "collarbone fracture"))
+        for x, encounter in encounters.items()
+    ]
+    procedure = CodeDocument(
+        "ICD10PCS", "0PSB04Z", "Reposition Left Clavicle with Internal Fixation Device, Open "
+        "Approach", True, "code", terms=("collarbone", "reduction", "fracture reduction", "orif",
+                                         "open reduction internal fixation"),
+    )
+
+    def top_five(text: str) -> list[str]:
+        words = _words(text)
+        readings = [Query.of(words, prefix=True, typed=text)]
+        return [d.code for d in rank(code_plan(words), [*conditions, procedure], readings)][:5]
+
+    # The reduction is among the first five, ahead of most encounters for the fracture.
+    assert "0PSB04Z" in top_five("orif left clavicle fracture")
+    # Without a procedure named, the fracture's encounters come first.
+    assert "0PSB04Z" not in top_five("left clavicle fracture")
 
 
 def test_filler_is_not_required_unless_it_is_all_there_is() -> None:

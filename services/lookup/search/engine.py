@@ -33,7 +33,7 @@ from services.shared.search.versions import PerVersion
 MAX_WINDOW = 1000
 _MIN_WINDOW = 200  # candidates re-ranked for any page, however small
 _SHORT = 2  # words this short are poor prefixes: sent first, so a longer word ends the plan
-_FEW = 1  # with fewer billable entries than this having every word, look at those missing one
+_FEW = 5  # with fewer billable entries than this having every word, look at those missing one
 _MAX_RELAXED = 6
 # A word in more entries than this ("left", "open", "encounter") costs a backend dearly
 # and selects little: it is left to the ranker while the other words find few enough

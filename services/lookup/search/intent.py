@@ -55,15 +55,21 @@ _STATE_WORDS = frozenset(
 )
 
 
-def asks_procedure(words: Iterable[str]) -> bool:
-    """Whether query words (folded) name a procedure done, not a state after one."""
-    named = False
+def asks_procedure(words: Iterable[str], *, surely: bool = False) -> bool:
+    """Whether query words (folded) name a procedure done, not a state after one.
+
+    ``surely``: named by a root operation, a surgical ending or an everyday procedure
+    word, not only by a word of the lexicon's procedure names, some of which people also
+    say of anything ("three" vessels, "total", "put"). Enough to prefer procedures to
+    conditions; the weaker reading only holds procedures back when it fails.
+    """
+    named = sure = False
     lexicon = default_lexicon().procedure_words
     for word in words:
         stemmed = stem(word)
         if stemmed in _STATE_WORDS:
             return False
-        named = named or (
-            stemmed in _PROCEDURE_WORDS or stemmed in lexicon or _ENDINGS.match(word) is not None
-        )
-    return named
+        strong = stemmed in _PROCEDURE_WORDS or _ENDINGS.match(word) is not None
+        sure = sure or strong
+        named = named or strong or stemmed in lexicon
+    return sure if surely else named

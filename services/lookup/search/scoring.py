@@ -42,9 +42,11 @@ _AGREE, _MAX_AGREE = 0.5, 3  # each further name of the entry that says just wha
 _HEADING = 30.0  # chapters, blocks and PCS tables are for browsing, not for coding
 _HEADINGS = frozenset({"chapter", "block", "section", "body_system", "table"})
 # A procedure code for a query naming no procedure (search.intent): "my knee gives out"
-# is not a knee resection. A tie-breaker: less than one word's coverage.
+# is not a knee resection; and a condition for one naming a procedure. A tie-breaker:
+# less than one word's coverage.
 _NOT_A_PROCEDURE = 4.0
 _PROCEDURE_SYSTEMS = frozenset({"ICD10PCS"})
+_CONDITION_SYSTEMS = frozenset({"ICD10CM"})
 _MIN_PREFIX = 3  # a last word this long also matches as the start of a word
 
 
@@ -59,6 +61,7 @@ class Query:
     prefix: str = ""  # the last word as typed, when it may be the start of a longer word
     name: tuple[str, ...] = ()  # the query as a name (see text.name_key), to recognise one
     procedural: bool = False  # names a procedure done (search.intent)
+    surgical: bool = False  # names one surely: not a condition (search.intent)
     # How each text reads for this query: texts recur across candidates.
     _read: dict[str, _Read] = field(default_factory=dict, compare=False, repr=False)
     asked: frozenset[str] = field(default=frozenset(), compare=False, repr=False)
@@ -74,7 +77,7 @@ class Query:
         name = name_key(typed or " ".join(words_))
         return cls(
             tuple(stem(w) for w in words_), words_[-1] if ok else "", name,
-            asks_procedure(words_),
+            asks_procedure(words_), asks_procedure(words_, surely=True),
         )
 
     def completes(self, held: str) -> bool:
@@ -120,8 +123,12 @@ def _score(plan: QueryPlan, queries: list[Query], doc: CodeDocument) -> float:
         score += _BILLABLE
     if doc.kind in _HEADINGS and not plan.key:
         score -= _HEADING
-    if doc.system in _PROCEDURE_SYSTEMS and queries and not plan.key:
-        if not queries[0].procedural:
+    # Either way round: a condition for a query naming a procedure done ("orif left
+    # clavicle fracture" is the reduction, not the fracture).
+    if queries and not plan.key:
+        if doc.system in _PROCEDURE_SYSTEMS and not queries[0].procedural:
+            score -= _NOT_A_PROCEDURE
+        elif doc.system in _CONDITION_SYSTEMS and queries[0].surgical:
             score -= _NOT_A_PROCEDURE
     # The general entry of a family has ".9" in its code: A54.9, H66.90.
     if doc.code.partition(".")[2].startswith("9"):
