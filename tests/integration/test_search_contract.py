@@ -1208,3 +1208,4 @@ async def test_entries_missing_one_word_follow_the_few_that_have_them_all(
     ]), checkpoint(2))
     results = await search(catalog, "flexible sigmoidoscopy with biopsy")
     assert [d.code for d in results.documents][:2] == ["K63.89", "K63.5"]
+

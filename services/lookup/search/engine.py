@@ -35,6 +35,7 @@ _MIN_WINDOW = 200  # candidates re-ranked for any page, however small
 _SHORT = 2  # words this short are poor prefixes: sent first, so a longer word ends the plan
 _FEW = 5  # with fewer billable entries than this having every word, look at those missing one
 _MAX_RELAXED = 6
+_MAX_PAIRS = 10
 # A word in more entries than this ("left", "open", "encounter") costs a backend dearly
 # and selects little: it is left to the ranker while the other words find few enough
 # entries for the backend to return them all (then every entry with all the words is
@@ -193,10 +194,11 @@ async def search(
     """Rank the best candidates and return one page of them.
 
     Stopwords are dropped and misspelt words corrected against the index's own
-    vocabulary. Every word must match when some billable entry has them all; otherwise
-    entries missing one word are added, and failing that any word may match, so a query
-    with a stray word still finds something useful. ``total`` counts every match only
-    with ``count``; otherwise it is at least what was ranked, and more when more match.
+    vocabulary. Every word must match when enough billable entries have them all;
+    otherwise entries missing one word are added, then those holding two, then any word
+    may match, so a query with stray words still finds something useful. ``total``
+    counts every match only with ``count``; otherwise it is at least what was ranked,
+    and more when more match.
     """
     window = min(max(_MIN_WINDOW, offset + limit + 50), MAX_WINDOW)
     plan = analyze(
@@ -265,18 +267,26 @@ async def _analyse(catalog: SearchCatalog, index: SearchIndex, plan: QueryPlan) 
 async def _find(index: SearchIndex, analysis: _Analysis) -> _Found:
     """The candidates search ranks, and the plan whose matches its total counts.
 
-    Every word must match when some billable entry has them all; otherwise entries
-    missing one word are added, and failing that any word may match.
+    Every word must match when enough billable entries (``_FEW``) have them all;
+    otherwise entries missing one word are added, then those holding two of them, then
+    the backend's best matches of any word.
     """
     plan, asked, vocabulary = analysis.plan, analysis.asked, analysis.vocabulary
     found = await _gather(index, plan, analysis.wordings, vocabulary)
     if len(asked) > 1 and sum(d.billable for d in found.documents) < _FEW:
-        # Few entries have every word: add those that miss one (the rarest words first),
-        # then any word at all.
+        # Few entries have every word: add those that miss one (the rarest words first).
         relaxed = list(combinations(asked, len(asked) - 1))
         if vocabulary is not None:
             relaxed.sort(key=lambda ws: min(vocabulary.entries(w) for w in ws))
         more = await _gather(index, plan, relaxed[:_MAX_RELAXED], vocabulary)
+        if len(asked) > 3:  # (of three words, the pairs are the above)
+            # And those holding two of the words (the rarest pairs first): a sentence's
+            # best few matches of any word differ from backend to backend, as each
+            # scores them its own way; the entries holding a pair are the same in both.
+            pairs = list(combinations(asked, 2))
+            if vocabulary is not None:
+                pairs.sort(key=lambda ws: max(vocabulary.entries(w) for w in ws))
+            more = _union_found(more, await _gather(index, plan, pairs[:_MAX_PAIRS], vocabulary))
         # And the entries holding the most of the words, whichever (the backend's best
         # matches of any word, ranked here): "type 2 diabetes with chronic kidney
         # disease stage 3" is E11.22, which lacks two of them.

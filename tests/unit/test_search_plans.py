@@ -1,0 +1,72 @@
+"""What lookup's engine asks a backend for, against a backend that scores its own way.
+
+Backends order matches of any word by their own scoring, so the best few of a sentence's
+words differ from one backend to the other. The engine must not depend on that order to
+find the entry holding two of the words. The double below is a backend whose order is
+the worst case: every entry holding one word comes before the one holding two.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+from dataclasses import dataclass, field
+
+from services.lookup.search.documents import CodeDocument
+from services.lookup.search.engine import search
+from services.shared.search.model import Candidates, QueryPlan
+from services.shared.search.text import stem, words
+
+_names = itertools.count()
+
+
+@dataclass
+class WorstOrderIndex:
+    """Matches a plan's words (stemmed; the last also as a prefix) in titles and terms,
+    and returns them in reverse code order, at most ``plan.window``."""
+
+    docs: list[CodeDocument]
+    name: str = field(default_factory=lambda: f"worst-{next(_names)}")
+
+    def _holds(self, doc: CodeDocument, word: str, last: bool) -> bool:
+        held = [w for text in (doc.title, *doc.terms) for w in words(text)]
+        return stem(word) in {stem(w) for w in held} or (
+            last and any(w.startswith(word) for w in held)
+        )
+
+    async def candidates(self, plan: QueryPlan) -> Candidates[CodeDocument]:
+        def matches(doc: CodeDocument) -> bool:
+            found = [
+                self._holds(doc, w, i == len(plan.words) - 1) for i, w in enumerate(plan.words)
+            ]
+            return all(found) if plan.match_all else any(found)
+
+        found = sorted((d for d in self.docs if matches(d)), key=lambda d: d.code, reverse=True)
+        return Candidates(found[: plan.window], len(found))
+
+    async def count(self) -> int:
+        return len(self.docs)
+
+    async def documents(self) -> list[CodeDocument]:
+        return list(self.docs)
+
+
+@dataclass(eq=False)  # hashable by identity, as derived data is kept per catalog
+class Catalog:
+    index: WorstOrderIndex
+
+    async def live(self) -> WorstOrderIndex:
+        return self.index
+
+
+def test_an_entry_holding_two_words_of_a_sentence_is_found_whatever_the_backend_order() -> None:
+    crowd = [
+        CodeDocument("ICD10CM", f"S{i:03d}", f"Fast {word} {i}", True, "code")
+        for i, word in zip(range(300), itertools.cycle(["motion", "growth", "rate"]))
+    ]
+    wanted = CodeDocument(
+        "ICD10CM", "R00.2", "Palpitations", True, "code", terms=("heart pounding",)
+    )
+    catalog = Catalog(WorstOrderIndex([*crowd, wanted]))
+    results = asyncio.run(search(catalog, "my heart is pounding so fast at night"))  # type: ignore[arg-type]
+    assert [d.code for d in results.documents][:1] == ["R00.2"]
