@@ -97,6 +97,21 @@ async def test_a_guest_reads_one_full_code_page_then_the_public_part(
     assert "The 7th character A means" not in second.text
 
 
+async def test_a_head_request_spends_no_view(site: httpx.AsyncClient) -> None:
+    guest = {"query": "mutation { startGuestSession { token } }"}
+    started = await site.post("/graphql", json=guest)
+    token = started.json()["data"]["startGuestSession"]["token"]
+    site.cookies.set("medcode_session", token, domain="medcode.test")
+    assert (await site.head("/codes/icd10cm/I21.9")).status_code == 200
+    assert (await site.head("/codes/icd10cm/I21.8")).status_code == 404  # no such code
+    viewer = await site.post("/graphql", json={
+        "query": "{ viewer { codePageViews { remaining } } }"
+    }, headers={"Authorization": f"Bearer {token}"})
+    assert viewer.json()["data"]["viewer"]["codePageViews"]["remaining"] == 1
+    page = await site.get("/codes/icd10cm/I21.9")  # the view a guest has, spent on reading
+    assert public_part(page.text)["locked"] == 0
+
+
 async def test_a_full_page_and_the_codepage_query_spend_one_view_between_them(
     site: httpx.AsyncClient,
 ) -> None:

@@ -70,3 +70,17 @@ def test_an_entry_holding_two_words_of_a_sentence_is_found_whatever_the_backend_
     catalog = Catalog(WorstOrderIndex([*crowd, wanted]))
     results = asyncio.run(search(catalog, "my heart is pounding so fast at night"))  # type: ignore[arg-type]
     assert [d.code for d in results.documents][:1] == ["R00.2"]
+
+
+def test_a_rare_word_s_one_entry_is_not_buried_under_a_common_word_s_thousands() -> None:
+    """No entry says both "kawasaki" and "disease"; the one saying "Kawasaki" is what is
+    meant, not any of the thousands saying "disease" (the ranker weighs words alike)."""
+    common = [
+        CodeDocument("ICD10CM", f"D{i:04d}", f"Disease {i}", True, "code") for i in range(5200)
+    ]
+    kawasaki = CodeDocument(
+        "ICD10CM", "M30.3", "Mucocutaneous lymph node syndrome [Kawasaki]", True, "code"
+    )
+    catalog = Catalog(WorstOrderIndex([*common, kawasaki]))
+    results = asyncio.run(search(catalog, "kawasaki disease"))  # type: ignore[arg-type]
+    assert [d.code for d in results.documents][:1] == ["M30.3"]

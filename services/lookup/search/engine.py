@@ -33,7 +33,11 @@ from services.shared.search.versions import PerVersion
 MAX_WINDOW = 1000
 _MIN_WINDOW = 200  # candidates re-ranked for any page, however small
 _SHORT = 2  # words this short are poor prefixes: sent first, so a longer word ends the plan
-_FEW = 5  # with fewer billable entries than this having every word, look at those missing one
+# With fewer billable entries than this having every word, look at those missing one.
+# More would be wrong: the ranker weighs every word alike, and "kawasaki disease" (no
+# entry holds both; M30.3 says "Kawasaki") would meet thousands of entries saying
+# "disease" as good as M30.3 (found by "kawasaki" alone: "disease" is a common word).
+_FEW = 1
 _MAX_RELAXED = 6
 _MAX_PAIRS = 10
 # A word in more entries than this ("left", "open", "encounter") costs a backend dearly
@@ -194,11 +198,11 @@ async def search(
     """Rank the best candidates and return one page of them.
 
     Stopwords are dropped and misspelt words corrected against the index's own
-    vocabulary. Every word must match when enough billable entries have them all;
-    otherwise entries missing one word are added, then those holding two, then any word
-    may match, so a query with stray words still finds something useful. ``total``
-    counts every match only with ``count``; otherwise it is at least what was ranked,
-    and more when more match.
+    vocabulary. Every word must match when some billable entry has them all; otherwise
+    entries missing one word are added, then those holding two, then any word may
+    match, so a query with stray words still finds something useful. ``total`` counts
+    every match only with ``count``; otherwise it is at least what was ranked, and more
+    when more match.
     """
     window = min(max(_MIN_WINDOW, offset + limit + 50), MAX_WINDOW)
     plan = analyze(
@@ -267,9 +271,9 @@ async def _analyse(catalog: SearchCatalog, index: SearchIndex, plan: QueryPlan) 
 async def _find(index: SearchIndex, analysis: _Analysis) -> _Found:
     """The candidates search ranks, and the plan whose matches its total counts.
 
-    Every word must match when enough billable entries (``_FEW``) have them all;
-    otherwise entries missing one word are added, then those holding two of them, then
-    the backend's best matches of any word.
+    Every word must match when some billable entry has them all; otherwise entries
+    missing one word are added, then those holding two of them, then the backend's best
+    matches of any word.
     """
     plan, asked, vocabulary = analysis.plan, analysis.asked, analysis.vocabulary
     found = await _gather(index, plan, analysis.wordings, vocabulary)

@@ -16,8 +16,11 @@ everyday procedure words, and by the words only the lexicon's procedure names us
 "control", "delivery", "release", "transfer", "map") are left out: they name conditions
 as often ("change of life", "delivery" of a baby is coded in both).
 
-Ranking only holds procedure codes back when a query names no procedure: a query read
-as naming one when it does not just goes without that preference.
+Ranking holds procedure codes back when a query names no procedure, and conditions back
+when it surely names one (a root operation, a surgical ending, an everyday procedure
+word; not a word of the lexicon's procedure names alone, as some are everyday words
+too): "orif left clavicle fracture" is the reduction, "left clavicle fracture" the
+fracture. Either is a tie-breaker, less than one word's coverage.
 """
 
 from __future__ import annotations

@@ -141,8 +141,10 @@ async def code_page(site: Site, request: Request) -> Response:
         raise HTTPException(404, f"{typed!r} is not a {SYSTEM_NAMES[system]} code.")
     if system_segment != system.lower() or typed != canonical:
         return RedirectResponse(f"/codes/{system.lower()}/{canonical}", status_code=301)
+    if request.method == "HEAD":
+        return await _code_head(site, request, system, canonical)
     context = site.context(request)
-    if context.token is None and request.method == "GET":
+    if context.token is None:
         # A first-time visitor: a guest session, with its free view, like the API's.
         try:
             await site.run(request, "StartGuestSession")
@@ -157,6 +159,15 @@ async def code_page(site: Site, request: Request) -> Response:
         "notes": _notes(page), "code_path": code_path, "json_ld": _json_ld(page),
         "path": request.url.path,
     }, header_data={"viewer": data["viewer"]})  # the header's viewer, read already
+
+
+async def _code_head(site: Site, request: Request, system: str, code: str) -> Response:
+    """A HEAD asks whether the page is there, not to read it: link checkers and previews
+    send one, and it must not spend a code-page view of the visitor's."""
+    data = await site.run(request, "CodeExists", {"system": system, "code": code})
+    if not any(e["node"]["code"] == code for e in data["searchCodes"]["edges"]):
+        raise HTTPException(404, f"No {SYSTEM_NAMES[system]} code {code!r} exists.")
+    return Response(media_type="text/html; charset=utf-8")
 
 
 def _notes(page: dict[str, Any]) -> list[dict[str, Any]]:
