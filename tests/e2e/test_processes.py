@@ -9,6 +9,7 @@ import socket
 import subprocess
 import sys
 from collections.abc import Iterator
+from pathlib import Path
 
 import httpx
 import pytest
@@ -34,12 +35,23 @@ def free_port() -> int:
 SERVICE_TOKEN = "test-service-token"
 
 
+# Each launched process writes its output to a file; stop_all prints the end of it,
+# which pytest shows only when a test fails (a process that never came up says why).
+_LOGS: dict[subprocess.Popen[bytes], Path] = {}
+
+
 def launch(settings: Settings, *args: str, **extra: str) -> subprocess.Popen[bytes]:
     env = {**process_env(settings), "MEDCODE_SERVICE_TOKEN": SERVICE_TOKEN, **extra}
-    return subprocess.Popen(
-        [sys.executable, "-m", "gateway.cli", *args], env=env,
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )
+    logs = settings.data_dir / "process-logs"
+    logs.mkdir(parents=True, exist_ok=True)
+    path = logs / f"{'-'.join(args)}-{len(_LOGS)}.log"
+    with path.open("wb") as out:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "gateway.cli", *args], env=env,
+            stdout=out, stderr=subprocess.STDOUT,
+        )
+    _LOGS[process] = path
+    return process
 
 
 @pytest.fixture
@@ -72,6 +84,12 @@ def stop_all(processes: list[subprocess.Popen[bytes]]) -> None:
             process.wait(10)
         except subprocess.TimeoutExpired:
             process.kill()
+    for process in processes:
+        path = _LOGS.pop(process, None)
+        if path is not None and path.exists():
+            tail = path.read_text(errors="replace").splitlines()[-30:]
+            print(f"--- {' '.join(map(str, process.args[3:]))} (exit {process.returncode}), "
+                  f"last lines of {path}:", *tail, sep="\n")
 
 
 async def until_ok(client: httpx.AsyncClient, url: str, timeout: float = 60) -> None:
