@@ -105,7 +105,10 @@ class PostgresDeadLetters:
 
         self._dsn = dsn
         self._psycopg = psycopg
-        with self._connect() as conn:
+        with self._connect() as conn, conn.transaction():
+            # Processes starting together would race on CREATE TABLE IF NOT EXISTS
+            # (the loser fails on a duplicate key in pg_type, and its process exits).
+            conn.execute("SELECT pg_advisory_xact_lock(hashtext('medcode.dead_letters'))")
             conn.execute(
                 "CREATE TABLE IF NOT EXISTS dead_letters (consumer text, source text,"
                 " position bigint, event_type text, error text, attempts integer,"

@@ -37,7 +37,7 @@ SERVICE_TOKEN = "test-service-token"
 
 # Each launched process writes its output to a file; stop_all prints the end of it,
 # which pytest shows only when a test fails (a process that never came up says why).
-_LOGS: dict[subprocess.Popen[bytes], Path] = {}
+_LOGS: dict[subprocess.Popen[bytes], tuple[str, Path]] = {}
 
 
 def launch(settings: Settings, *args: str, **extra: str) -> subprocess.Popen[bytes]:
@@ -50,7 +50,7 @@ def launch(settings: Settings, *args: str, **extra: str) -> subprocess.Popen[byt
             [sys.executable, "-m", "gateway.cli", *args], env=env,
             stdout=out, stderr=subprocess.STDOUT,
         )
-    _LOGS[process] = path
+    _LOGS[process] = (" ".join(args), path)
     return process
 
 
@@ -85,11 +85,11 @@ def stop_all(processes: list[subprocess.Popen[bytes]]) -> None:
         except subprocess.TimeoutExpired:
             process.kill()
     for process in processes:
-        path = _LOGS.pop(process, None)
-        if path is not None and path.exists():
+        name, path = _LOGS.pop(process, ("", Path()))
+        if path.is_file():
             tail = path.read_text(errors="replace").splitlines()[-30:]
-            print(f"--- {' '.join(map(str, process.args[3:]))} (exit {process.returncode}), "
-                  f"last lines of {path}:", *tail, sep="\n")
+            print(f"--- {name} (exit {process.returncode}), last lines of {path}:", *tail,
+                  sep="\n")
 
 
 async def until_ok(client: httpx.AsyncClient, url: str, timeout: float = 60) -> None:
