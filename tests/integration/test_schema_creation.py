@@ -21,19 +21,21 @@ pytestmark = pytest.mark.integration
 STARTING_TOGETHER = 8
 
 
+def _on_barrier(barrier: threading.Barrier, create: Callable[[str], object],
+                dsn: str) -> object:
+    barrier.wait()
+    return create(dsn)
+
+
 def create_together(create: Callable[[str], object], rounds: int = 5) -> None:
     """Each round: a fresh database, and every thread creates on the same barrier."""
     for _ in range(rounds):
         with fresh_database() as dbname:
             dsn = Settings(postgres_dbname=dbname).postgres_dsn()
             barrier = threading.Barrier(STARTING_TOGETHER)
-
-            def start() -> object:
-                barrier.wait()
-                return create(dsn)
-
             with ThreadPoolExecutor(STARTING_TOGETHER) as pool:
-                made = [pool.submit(start) for _ in range(STARTING_TOGETHER)]
+                made = [pool.submit(_on_barrier, barrier, create, dsn)
+                        for _ in range(STARTING_TOGETHER)]
                 for future in made:
                     future.result()  # raises what a losing process would have died of
 
