@@ -40,7 +40,7 @@ sys.path.insert(0, str(ROOT))
 
 from bench.traffic import first_time_queries  # noqa: E402
 from services.lookup.search.documents import CODES, CodeDocument, code_plan  # noqa: E402
-from services.lookup.search.engine import VOCABULARIES, search  # noqa: E402
+from services.lookup.search.engine import search, warm  # noqa: E402
 from services.shared.search.embedded import TantivyCatalog  # noqa: E402
 from services.shared.search.embedded.layout import starts_of  # noqa: E402
 from services.shared.search.text import words  # noqa: E402
@@ -148,7 +148,7 @@ def timed_search(catalog: TantivyCatalog[CodeDocument], queries: list[str]) -> N
     """Lookup's whole search, awaited one query at a time on one event loop."""
     loop = asyncio.new_event_loop()
     try:
-        loop.run_until_complete(VOCABULARIES.of(catalog, catalog.live_now()))
+        loop.run_until_complete(warm(catalog))
         timed("search", queries, lambda q: loop.run_until_complete(search(catalog, q)))
     finally:
         loop.close()

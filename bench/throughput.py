@@ -271,13 +271,13 @@ async def repeated(port: int, queries: list[str], options: argparse.Namespace) -
 def engine_alone(data_dir: Path, queries: list[str]) -> None:
     """Lookup's whole search in this process, one query at a time, no cache, no HTTP."""
     from services.lookup.search.documents import CODES
-    from services.lookup.search.engine import VOCABULARIES, search
+    from services.lookup.search.engine import search, warm
     from services.shared.search.embedded import TantivyCatalog
 
     catalog = TantivyCatalog(data_dir / "search", CODES)
 
     async def run() -> list[float]:
-        await VOCABULARIES.of(catalog, catalog.live_now())
+        await warm(catalog)
         for q in queries[-200:]:
             await search(catalog, q)
         spent = []

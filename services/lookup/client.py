@@ -21,7 +21,7 @@ from services.lookup.domain import (
 )
 from services.lookup.plain_language import PlainLanguage, describe
 from services.lookup.search.documents import CodeDocument, CodeFacets
-from services.lookup.search.engine import VOCABULARIES, Results, facets, search
+from services.lookup.search.engine import VOCABULARIES, Results, facets, search, warm
 
 # How lookup reads a query's words, for clients that read questions the same way
 # (CasePilot tells a question's content words from filler with them).
@@ -383,9 +383,7 @@ class LocalLookup:
         self._gem_maps: dict[str, tuple[int, dict[str, GemMapping]]] = {}
 
     async def warm(self) -> None:
-        """Read the index's spelling vocabulary now (seconds for a full index) rather
-        than in the first search that corrects a word."""
-        await VOCABULARIES.of(self.catalog, await self.catalog.live())
+        await warm(self.catalog)
 
     async def _loaded_systems(self) -> frozenset[str]:
         """Systems with at least one release; re-read every few seconds, not per search."""

@@ -17,7 +17,8 @@ from itertools import combinations
 
 from services.lookup.search.analysis import analyze
 from services.lookup.search.documents import CodeDocument, CodeFacets
-from services.lookup.search.scoring import Query, rank
+from services.lookup.search.names import Names, Renamed
+from services.lookup.search.scoring import Query, rank, renamed_match
 from services.lookup.search.spelling import MAX_CORRECTED, MIN_CORRECTED, Vocabulary
 from services.lookup.search.wording import content_words, query_words
 from services.shared.search.cache import SearchCache
@@ -67,6 +68,8 @@ class _Analysis:
     wordings: list[tuple[str, ...]]  # asked, and its singular when that differs
     readings: list[Query]  # the wordings as the ranker reads them
     vocabulary: Vocabulary | None
+    renamed: list[Renamed]  # asked, with a condition named another way (search.names)
+    renamed_readings: list[Query]  # those as the ranker reads them
 
 
 @dataclass(frozen=True)
@@ -76,12 +79,23 @@ class _Found:
     documents: list[CodeDocument]
     total: int  # the largest plan's match count
     counted: QueryPlan | None  # that plan: the entries ``total`` counts
+    renamed: bool = False  # also found by naming a condition otherwise than typed
 
 
 # The spelling vocabulary of each index version (see services.shared.search.versions).
 VOCABULARIES: PerVersion[Vocabulary] = PerVersion(
     lambda documents: Vocabulary.of(documents), lambda: Vocabulary(())
 )
+# The other names of conditions (search.names), likewise.
+NAMES: PerVersion[Names] = PerVersion(lambda documents: Names.of(documents), lambda: Names(()))
+
+
+async def warm(catalog: SearchCatalog) -> None:
+    """Derive from the live index now (seconds for a full one) what searches read from
+    it, rather than in the first search that needs it."""
+    index = await catalog.live()
+    await VOCABULARIES.of(catalog, index)
+    await NAMES.of(catalog, index)
 
 
 def _needs_vocabulary(words: tuple[str, ...]) -> bool:
@@ -228,7 +242,10 @@ async def _search(
 ) -> Results:
     analysis = await _analyse(catalog, index, plan)
     found = await _find(index, analysis)
-    ranked = rank(plan, found.documents, analysis.readings)
+    readings = analysis.readings
+    if found.renamed:
+        readings = [*readings, *analysis.renamed_readings]
+    ranked = rank(plan, found.documents, readings)
     total = max(found.total, len(ranked))
     return Results(ranked[offset : offset + limit], total, analysis.asked)
 
@@ -265,7 +282,12 @@ async def _analyse(catalog: SearchCatalog, index: SearchIndex, plan: QueryPlan) 
         Query.of(w, prefix=not corrected and i == 0, typed=" ".join(typed) if i == 0 else "")
         for i, w in enumerate(spoken)
     ]
-    return _Analysis(plan, asked, wordings, readings, vocabulary)
+    renamed = (await NAMES.of(catalog, index)).readings(asked) if len(asked) > 1 else []
+    renamed_readings = [
+        Query.of(r.words, prefix=not corrected and r.words[-1] == asked[-1], renamed=r.name)
+        for r in renamed
+    ]
+    return _Analysis(plan, asked, wordings, readings, vocabulary, renamed, renamed_readings)
 
 
 async def _find(index: SearchIndex, analysis: _Analysis) -> _Found:
@@ -273,7 +295,8 @@ async def _find(index: SearchIndex, analysis: _Analysis) -> _Found:
 
     Every word must match when some billable entry has them all; otherwise entries
     missing one word are added, then those holding two of them, then the backend's best
-    matches of any word.
+    matches of any word, and those holding every word once a condition the query names
+    is named another way (search.names).
     """
     plan, asked, vocabulary = analysis.plan, analysis.asked, analysis.vocabulary
     found = await _gather(index, plan, analysis.wordings, vocabulary)
@@ -297,6 +320,17 @@ async def _find(index: SearchIndex, analysis: _Analysis) -> _Found:
         anyword = replace(plan, words=_plan_order(_retrievable(asked)), match_all=False)
         more = _union_found(more, await _retrieve(index, [anyword]))
         found = _union_found(found, more)
+        if analysis.renamed:
+            # Only the combination codes another name finds (scoring.renamed_match):
+            # the rest it retrieves would crowd what the words as typed found.
+            wordings = [r.words for r in analysis.renamed]
+            renamed = await _gather(index, plan, wordings, vocabulary)
+            combined = [
+                d for d in renamed.documents
+                if any(renamed_match(q, d) for q in analysis.renamed_readings)
+            ]
+            found = replace(found, documents=_extended(found.documents, combined),
+                            renamed=bool(combined))
     return found
 
 

@@ -19,6 +19,7 @@ Ranking rewards, in order of weight:
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -48,6 +49,10 @@ _NOT_A_PROCEDURE = 4.0
 _PROCEDURE_SYSTEMS = frozenset({"ICD10PCS"})
 _CONDITION_SYSTEMS = frozenset({"ICD10CM"})
 _MIN_PREFIX = 3  # a last word this long also matches as the start of a word
+# A reading naming a condition otherwise than typed (search.names) counts this much less:
+# it wins only where it covers more of the query than the words as typed.
+_RENAMED = 6.0
+_COMBINATION = re.compile(r"\b(?:with|due to)\b", re.IGNORECASE)
 
 
 _CONTEXT_STEMS = frozenset(stem(w) for w in CONTEXT)
@@ -62,6 +67,8 @@ class Query:
     name: tuple[str, ...] = ()  # the query as a name (see text.name_key), to recognise one
     procedural: bool = False  # names a procedure done (search.intent)
     surgical: bool = False  # names one surely: not a condition (search.intent)
+    # Where a condition is named otherwise than typed (search.names): which words.
+    renamed: range = range(0)
     # How each text reads for this query: texts recur across candidates.
     _read: dict[str, _Read] = field(default_factory=dict, compare=False, repr=False)
     asked: frozenset[str] = field(default=frozenset(), compare=False, repr=False)
@@ -72,12 +79,15 @@ class Query:
         object.__setattr__(self, "begun", " " + self.prefix)
 
     @classmethod
-    def of(cls, words_: Sequence[str], *, prefix: bool = False, typed: str = "") -> Query:
+    def of(
+        cls, words_: Sequence[str], *, prefix: bool = False, typed: str = "",
+        renamed: range = range(0),
+    ) -> Query:
         ok = prefix and bool(words_) and len(words_[-1]) >= _MIN_PREFIX
         name = name_key(typed or " ".join(words_))
         return cls(
             tuple(stem(w) for w in words_), words_[-1] if ok else "", name,
-            asks_procedure(words_), asks_procedure(words_, surely=True),
+            asks_procedure(words_), asks_procedure(words_, surely=True), renamed,
         )
 
     def completes(self, held: str) -> bool:
@@ -118,7 +128,9 @@ def _score(plan: QueryPlan, queries: list[Query], doc: CodeDocument) -> float:
         elif doc.compact.startswith(plan.key):
             score += _CODE_PREFIX - (len(doc.compact) - len(plan.key))
     if queries:
-        score += max(_words_score(query, doc) for query in queries)
+        score += max(
+            _words_score(query, doc) - (_RENAMED if query.renamed else 0.0) for query in queries
+        )
     if doc.billable:
         score += _BILLABLE
     if doc.kind in _HEADINGS and not plan.key:
@@ -221,6 +233,8 @@ def _words_score(query: Query, doc: CodeDocument) -> float:
     context = sum(
         1 for d in title_reading.details if d in _CONTEXT_STEMS and d not in query.asked
     )
+    if query.renamed and not _combines(query, doc, len(covered) == n):
+        return 0.0
     found_all, minus_extras, _, is_title = best
     coverage = len(covered) - (1.0 - _COMPLETED if n - 1 in covered and completed_only else 0.0)
     return (
@@ -235,6 +249,29 @@ def _words_score(query: Query, doc: CodeDocument) -> float:
         - _TITLE_EXTRA * title_extras
         - _CONTEXT * context
     )
+
+
+def renamed_match(query: Query, doc: CodeDocument) -> bool:
+    """Whether a query naming a condition otherwise finds this entry (``_combines``)."""
+    return _words_score(query, doc) > 0.0
+
+
+def _combines(query: Query, doc: CodeDocument, covered: bool) -> bool:
+    """Whether a query naming a condition otherwise (search.names) finds what the words
+    as typed missed: a combination code ("A with B", "A due to B") holding all of it,
+    the other name as written. Not any entry that happens to hold both names ("sore
+    throat and fever" is J02.9, not the syndrome whose name lists pharyngitis and
+    fever), nor one whose words are strewn ("uti with blood" is not a blood infection).
+    """
+    if not covered or not _COMBINATION.search(doc.title):
+        return False
+    name = query.stems[query.renamed.start : query.renamed.stop]
+    return any(_holds(read(text).sequence, name) for text in (doc.title, *doc.terms))
+
+
+def _holds(sequence: tuple[str, ...], part: tuple[str, ...]) -> bool:
+    n = len(part)
+    return any(sequence[i : i + n] == part for i in range(len(sequence) - n + 1))
 
 
 def _in_order(query: Query, sequence: tuple[str, ...]) -> bool:

@@ -1,0 +1,83 @@
+"""Other names of a condition a query names, from the code set's own "NOS" convention.
+
+An entry's term "X NOS" says what X alone means: that entry. Two such terms on one entry
+("Peripheral angiopathy NOS" and "pvd NOS" on I73.9) are two names of one condition, so
+a query naming it one way may also be read the other: "dm2 w pvd" is E11.51, whose title
+says "peripheral angiopathy". Only a part of a longer query is named again (the whole
+query already finds the entry whose names they are: what it adds is the combination),
+and the ranker counts such a reading a little less than the query as typed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from services.lookup.search.documents import CodeDocument
+from services.lookup.search.wording import STOPWORDS
+from services.shared.search.text import stem, words
+
+_SYSTEM = "ICD10CM"  # conditions: PCS "NOS" terms name root operations, not synonyms
+_MAX_WORDS = 4  # a name longer than this is a description, not a name
+_PER_PART = 3  # other names of one part of a query, the longest (most spelt out) first
+_MAX_READINGS = 6  # other readings of one query: each is searched and ranked
+_LISTING = frozenset(",()[]")  # "Cardiac, heart or myocardial failure" lists, not names
+
+
+def _name(term: str) -> tuple[str, ...]:
+    """The words of a "X NOS" term's X, stopwords out; () when it is not a plain name."""
+    text = term[: -len(" NOS")]
+    if any(c in _LISTING for c in text):
+        return ()
+    found = tuple(w for w in words(text) if w not in STOPWORDS)
+    return found if 0 < len(found) <= _MAX_WORDS and "or" not in words(text) else ()
+
+
+class Names:
+    """The names of each condition the index marks two ways, by their stems."""
+
+    def __init__(self, groups: Iterable[Iterable[tuple[str, ...]]]) -> None:
+        self._others: dict[tuple[str, ...], list[tuple[str, ...]]] = {}
+        for group in groups:
+            names = list(dict.fromkeys(group))
+            for name in names:
+                key = tuple(stem(w) for w in name)
+                known = self._others.setdefault(key, [])
+                known.extend(n for n in names if n != name and n not in known)
+        for known in self._others.values():
+            known.sort(key=lambda n: (-len(n), n))
+
+    @classmethod
+    def of(cls, documents: Iterable[CodeDocument]) -> Names:
+        groups = []
+        for doc in documents:
+            if doc.system != _SYSTEM:
+                continue
+            names = {n for t in doc.terms if t.endswith(" NOS") and (n := _name(t))}
+            if len(names) > 1:
+                groups.append(sorted(names))
+        return cls(groups)
+
+    def __len__(self) -> int:
+        return len(self._others)
+
+    def readings(self, asked: tuple[str, ...]) -> list[Renamed]:
+        """``asked`` with one part of it named another way, longest parts first."""
+        stems = tuple(stem(w) for w in asked)
+        found: list[Renamed] = []
+        for length in range(min(_MAX_WORDS, len(asked) - 1), 0, -1):
+            for start in range(len(asked) - length + 1):
+                others = self._others.get(stems[start : start + length], ())
+                for other in others[:_PER_PART]:
+                    words_ = asked[:start] + other + asked[start + length :]
+                    if all(words_ != r.words for r in found):
+                        found.append(Renamed(words_, range(start, start + len(other))))
+        return found[:_MAX_READINGS]
+
+
+@dataclass(frozen=True)
+class Renamed:
+    """A query with one part named another way: its words, and where that name is."""
+
+    words: tuple[str, ...]
+    name: range

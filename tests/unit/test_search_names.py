@@ -1,0 +1,108 @@
+"""A condition a query names one way, found where a combination code names it another:
+the two names are the "NOS" terms of one entry (services/lookup/search/names.py)."""
+
+from __future__ import annotations
+
+import asyncio
+
+from services.lookup.search.documents import CodeDocument
+from services.lookup.search.engine import search
+from services.lookup.search.names import Names
+from tests.unit.test_search_plans import Catalog, WorstOrderIndex
+
+ANGIOPATHY = CodeDocument(
+    "ICD10CM", "I73.9", "Peripheral vascular disease, unspecified", True, "code",
+    terms=("Peripheral angiopathy NOS", "pvd NOS", "Spasm of artery"),
+)
+COMBINATION = CodeDocument(
+    "ICD10CM", "E11.51",
+    "Type 2 diabetes mellitus with diabetic peripheral angiopathy without gangrene", True,
+    "code", terms=("dm2", "t2dm"),
+)
+DIABETES = CodeDocument(
+    "ICD10CM", "E11.9", "Type 2 diabetes mellitus without complications", True, "code",
+    terms=("dm2 NOS", "t2dm NOS"),
+)
+
+
+def test_the_nos_terms_of_one_condition_name_it_alike() -> None:
+    names = Names.of([ANGIOPATHY, COMBINATION, DIABETES])
+    renamed = [r.words for r in names.readings(("dm2", "pvd"))]
+    assert ("dm2", "peripheral", "angiopathy") in renamed
+    assert ("t2dm", "pvd") in renamed
+    # Where the other name is, so the ranker can ask an entry for all of it.
+    reading = next(r for r in names.readings(("dm2", "pvd")) if r.words[-1] == "angiopathy")
+    assert list(reading.name) == [1, 2]
+
+
+def test_only_a_part_of_a_query_is_named_again_and_only_by_plain_names() -> None:
+    listing = CodeDocument(
+        "ICD10CM", "I50.9", "Heart failure, unspecified", True, "code",
+        terms=("Cardiac, heart or myocardial failure NOS", "chf NOS", "heart failure NOS"),
+    )
+    procedure = CodeDocument(
+        "ICD10PCS", "0DTJ4ZZ", "Resection of Appendix, Percutaneous Endoscopic Approach",
+        True, "code", terms=("Resection NOS", "appendectomy NOS"),
+    )
+    names = Names.of([listing, procedure])
+    assert names.readings(("chf",)) == []  # the whole query finds I50.9 itself
+    renamed = [r.words for r in names.readings(("chf", "afib"))]
+    assert renamed == [("heart", "failure", "afib")]  # not the comma-separated listing
+    assert names.readings(("appendectomy", "open")) == []  # PCS terms name operations
+
+
+def test_a_combination_named_otherwise_is_found_and_ranked_first() -> None:
+    catalog = Catalog(WorstOrderIndex([ANGIOPATHY, COMBINATION, DIABETES]))
+    results = asyncio.run(search(catalog, "dm2 w pvd"))  # type: ignore[arg-type]
+    assert [d.code for d in results.documents][:1] == ["E11.51"]
+
+
+def test_another_name_never_outranks_an_entry_holding_the_words_as_typed() -> None:
+    """Renaming is for when no entry holds every word: "oa r knee" is M17.11, though
+    "arthritis" is another name of "oa" and names many other knees."""
+    oa = CodeDocument(
+        "ICD10CM", "M19.90", "Unspecified osteoarthritis, unspecified site", True, "code",
+        terms=("oa NOS", "arthritis NOS"),
+    )
+    knee = CodeDocument(
+        "ICD10CM", "M17.11", "Unilateral primary osteoarthritis, right knee", True, "code",
+        terms=("oa",),
+    )
+    other = CodeDocument(
+        "ICD10CM", "M00.061", "Staphylococcal arthritis, right knee", True, "code",
+    )
+    catalog = Catalog(WorstOrderIndex([oa, knee, other]))
+    results = asyncio.run(search(catalog, "oa right knee"))  # type: ignore[arg-type]
+    assert [d.code for d in results.documents][:1] == ["M17.11"]
+
+
+def test_another_name_finds_combination_codes_not_entries_that_list_both_names() -> None:
+    """Two symptoms are coded apart: "sore throat and fever" is not the syndrome whose
+    name happens to list pharyngitis (another name of sore throat) and fever."""
+    throat = CodeDocument(
+        "ICD10CM", "J02.9", "Acute pharyngitis, unspecified", True, "code",
+        terms=("Pharyngitis NOS", "sore throat NOS"),
+    )
+    syndrome = CodeDocument(
+        "ICD10CM", "M04.8", "Other autoinflammatory syndromes", True, "code",
+        terms=("Periodic fever, aphthous stomatitis, pharyngitis, and adenopathy syndrome",),
+    )
+    catalog = Catalog(WorstOrderIndex([throat, syndrome]))
+    results = asyncio.run(search(catalog, "sore throat and fever"))  # type: ignore[arg-type]
+    assert [d.code for d in results.documents][:1] == ["J02.9"]
+
+
+def test_the_other_name_must_be_written_whole_not_strewn_over_texts() -> None:
+    """"Blood infection" is another name of sepsis; an entry saying "blood in urine" and
+    "bladder infection" does not say it."""
+    sepsis = CodeDocument(
+        "ICD10CM", "A41.9", "Sepsis, unspecified organism", True, "code",
+        terms=("Sepsis NOS", "blood infection NOS"),
+    )
+    cystitis = CodeDocument(
+        "ICD10CM", "N30.01", "Acute cystitis with hematuria", True, "code",
+        terms=("uti with blood", "blood in urine", "bladder infection"),
+    )
+    catalog = Catalog(WorstOrderIndex([sepsis, cystitis]))
+    results = asyncio.run(search(catalog, "uti w sepsis"))  # type: ignore[arg-type]
+    assert [d.code for d in results.documents][:1] == ["A41.9"]
