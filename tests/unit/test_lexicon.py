@@ -236,6 +236,9 @@ def test_known_short_coded_and_hopeless_words_stay(word: str) -> None:
         ("024.419", "O24419"),  # no ICD-10-CM code starts with a zero, no PCS code has a dot
         ("O80", "O80"),
         ("024", "024"),  # a PCS table as typed
+        ("I1O", "I10"),  # no ICD-10-CM code has an O after its first letter
+        ("e11.o", "E110"),
+        ("what is the icd 10 code for e119?", "E119"),  # words saying a code follows
         ("codeine", None),
     ],
 )

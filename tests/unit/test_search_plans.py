@@ -22,8 +22,9 @@ _names = itertools.count()
 
 @dataclass
 class WorstOrderIndex:
-    """Matches a plan's words (stemmed; the last also as a prefix) in titles and terms,
-    and returns them in reverse code order, at most ``plan.window``."""
+    """Matches a plan's code (as the start of an entry's) and words (stemmed; the last
+    also as a prefix) in titles and terms: code matches first, shortest first, then word
+    matches in reverse code order, at most ``plan.window``."""
 
     docs: list[CodeDocument]
     name: str = field(default_factory=lambda: f"worst-{next(_names)}")
@@ -41,7 +42,15 @@ class WorstOrderIndex:
             ]
             return all(found) if plan.match_all else any(found)
 
-        found = sorted((d for d in self.docs if matches(d)), key=lambda d: d.code, reverse=True)
+        keyed = sorted(
+            (d for d in self.docs if plan.key and d.compact.startswith(plan.key)),
+            key=lambda d: (len(d.compact), d.compact),
+        )
+        worded = sorted(
+            (d for d in self.docs if plan.words and matches(d) and d not in keyed),
+            key=lambda d: d.code, reverse=True,
+        )
+        found = keyed + worded
         return Candidates(found[: plan.window], len(found))
 
     async def count(self) -> int:
@@ -84,3 +93,20 @@ def test_a_rare_word_s_one_entry_is_not_buried_under_a_common_word_s_thousands()
     catalog = Catalog(WorstOrderIndex([*common, kawasaki]))
     results = asyncio.run(search(catalog, "kawasaki disease"))  # type: ignore[arg-type]
     assert [d.code for d in results.documents][:1] == ["M30.3"]
+
+
+def test_a_seventh_character_typed_without_its_placeholders_finds_the_code() -> None:
+    """Coders drop the X's: "s13.4a" is S13.4XXA. But C83.5A is a code of its own, and
+    is what "c83.5a" names."""
+    docs = [
+        CodeDocument("ICD10CM", "S13.4XXA", "Sprain of ligaments of cervical spine, initial "
+                     "encounter", True, "code"),
+        CodeDocument("ICD10CM", "S13.4XXD", "Sprain of ligaments of cervical spine, "
+                     "subsequent encounter", True, "code"),
+        CodeDocument("ICD10CM", "C83.5A", "Lymphoblastic (diffuse) lymphoma, in remission",
+                     True, "code"),
+    ]
+    catalog = Catalog(WorstOrderIndex(docs))
+    for typed, code in [("s13.4a", "S13.4XXA"), ("S134D", "S13.4XXD"), ("c83.5a", "C83.5A")]:
+        results = asyncio.run(search(catalog, typed))  # type: ignore[arg-type]
+        assert [d.code for d in results.documents][:1] == [code], typed

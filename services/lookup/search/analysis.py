@@ -13,9 +13,14 @@ from services.shared.search.text import fold
 
 # Anything a coder may type as a code of some system: I21.9, i219, 0DTJ4ZZ, J1100, 99213.
 _CODE_LIKE = re.compile(r"[A-Z0-9]{3,7}")
-_CODE_NOISE = re.compile(r"[\s.,\-_]+")
-# The code set named before the code: "ICD-10 I50.9", "icd10cm: e11.9", "code I10".
-_CODE_SET = re.compile(r"^\s*(?:icd[\s\-]*(?:10|9)?(?:[\s\-]*(?:cm|pcs))?|code)\b[\s:#]*")
+_CODE_NOISE = re.compile(r"[\s.,\-_?]+")
+# Words before the code that only say a code follows: "ICD-10 I50.9", "icd10cm: e11.9",
+# "code I10", "what is the icd 10 code for e119".
+_CODE_SET = re.compile(
+    r"^\s*(?:(?:icd[\s\-]*(?:10|9)?(?:[\s\-]*(?:cm|pcs))?|codes?|what|is|the|for|of)\b[\s:#]*)+"
+)
+# The seventh characters of ICD-10-CM: the encounter, the healing, sequela and the like.
+_SEVENTH = frozenset("ABCDEFGHJKMNPQRS")
 # An ICD-10-CM code is a letter and a digit, then (after a dot) up to four more.
 _CM_DOTTED = re.compile(r"[a-z0-9]\d[a-z0-9]\.[a-z0-9]{1,4}")
 
@@ -36,14 +41,27 @@ def _unconfused(compact: str, dotted: bool) -> str:
     ICD-10-PCS uses neither O nor I (they read as 0 and 1): seven characters from a digit
     on are such a code ("1OE0XZZ"), as is one from an O then a letter, since an
     ICD-10-CM code has a digit second ("ODTJ4ZZ" is 0DTJ4ZZ). A zero does not begin an
-    ICD-10-CM code, nor does an ICD-10-PCS code have a dot: "024.419" is O24.419.
+    ICD-10-CM code, nor does an ICD-10-PCS code have a dot: "024.419" is O24.419. After
+    its first letter, no ICD-10-CM, HCPCS or CPT code has an O: "I1O" is I10.
     """
     procedure = len(compact) == 7 and compact[0].isdigit()
     if procedure or (compact[0] == "O" and len(compact) > 1 and compact[1].isalpha()):
         return compact.replace("O", "0").replace("I", "1")
     if dotted and compact[0] == "0":
         return "O" + compact[1:]
+    if compact[0].isalpha():
+        return compact[0] + compact[1:].replace("O", "0")
     return compact
+
+
+def with_placeholders(code: str) -> str | None:
+    """The code meant by a seventh character typed without its placeholder X's: "S13.4A"
+    is S13.4XXA, "W21.01A" W21.01XA. Only a guess: some codes of four to six characters
+    do end in a letter (C83.5A), so search tries it when the code as typed names none.
+    """
+    if 4 <= len(code) <= 6 and code[0].isalpha() and code[1].isdigit() and code[-1] in _SEVENTH:
+        return code[:-1].ljust(6, "X") + code[-1]
+    return None
 
 
 def analyze(
