@@ -15,6 +15,10 @@ Ranking rewards, in order of weight:
    I63.9's; the lookup lexicon marks more the same way), no context the query did not
    ask for ("in pregnancy", "history of"), a code rather than a heading, billable, fewer
    details in the title, ".9" in its code.
+
+Each reading of the query is scored and the best counts. Where no entry holds every
+word, the engine adds readings naming a condition otherwise (search.names): they count
+a little less, and only for a combination code holding all of such a reading.
 """
 
 from __future__ import annotations
