@@ -41,11 +41,11 @@ _SHORT = 2  # words this short are poor prefixes: sent first, so a longer word e
 _FEW = 1
 _MAX_RELAXED = 6
 _MAX_PAIRS = 10
-# How many of the backend's best matches of any word are ranked when few entries hold
-# every word: each backend orders such matches its own way, and a wider net lets more of
-# the same entries into both (development sentences 0.87 / 0.82 -> 0.89 / 0.84 on
-# tantivy / OpenSearch; 1,000 let in more noise than it found). A twentieth of what
-# people send as they type comes this far.
+# How many of the backend's best matches of any word are ranked for a sentence (four
+# words or more) that few entries hold whole: each backend orders such matches its own
+# way, and a wider net lets more of the same entries into both (development sentences
+# 0.87 / 0.82 -> 0.89 / 0.84 on tantivy / OpenSearch; 1,000 let in more noise than it
+# found). Shorter queries, most of what people send as they type, keep the page's window.
 _ANY_WINDOW = 600
 # A word in more entries than this ("left", "open", "encounter") costs a backend dearly
 # and selects little: it is left to the ranker while the other words find few enough
@@ -326,8 +326,9 @@ async def _find(index: SearchIndex, analysis: _Analysis) -> _Found:
         # And the entries holding the most of the words, whichever (the backend's best
         # matches of any word, ranked here): "type 2 diabetes with chronic kidney
         # disease stage 3" is E11.22, which lacks two of them.
+        wide = max(plan.window, _ANY_WINDOW) if len(asked) > 3 else plan.window
         anyword = replace(plan, words=_plan_order(_retrievable(asked)), match_all=False,
-                          window=max(plan.window, _ANY_WINDOW))
+                          window=wide)
         more = _union_found(more, await _retrieve(index, [anyword]))
         found = _union_found(found, more)
         if analysis.renamed:
