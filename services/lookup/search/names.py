@@ -4,8 +4,10 @@ An entry's term "X NOS" says what X alone means: that entry. Two such terms on o
 ("Peripheral angiopathy NOS" and "pvd NOS" on I73.9) are two names of one condition, so
 a query naming it one way may also be read the other: "dm2 w pvd" is E11.51, whose title
 says "peripheral angiopathy". Only a part of a longer query is named again (the whole
-query already finds the entry whose names they are: what it adds is the combination),
-and the ranker counts such a reading a little less than the query as typed.
+query already finds the entry whose names they are: what it adds is the combination).
+The engine tries such readings only when no billable entry holds every word as typed,
+and the ranker counts one only for a combination code holding all of it, a little less
+than the query as typed (search.scoring).
 """
 
 from __future__ import annotations
