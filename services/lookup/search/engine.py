@@ -17,7 +17,7 @@ from itertools import combinations
 
 from services.lookup.search.analysis import analyze, with_placeholders
 from services.lookup.search.documents import CodeDocument, CodeFacets
-from services.lookup.search.names import Names, Renamed
+from services.lookup.search.names import Names
 from services.lookup.search.scoring import Query, rank, renamed_match
 from services.lookup.search.spelling import MAX_CORRECTED, MIN_CORRECTED, Vocabulary
 from services.lookup.search.wording import content_words, query_words
@@ -74,8 +74,8 @@ class _Analysis:
     wordings: list[tuple[str, ...]]  # asked, and its singular when that differs
     readings: list[Query]  # the wordings as the ranker reads them
     vocabulary: Vocabulary | None
-    renamed: list[Renamed]  # asked, with a condition named another way (search.names)
-    renamed_readings: list[Query]  # those as the ranker reads them
+    names: Names | None  # other names of conditions (search.names), for a relaxed search
+    corrected: bool  # a word was spelling corrected (then no word is read as a prefix)
 
 
 @dataclass(frozen=True)
@@ -85,7 +85,8 @@ class _Found:
     documents: list[CodeDocument]
     total: int  # the largest plan's match count
     counted: QueryPlan | None  # that plan: the entries ``total`` counts
-    renamed: bool = False  # also found by naming a condition otherwise than typed
+    # Readings naming a condition otherwise than typed, where they found something.
+    renamed: tuple[Query, ...] = ()
 
 
 # The spelling vocabulary of each index version (see services.shared.search.versions).
@@ -251,10 +252,7 @@ async def _search(
     if plan.key and not any(d.compact.startswith(plan.key) for d in found.documents):
         if (padded := with_placeholders(plan.key)) is not None:
             return await _search(catalog, index, replace(plan, key=padded), offset, limit)
-    readings = analysis.readings
-    if found.renamed:
-        readings = [*readings, *analysis.renamed_readings]
-    ranked = rank(plan, found.documents, readings)
+    ranked = rank(plan, found.documents, [*analysis.readings, *found.renamed])
     total = max(found.total, len(ranked))
     return Results(ranked[offset : offset + limit], total, analysis.asked)
 
@@ -291,12 +289,8 @@ async def _analyse(catalog: SearchCatalog, index: SearchIndex, plan: QueryPlan) 
         Query.of(w, prefix=not corrected and i == 0, typed=" ".join(typed) if i == 0 else "")
         for i, w in enumerate(spoken)
     ]
-    renamed = (await NAMES.of(catalog, index)).readings(asked) if len(asked) > 1 else []
-    renamed_readings = [
-        Query.of(r.words, prefix=not corrected and r.words[-1] == asked[-1], renamed=r.name)
-        for r in renamed
-    ]
-    return _Analysis(plan, asked, wordings, readings, vocabulary, renamed, renamed_readings)
+    names = await NAMES.of(catalog, index) if len(asked) > 1 else None
+    return _Analysis(plan, asked, wordings, readings, vocabulary, names, corrected)
 
 
 async def _find(index: SearchIndex, analysis: _Analysis) -> _Found:
@@ -331,18 +325,29 @@ async def _find(index: SearchIndex, analysis: _Analysis) -> _Found:
                           window=wide)
         more = _union_found(more, await _retrieve(index, [anyword]))
         found = _union_found(found, more)
-        if analysis.renamed:
-            # Only the combination codes another name finds (scoring.renamed_match):
-            # the rest it retrieves would crowd what the words as typed found.
-            wordings = [r.words for r in analysis.renamed]
-            renamed = await _gather(index, plan, wordings, vocabulary)
-            combined = [
-                d for d in renamed.documents
-                if any(renamed_match(q, d) for q in analysis.renamed_readings)
-            ]
-            found = replace(found, documents=_extended(found.documents, combined),
-                            renamed=bool(combined))
+        if analysis.names is not None:
+            found = await _renamed(index, analysis, analysis.names, found)
     return found
+
+
+async def _renamed(index: SearchIndex, analysis: _Analysis, names: Names, found: _Found) -> _Found:
+    """``found``, and the combination codes found by naming a condition of the query
+    another way (scoring.renamed_match), with the readings that found them; the rest of
+    what those readings retrieve would crowd what the words as typed found."""
+    asked = analysis.asked
+    renamed = names.readings(asked)
+    if not renamed:
+        return found
+    readings = tuple(
+        Query.of(r.words, prefix=not analysis.corrected and r.words[-1] == asked[-1],
+                 renamed=r.name)
+        for r in renamed
+    )
+    more = await _gather(index, analysis.plan, [r.words for r in renamed], analysis.vocabulary)
+    combined = [d for d in more.documents if any(renamed_match(q, d) for q in readings)]
+    if not combined:
+        return found
+    return replace(found, documents=_extended(found.documents, combined), renamed=readings)
 
 
 async def facets(
