@@ -3,12 +3,9 @@ the two names are the "NOS" terms of one entry (services/lookup/search/names.py)
 
 from __future__ import annotations
 
-import asyncio
-
 from services.lookup.search.documents import CodeDocument
-from services.lookup.search.engine import search
 from services.lookup.search.names import Names
-from tests.unit.test_search_plans import Catalog, WorstOrderIndex
+from tests.unit.test_search_plans import first
 
 ANGIOPATHY = CodeDocument(
     "ICD10CM", "I73.9", "Peripheral vascular disease, unspecified", True, "code",
@@ -52,9 +49,7 @@ def test_only_a_part_of_a_query_is_named_again_and_only_by_plain_names() -> None
 
 
 def test_a_combination_named_otherwise_is_found_and_ranked_first() -> None:
-    catalog = Catalog(WorstOrderIndex([ANGIOPATHY, COMBINATION, DIABETES]))
-    results = asyncio.run(search(catalog, "dm2 w pvd"))  # type: ignore[arg-type]
-    assert [d.code for d in results.documents][:1] == ["E11.51"]
+    assert first([ANGIOPATHY, COMBINATION, DIABETES], "dm2 w pvd") == ["E11.51"]
 
 
 def test_another_name_never_outranks_an_entry_holding_the_words_as_typed() -> None:
@@ -68,12 +63,11 @@ def test_another_name_never_outranks_an_entry_holding_the_words_as_typed() -> No
         "ICD10CM", "M17.11", "Unilateral primary osteoarthritis, right knee", True, "code",
         terms=("oa",),
     )
-    other = CodeDocument(
-        "ICD10CM", "M00.061", "Staphylococcal arthritis, right knee", True, "code",
+    other = CodeDocument(  # a combination code, which another name could find
+        "ICD10CM", "M05.761", "Rheumatoid arthritis with rheumatoid factor of right knee "
+        "without organ or systems involvement", True, "code",
     )
-    catalog = Catalog(WorstOrderIndex([oa, knee, other]))
-    results = asyncio.run(search(catalog, "oa right knee"))  # type: ignore[arg-type]
-    assert [d.code for d in results.documents][:1] == ["M17.11"]
+    assert first([oa, knee, other], "oa right knee") == ["M17.11"]
 
 
 def test_another_name_finds_combination_codes_not_entries_that_list_both_names() -> None:
@@ -87,9 +81,7 @@ def test_another_name_finds_combination_codes_not_entries_that_list_both_names()
         "ICD10CM", "M04.8", "Other autoinflammatory syndromes", True, "code",
         terms=("Periodic fever, aphthous stomatitis, pharyngitis, and adenopathy syndrome",),
     )
-    catalog = Catalog(WorstOrderIndex([throat, syndrome]))
-    results = asyncio.run(search(catalog, "sore throat and fever"))  # type: ignore[arg-type]
-    assert [d.code for d in results.documents][:1] == ["J02.9"]
+    assert first([throat, syndrome], "sore throat and fever") == ["J02.9"]
 
 
 def test_the_other_name_must_be_written_whole_not_strewn_over_texts() -> None:
@@ -103,6 +95,4 @@ def test_the_other_name_must_be_written_whole_not_strewn_over_texts() -> None:
         "ICD10CM", "N30.01", "Acute cystitis with hematuria", True, "code",
         terms=("uti with blood", "blood in urine", "bladder infection"),
     )
-    catalog = Catalog(WorstOrderIndex([sepsis, cystitis]))
-    results = asyncio.run(search(catalog, "uti w sepsis"))  # type: ignore[arg-type]
-    assert [d.code for d in results.documents][:1] == ["A41.9"]
+    assert first([sepsis, cystitis], "uti w sepsis") == ["A41.9"]
