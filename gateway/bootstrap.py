@@ -207,7 +207,12 @@ class Platform:
         settings = self.settings
         problems = list(self._died)
         for worker in self.workers:
-            if worker.consecutive_failures >= settings.ready_max_failures:
+            # The worker's health says "stopped" a loop turn before its task's done
+            # callback records the death: readiness must not say ready in between.
+            died = any(p.startswith(f"{worker.name}: ") for p in self._died)
+            if worker.state == "stopped" and not died:
+                problems.append(f"{worker.name}: stopped, {worker.last_error}")
+            elif worker.consecutive_failures >= settings.ready_max_failures:
                 problems.append(f"{worker.name}: {worker.consecutive_failures} failures in a"
                                 f" row, last: {worker.last_error}")
             if settings.ready_max_lag and (worker.lag or 0) > settings.ready_max_lag:

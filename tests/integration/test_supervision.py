@@ -198,6 +198,23 @@ async def test_transient_errors_never_dead_letter(store: CodeSets, tmp_path: Pat
     assert projection.applied == positions and consumer.dead_letters.list() == []
 
 
+async def test_readiness_says_not_ready_as_soon_as_a_worker_stops(
+    embedded_settings: Settings,
+) -> None:
+    """Between a worker's fatal error and its task's done callback, /readyz saw no problem."""
+    platform = Platform(embedded_settings)
+    await platform.start()
+    try:
+        assert platform.readiness()[0]
+        consumer = platform.consumers[0]
+        consumer.health.failed(Fatal("the checkpoint is ahead"), fatal=True)  # task not ended
+        ready, body = platform.readiness()
+        assert not ready
+        assert body["problems"] == [f"{consumer.name}: stopped, Fatal: the checkpoint is ahead"]
+    finally:
+        await platform.stop()
+
+
 async def test_a_checkpoint_ahead_of_the_store_stops_the_consumer(
     embedded_settings: Settings, icd10cm_release: tuple[str, list[CodeEntry]]
 ) -> None:
