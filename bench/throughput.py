@@ -195,8 +195,8 @@ def report(label: str, rps: float, lat: list[float]) -> None:
           f"p99 {pct(lat, 99):6.1f} ms   ({len(lat):,} requests)", flush=True)
 
 
-def memory(root: int) -> tuple[int, float, float]:
-    """The processes of the server (``root`` and its children): how many, their RSS and
+def memory(root: int) -> list[tuple[str, float, float]]:
+    """The processes of the server (``root`` and its children): each one's name, RSS and
     PSS in MB."""
     pids = [root]
     for pid in pids:
@@ -205,17 +205,19 @@ def memory(root: int) -> tuple[int, float, float]:
         except OSError:
             continue
         pids.extend(int(c) for c in children)
-    rss = pss = 0.0
+    found = []
     for pid in pids:
         try:
-            for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
-                if line.startswith("Rss:"):
-                    rss += int(line.split()[1]) / 1024
-                elif line.startswith("Pss:"):
-                    pss += int(line.split()[1]) / 1024
+            rollup = Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines()
+            command = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
         except OSError:
             continue
-    return len(pids), rss, pss
+        sizes = {line.split(":")[0]: int(line.split()[1]) / 1024 for line in rollup[1:]}
+        name = ("supervisor" if pid == root
+                else "resource tracker" if b"resource_tracker" in b" ".join(command)
+                else "worker")
+        found.append((name, sizes.get("Rss", 0.0), sizes.get("Pss", 0.0)))
+    return found
 
 
 def start_server(data_dir: Path, cache: bool) -> tuple[subprocess.Popen[bytes], int]:
@@ -306,9 +308,11 @@ def serve_and_load(data_dir: Path, options: argparse.Namespace) -> None:
     server, port = start_server(data_dir, cache=True)
     try:
         asyncio.run(repeated(port, queries, options))
-        processes, rss, pss = memory(server.pid)
+        processes = memory(server.pid)
+        rss, pss = sum(p[1] for p in processes), sum(p[2] for p in processes)
+        each = ", ".join(f"{name} {p_rss:,.0f}/{p_pss:,.0f}" for name, p_rss, p_pss in processes)
         print(f"{'server resident memory':<42} {rss:7,.0f} MB RSS, {pss:,.0f} MB PSS"
-              f" ({processes} processes)", flush=True)
+              f" ({len(processes)} processes, RSS/PSS: {each})", flush=True)
     finally:
         stop(server)
     engine_alone(data_dir, queries)

@@ -7,6 +7,7 @@ import argparse
 import asyncio
 import ipaddress
 import json
+import multiprocessing
 import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -45,28 +46,46 @@ def context(settings: Settings) -> CommandContext:
     return CommandContext(settings, lambda: started(settings))
 
 
+async def _prepare(settings: Settings) -> None:
+    """Each product's preparation (lookup imports its shipped code sets on a first start)."""
+    async with started(settings) as platform:
+        for product in discover():
+            if product.prepare is not None:
+                await product.prepare(platform)
+
+
+def _prepare_apart(settings: Settings) -> None:
+    asyncio.run(_prepare(settings))
+
+
 def serve(settings: Settings) -> None:
     import uvicorn
 
-    from gateway.app import create_app
     from gateway.workers import share_metrics, worker_count
 
-    async def prepare() -> None:
-        async with started(settings) as platform:
-            for product in discover():
-                if product.prepare is not None:
-                    await product.prepare(platform)
-
-    asyncio.run(prepare())
-    where = f"http://{settings.host}:{settings.port}"
     workers = worker_count(settings)
-    print(f"medcode ({settings.mode}, {settings.environment}) serving {where}/ "
-          f"(GraphQL at {where}/graphql) from {workers} process{'es' if workers > 1 else ''}",
-          file=sys.stderr)
+    where = f"http://{settings.host}:{settings.port}"
+    banner = (f"medcode ({settings.mode}, {settings.environment}) serving {where}/ "
+              f"(GraphQL at {where}/graphql) from {workers} process{'es' if workers > 1 else ''}")
     if workers == 1:
+        from gateway.app import create_app
+
+        asyncio.run(_prepare(settings))
+        print(banner, file=sys.stderr)
         uvicorn.run(create_app(settings), host=settings.host, port=settings.port,
                     log_config=None)
         return
+    # The parent only supervises the serving processes: it prepares in a child of its
+    # own, so that what a started platform holds (stores, the products' modules, their
+    # caches) is not kept for the server's lifetime in a process that answers nothing.
+    preparing = multiprocessing.get_context("spawn").Process(
+        target=_prepare_apart, args=(settings,), name="medcode prepare")
+    preparing.start()
+    preparing.join()
+    if preparing.exitcode != 0:
+        raise CommandError(f"preparing the products failed (exit code {preparing.exitcode});"
+                           " the messages above say why")
+    print(banner, file=sys.stderr)
     # A process per core, each building the app from the same environment.
     share_metrics(settings)
     uvicorn.run("gateway.app:serving_app", factory=True, workers=workers, host=settings.host,
