@@ -185,7 +185,7 @@ def _reading(query: Query, text: Reading) -> _Read:
         frozenset(found),
         completed,
         _extras(query, query.asked, text),
-        not completed and "nos" in text.words,
+        not completed and text.nos,
         whole and n > 1 and _in_order(query, text.sequence),
         whole and query.name == text.name,
     )
@@ -292,7 +292,7 @@ def _in_order(query: Query, sequence: tuple[str, ...]) -> bool:
 
 def _extras(query: Query, asked: frozenset[str], text: Reading) -> int:
     """How many details the text states that the query did not ask for."""
-    rest = text.details - asked
+    rest = [d for d in text.details if d not in asked]
     begun = query.prefix
     if not begun or not rest:
         return len(rest)
