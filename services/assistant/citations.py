@@ -14,7 +14,8 @@ from datetime import date
 
 from services.assistant.domain import Citation
 from services.assistant.reading import CM_TOKEN, CPT_TOKEN, HCPCS_TOKEN, PCS_TOKEN
-from services.lookup.client import CodeDetail, CodeSummary, LookupClient
+from services.lookup.client import LookupClient
+from services.lookup.values import CodeDetail, CodeSummary
 
 RELEASES_TTL = 5.0  # seconds a composer trusts its list of latest releases
 REMOVED = "[code removed: not in the loaded releases]"

@@ -31,7 +31,8 @@ from services.assistant.reading import (
     words,
 )
 from services.assistant.scope import clinical_share, content_words, is_clinical
-from services.lookup.client import CodeDetail, CodeSummary, LookupClient
+from services.lookup.client import LookupClient
+from services.lookup.values import CodeDetail, CodeSummary
 
 CM, PCS = tools.CM, tools.PCS
 OUT_OF_SCOPE_MESSAGE = (

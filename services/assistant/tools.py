@@ -12,12 +12,12 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
-from services.lookup.client import (
+from services.lookup.client import LookupClient
+from services.lookup.values import (
     ChangePage,
     CodeDetail,
     CodeSummary,
     GemMapping,
-    LookupClient,
     PcsAxisValue,
     PcsRow,
 )

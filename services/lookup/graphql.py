@@ -10,7 +10,7 @@ import strawberry
 from strawberry.types import Info
 
 from services.accounts.client import AccountsClient, AccountsFailure
-from services.lookup import client as lookup
+from services.lookup import values as lookup
 from services.lookup import web
 from services.lookup.client import LookupClient, LookupFailure
 from services.lookup.commands import prepare

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from services.lookup.client import CodeDetail
+    from services.lookup.values import CodeDetail
 
 SYSTEM_NAMES = {
     "ICD10CM": "ICD-10-CM",

@@ -9,8 +9,8 @@ from typing import Annotated
 
 import strawberry
 
-from services.lookup import client as lookup
 from services.lookup import plain_language
+from services.lookup import values as lookup
 from services.shared.graphql import PageInfo
 
 

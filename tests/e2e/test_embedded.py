@@ -17,11 +17,12 @@ from gateway import cli
 from gateway.bootstrap import Platform
 from services.lookup import commands as lookup_commands
 from services.lookup.api import create_app as lookup_api
-from services.lookup.client import HttpLookup, SearchFacets
+from services.lookup.client import HttpLookup
 from services.lookup.domain import CodeEntry
 from services.lookup.icd10cm import default_tabular_path
 from services.lookup.search.documents import CodeDocument
 from services.lookup.search.spelling import Vocabulary
+from services.lookup.values import SearchFacets
 from services.shared.commands import CommandError
 from services.shared.export import Selection
 from services.shared.settings import Settings

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from services.lookup.client import CodeDetail, CodeSummary
 from services.lookup.plain_language import describe
+from services.lookup.values import CodeDetail, CodeSummary
 
 
 def _cm(code: str, title: str, **kwargs: Any) -> CodeDetail:

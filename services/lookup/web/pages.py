@@ -19,8 +19,8 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from services.lookup.client import reference_spans
 from services.lookup.domain import SYSTEMS, normalise_code
+from services.lookup.note_codes import reference_spans
 from services.lookup.plain_language import SYSTEM_NAMES
 from services.shared.graphql import offset_cursor
 from services.shared.web import SITEMAP_PAGE, OperationRefused, Site
