@@ -11,7 +11,7 @@ from typing import Any
 from starlette.applications import Starlette
 
 from services.accounts.client import LocalAccounts, serialise
-from services.accounts.domain import AccountsFailure
+from services.accounts.failures import AccountsFailure
 from services.shared.rpc import Method, rpc_app
 
 METHODS = ("start_guest_session", "register", "login", "logout", "viewer", "open_code_page",

@@ -29,7 +29,8 @@ from starlette.responses import JSONResponse
 from starlette.routing import BaseRoute, Route
 
 from services.accounts.client import AccountsClient
-from services.accounts.domain import FREE, AccountsFailure
+from services.accounts.domain import FREE
+from services.accounts.failures import AccountsFailure
 from services.accounts.plans import PlanCatalogue
 from services.accounts.settings import AccountsSettings
 

@@ -21,7 +21,7 @@ import dataclasses
 from datetime import datetime
 from typing import Any, Protocol
 
-from services.accounts import domain, metrics
+from services.accounts import failures, metrics
 from services.accounts.application import (
     ANONYMOUS,
     Accounts,
@@ -34,7 +34,7 @@ from services.accounts.application import (
     SessionInfo,
     ViewerInfo,
 )
-from services.accounts.domain import AccountsFailure, InvalidCredentials
+from services.accounts.failures import AccountsFailure, InvalidCredentials
 from services.accounts.plans import Plan
 from services.shared.rpc import RpcClient, failures_in
 from services.shared.threads import run_in_threadpool
@@ -222,7 +222,7 @@ class HttpAccounts:
 
     def __init__(self, base_url: str, token: str | None = None) -> None:
         self._rpc = RpcClient(base_url, token=token, failure=AccountsFailure,
-                              failures=failures_in(domain, AccountsFailure))
+                              failures=failures_in(failures, AccountsFailure))
         self._call = self._rpc.call
 
     async def start_guest_session(self, client_address: str | None) -> SessionInfo:

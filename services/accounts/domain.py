@@ -9,20 +9,36 @@ Personal data never enters an event in clear: the application seals the email an
 password hash with the viewer's own key (see keys.py) before the aggregate records
 them, and aggregates found by an email are keyed by a keyed digest of it (HMAC with the
 server secret), so that destroying the key on deletion leaves nothing to read.
+
+Longer than 400 lines on purpose: it holds the aggregates only (failures are in
+failures.py, input checks in inputs.py), and each stored event's topic is this module's
+path, which the event log and the public catalogue's topic filters read, so they stay.
 """
 
 from __future__ import annotations
 
 import hashlib
-import ipaddress
-import re
-import unicodedata
 from datetime import UTC, datetime, timedelta
 from typing import Literal
 from uuid import UUID, uuid5
 
 from eventsourcing.domain import Aggregate, event
 
+from services.accounts.failures import (
+    AccountsFailure,
+    AlreadyRegistered,
+    AlreadyVerified,
+    EmailTaken,
+    LoginLocked,
+    NotRegistered,
+    NoViewsLeft,
+    QuotaExceeded,
+    ResendTooSoon,
+    TokenExpired,
+    TokenInvalid,
+    TokenUsed,
+    UnknownRole,
+)
 from services.accounts.plans import FREE, GUEST, PlanCatalogue
 
 NAMESPACE = UUID("3c0f6a47-7d0e-4b7e-9a55-1f2de0c4b8a3")
@@ -33,171 +49,11 @@ ROLES: tuple[Role, ...] = ("expert", "admin")
 Purpose = Literal["verify-email", "reset-password"]
 
 
-class AccountsFailure(Exception):
-    """An expected failure; ``code`` is stable and machine-readable (GraphQL AuthError)."""
-
-    code = "ACCOUNTS_FAILURE"
-
-
-class InvalidEmail(AccountsFailure):
-    code = "INVALID_EMAIL"
-
-
-class WeakPassword(AccountsFailure):
-    code = "WEAK_PASSWORD"
-
-
-class PasswordTooLong(AccountsFailure):
-    code = "PASSWORD_TOO_LONG"
-
-
-class EmailTaken(AccountsFailure):
-    code = "EMAIL_TAKEN"
-
-
-class InvalidCredentials(AccountsFailure):
-    """Wrong password or unknown email: deliberately one error for both."""
-
-    code = "INVALID_CREDENTIALS"
-
-    def __init__(self, message: str, delay: float = 0.0) -> None:
-        super().__init__(message)
-        self.delay = delay  # seconds to hold the answer back (slows guessing down)
-
-
-class LoginLocked(AccountsFailure):
-    code = "ACCOUNT_LOCKED"
-
-
-class AlreadyRegistered(AccountsFailure):
-    code = "ALREADY_REGISTERED"
-
-
-class NotRegistered(AccountsFailure):
-    code = "NOT_REGISTERED"
-
-
-class UnknownViewer(AccountsFailure):
-    code = "UNKNOWN_VIEWER"
-
-
-class UnknownPlan(AccountsFailure):
-    code = "UNKNOWN_PLAN"
-
-
-class NoViewsLeft(AccountsFailure):
-    code = "NO_VIEWS_LEFT"
-
-
-class GuestSessionLimit(AccountsFailure):
-    code = "GUEST_SESSION_LIMIT"
-
-
-class SignInRequired(AccountsFailure):
-    code = "SIGN_IN_REQUIRED"
-
-
-class QuotaExceeded(AccountsFailure):
-    code = "QUOTA_EXCEEDED"
-
-
-class RegistrationLimit(AccountsFailure):
-    code = "REGISTRATION_LIMIT"
-
-
-class LoginAddressLimit(AccountsFailure):
-    code = "TOO_MANY_ATTEMPTS"
-
-
-class TokenInvalid(AccountsFailure):
-    """Unknown, mistyped, or superseded by a newer mail: one error, so that a token
-    guess learns nothing."""
-
-    code = "TOKEN_INVALID"
-
-
-class TokenExpired(AccountsFailure):
-    code = "TOKEN_EXPIRED"
-
-
-class TokenUsed(AccountsFailure):
-    code = "TOKEN_USED"
-
-
-class AlreadyVerified(AccountsFailure):
-    code = "ALREADY_VERIFIED"
-
-
-class ResendTooSoon(AccountsFailure):
-    code = "RESEND_TOO_SOON"
-
-
-class UnknownRole(AccountsFailure):
-    code = "UNKNOWN_ROLE"
-
-
-class NoCheckout(AccountsFailure):
-    code = "NO_CHECKOUT"
-
-
-class Contention(AccountsFailure):
-    """Too many concurrent writers on one aggregate; the caller may simply retry."""
-
-    code = "BUSY"
-
-
 # --- values -------------------------------------------------------------------------
 
-MIN_PASSWORD = 8
 # Mails one account may ask for in a UTC day (verification resends, password resets), on
 # top of the cooldown between two: nobody can turn medcode into a mail bomb for an inbox.
 MAILS_PER_DAY = 10
-MAX_PASSWORD = 1024  # NIST asks for at least 64; the issue for at least 128
-MAX_EMAIL = 254
-_EMAIL = re.compile(r"[^@\s\"(),:;<>\[\]\\]{1,64}@(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+"
-                    r"(?:[a-z]{2,63}|xn--[a-z0-9-]{1,59})")
-
-
-def normalise_email(raw: str) -> str:
-    """The canonical form of an email (trimmed, lower case); InvalidEmail when malformed.
-
-    The whole address is lower-cased: mail providers treat local parts case-insensitively
-    in practice, and "Ann@x.org" and "ann@x.org" must be one account.
-    """
-    email = unicodedata.normalize("NFKC", raw).strip().lower()
-    if len(email) > MAX_EMAIL or not _EMAIL.fullmatch(email) or ".." in email:
-        raise InvalidEmail("Enter a valid email address, like name@example.com.")
-    return email
-
-
-def check_password(raw: str) -> str:
-    """The password to hash (NFKC-normalised, as NIST 800-63B advises), or a typed error.
-
-    Length is the only rule: composition rules make passwords weaker, not stronger.
-    """
-    password = unicodedata.normalize("NFKC", raw)
-    if len(password) < MIN_PASSWORD:
-        raise WeakPassword(f"Use at least {MIN_PASSWORD} characters for your password.")
-    if len(password) > MAX_PASSWORD:
-        raise PasswordTooLong(f"Use at most {MAX_PASSWORD} characters for your password.")
-    return password
-
-
-def client_key(address: str | None) -> str:
-    """Who a guest-session cap counts against: an IPv4 address or an IPv6 /64.
-
-    One IPv6 subscriber usually holds a whole /64, so counting single IPv6 addresses
-    would let a client reset its quota just by changing address.
-    """
-    try:
-        ip = ipaddress.ip_address((address or "").strip())
-    except ValueError:
-        return "unknown"
-    if isinstance(ip, ipaddress.IPv6Address):
-        if ip.ipv4_mapped is not None:
-            return str(ip.ipv4_mapped)
-        return str(ipaddress.IPv6Network(f"{ip}/64", strict=False))
-    return str(ip)
 
 
 def _day(moment: datetime) -> str:

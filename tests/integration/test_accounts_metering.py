@@ -31,8 +31,9 @@ from services.accounts.application import (
     SessionInfo,
 )
 from services.accounts.client import HttpAccounts, LocalAccounts
-from services.accounts.domain import AccountsFailure, PlanCatalogue
+from services.accounts.domain import PlanCatalogue
 from services.accounts.events import CATALOGUE
+from services.accounts.failures import AccountsFailure
 from services.accounts.passwords import Passwords
 from services.accounts.plans import DEFAULT_PLANS
 from services.accounts.tokens import derive_token

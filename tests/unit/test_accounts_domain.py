@@ -10,33 +10,33 @@ import pytest
 from services.accounts.domain import (
     MAILS_PER_DAY,
     AddressQuota,
+    EmailClaim,
+    LoginGuard,
+    MailedToken,
+    PlanCatalogue,
+    QuestionAllowance,
+    Session,
+    Viewer,
+)
+from services.accounts.failures import (
     AlreadyRegistered,
     AlreadyVerified,
-    EmailClaim,
     EmailTaken,
     GuestSessionLimit,
     InvalidEmail,
-    LoginGuard,
     LoginLocked,
-    MailedToken,
     NotRegistered,
     NoViewsLeft,
     PasswordTooLong,
-    PlanCatalogue,
-    QuestionAllowance,
     QuotaExceeded,
     ResendTooSoon,
-    Session,
     TokenExpired,
     TokenInvalid,
     TokenUsed,
     UnknownRole,
-    Viewer,
     WeakPassword,
-    check_password,
-    client_key,
-    normalise_email,
 )
+from services.accounts.inputs import check_password, client_key, normalise_email
 
 NOW = datetime(2026, 4, 1, 12, 0, tzinfo=UTC)
 TTL, COOLDOWN = timedelta(hours=24), timedelta(seconds=60)
