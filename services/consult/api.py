@@ -11,7 +11,7 @@ from typing import Any
 from starlette.applications import Starlette
 
 from services.consult.client import LocalConsults, serialise
-from services.consult.domain import ConsultFailure
+from services.consult.failures import ConsultFailure
 from services.shared.rpc import Method, rpc_app
 
 METHODS = ("my_consults", "queue", "request_consult", "claim", "answer", "close_case")

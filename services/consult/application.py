@@ -20,28 +20,28 @@ from eventsourcing.domain import Aggregate
 from eventsourcing.persistence import IntegrityError
 
 from services.consult.domain import (
-    AllowanceUsed,
-    Attachment,
-    Busy,
     CaseNumbers,
-    Channel,
-    Citation,
     Consult,
-    ConsultNotFound,
-    EmailNotVerified,
     InboundMail,
-    InvalidConsult,
     MemberConsults,
-    NoConsultsOnPlan,
-    NotAnExpert,
     Queue,
     Refusal,
     ReplyQuota,
-    SignInRequired,
     allowance_message,
     mail_id_for,
 )
+from services.consult.failures import (
+    AllowanceUsed,
+    Busy,
+    ConsultNotFound,
+    EmailNotVerified,
+    InvalidConsult,
+    NoConsultsOnPlan,
+    NotAnExpert,
+    SignInRequired,
+)
 from services.consult.parsing import ParsedMail
+from services.consult.timeline import Attachment, Channel, Citation
 from services.shared.aggregates import Retrier, get_aggregate
 
 T = TypeVar("T")

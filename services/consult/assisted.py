@@ -21,8 +21,8 @@ from services.assistant.client import (
     CodeRef,
 )
 from services.consult.application import AutoAnswer, Requester
-from services.consult.domain import Citation
 from services.consult.intake import SearchAnswerer
+from services.consult.timeline import Citation
 
 DECLINED = ("CasePilot could not answer this question ({reason}), so this automatic part "
             "lists the top code-search results for it. It is not an expert's answer.")

@@ -13,17 +13,17 @@ from datetime import UTC, datetime
 from typing import Any, Protocol
 from uuid import UUID
 
-from services.consult import domain
+from services.consult import failures
 from services.consult.application import Consults, Requester
-from services.consult.domain import (
-    Channel,
-    Consult,
+from services.consult.domain import Consult
+from services.consult.failures import (
     ConsultFailure,
     ConsultNotFound,
     InvalidConsult,
     SignInRequired,
 )
 from services.consult.intake import Answerer, Members, instant_answer
+from services.consult.timeline import Channel
 from services.shared.rpc import RpcClient, failures_in
 from services.shared.threads import run_in_threadpool
 
@@ -169,7 +169,7 @@ class HttpConsults:
 
     def __init__(self, base_url: str, token: str | None = None) -> None:
         self._rpc = RpcClient(base_url, token=token, failure=ConsultFailure,
-                              failures=failures_in(domain, ConsultFailure))
+                              failures=failures_in(failures, ConsultFailure))
         self._call = self._rpc.call
 
     async def my_consults(self, token: str | None) -> list[ConsultView]:

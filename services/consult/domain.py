@@ -5,13 +5,16 @@ Every rule that must hold under concurrency lives on one aggregate: a case is cl
 by one expert (the case's version), a member's monthly allowance is counted on the
 member's own aggregate, case numbers come from one counter, and an inbound message is
 stored once per Message-ID (its aggregate id is derived from it).
+
+Longer than 400 lines on purpose: it holds the aggregates (failures are in failures.py,
+a case's status and timeline values in timeline.py), and each stored event's topic is
+this module's path, which the event log and the public catalogue's topic filters read.
 """
 
 from __future__ import annotations
 
 import base64
 import hashlib
-from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 from typing import Any
@@ -19,128 +22,20 @@ from uuid import UUID, uuid5
 
 from eventsourcing.domain import Aggregate, event
 
+from services.consult.failures import AllowanceUsed, CaseClosed, ClaimedByAnother, NotOpen
+from services.consult.timeline import (
+    WAITING,
+    Attachment,
+    Channel,
+    Citation,
+    Direction,
+    Message,
+    Status,
+)
+
 NAMESPACE = UUID("9f1d6c1e-2b7a-4c55-9a0e-6d3f8e41c2b7")
 CASEPILOT = "CasePilot"  # the author of automatic answers on the timeline
 FIRST_CASE_NUMBER = 1001
-
-
-class ConsultFailure(Exception):
-    """An expected failure; ``code`` is stable and machine-readable (GraphQL ActionResult)."""
-
-    code = "CONSULT_FAILURE"
-
-
-class SignInRequired(ConsultFailure):
-    code = "SIGN_IN_REQUIRED"
-
-
-class EmailNotVerified(ConsultFailure):
-    code = "EMAIL_NOT_VERIFIED"
-
-
-class NotAnExpert(ConsultFailure):
-    code = "NOT_AN_EXPERT"
-
-
-class AllowanceUsed(ConsultFailure):
-    code = "ALLOWANCE_USED"
-
-
-class NoConsultsOnPlan(ConsultFailure):
-    code = "NO_CONSULTS_ON_PLAN"
-
-
-class ConsultNotFound(ConsultFailure):
-    code = "NOT_FOUND"
-
-
-class ClaimedByAnother(ConsultFailure):
-    code = "CLAIMED_BY_ANOTHER"
-
-
-class NotOpen(ConsultFailure):
-    """The case is answered or closed: nothing is waiting for an expert."""
-
-    code = "NOT_OPEN"
-
-
-class CaseClosed(ConsultFailure):
-    code = "CASE_CLOSED"
-
-
-class InvalidConsult(ConsultFailure):
-    code = "INVALID_INPUT"
-
-
-class Busy(ConsultFailure):
-    code = "BUSY"
-
-
-class Status(StrEnum):
-    OPEN = "OPEN"  # waiting for an expert
-    CLAIMED = "CLAIMED"  # an expert is on it
-    ANSWERED = "ANSWERED"  # the expert answered; the member may reply
-    CLOSED = "CLOSED"
-
-
-WAITING = (Status.OPEN, Status.CLAIMED)  # the statuses the experts' queue shows
-
-
-class Direction(StrEnum):
-    IN = "IN"  # from the member
-    OUT = "OUT"  # to the member
-
-
-class Channel(StrEnum):
-    EMAIL = "email"
-    WEB = "web"
-
-
-@dataclass(frozen=True)
-class Attachment:
-    """What an attachment claims to be; its bytes stay in the raw message, never run."""
-
-    filename: str
-    content_type: str
-    size: int
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"filename": self.filename, "content_type": self.content_type, "size": self.size}
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> Attachment:
-        return cls(str(data["filename"]), str(data["content_type"]), int(data["size"]))
-
-
-@dataclass(frozen=True)
-class Citation:
-    system: str
-    code: str
-    title: str
-    release: str = ""
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"system": self.system, "code": self.code, "title": self.title,
-                "release": self.release}
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> Citation:
-        return cls(str(data["system"]), str(data["code"]), str(data["title"]),
-                   str(data.get("release") or ""))
-
-
-@dataclass(frozen=True)
-class Message:
-    """One entry of a case's timeline."""
-
-    direction: Direction
-    author: str  # an email address, or CASEPILOT for the automatic answer
-    body: str  # quoted history stripped (the raw copy keeps it)
-    sent_at: datetime
-    message_id: str | None  # the Message-ID it travelled with, when mailed
-    automatic: bool = False
-    attachments: tuple[Attachment, ...] = ()
-    citations: tuple[Citation, ...] = ()
 
 
 def mail_id_for(message_id: str) -> UUID:

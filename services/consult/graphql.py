@@ -11,7 +11,7 @@ from strawberry.types import Info
 
 from services.consult import web
 from services.consult.client import ConsultClient, ConsultFailure, ConsultView
-from services.consult.domain import SignInRequired
+from services.consult.failures import SignInRequired
 from services.consult.runtime import start
 from services.consult.schema import (
     AnswerConsultInput,

@@ -17,16 +17,10 @@ from typing import Protocol
 from uuid import UUID
 
 from services.consult.application import AutoAnswer, Consults, Requester
-from services.consult.domain import (
-    AllowanceUsed,
-    Channel,
-    Citation,
-    EmailNotVerified,
-    NoConsultsOnPlan,
-    Refusal,
-    Status,
-)
+from services.consult.domain import Refusal
+from services.consult.failures import AllowanceUsed, EmailNotVerified, NoConsultsOnPlan
 from services.consult.parsing import MailRefused, ParsedMail, parse
+from services.consult.timeline import Channel, Citation, Status
 from services.lookup.client import LookupClient
 from services.shared.threads import run_in_threadpool
 

@@ -15,8 +15,9 @@ from datetime import UTC, datetime
 from typing import Any
 
 from services.consult.application import Consults
-from services.consult.domain import Consult, Direction, InboundMail, Message, Refusal
+from services.consult.domain import Consult, InboundMail, Refusal
 from services.consult.parsing import MailRefused, parse
+from services.consult.timeline import Direction, Message
 from services.shared.envelope import Envelope
 from services.shared.mail import MailMessage, message_id_for
 from services.shared.threads import run_in_threadpool

@@ -22,7 +22,8 @@ from email.parser import BytesParser
 from email.utils import getaddresses
 from html.parser import HTMLParser
 
-from services.consult.domain import Attachment, synthetic_message_id
+from services.consult.domain import synthetic_message_id
+from services.consult.timeline import Attachment
 
 MAX_PARTS = 100  # MIME parts in one message
 MAX_DEPTH = 5  # multiparts inside multiparts

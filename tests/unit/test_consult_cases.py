@@ -7,18 +7,17 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from services.consult.application import AutoAnswer, Consults, Requester
-from services.consult.domain import (
+from services.consult.failures import (
     AllowanceUsed,
     CaseClosed,
-    Channel,
     ClaimedByAnother,
     EmailNotVerified,
     NoConsultsOnPlan,
     NotAnExpert,
     NotOpen,
-    Status,
 )
 from services.consult.parsing import parse
+from services.consult.timeline import Channel, Status
 
 
 class Clock:
