@@ -12,10 +12,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from uuid import UUID
 
-from services.accounts.application import Accounts, AccountsPolicy
+from services.accounts.application import Accounts
 from services.accounts.client import LocalAccounts
 from services.accounts.domain import PlanCatalogue
 from services.accounts.plans import DEFAULT_PLANS, Plan
+from services.accounts.policy import AccountsPolicy
 from services.assistant.application import Assistant, Conversations
 from services.assistant.citations import ReleaseBook
 from services.assistant.client import LocalAssistant

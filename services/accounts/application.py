@@ -5,6 +5,10 @@ transaction. When another writer saved one of those aggregates first, the event 
 refuses the save (IntegrityError on the aggregate version) and the command runs again
 on fresh state. That is what makes quotas exact under any concurrency: the count is
 checked in the write model, never in a read model.
+
+Longer than 400 lines on purpose: it is the one Accounts application, whose commands all
+share its retry-and-save loop and private helpers (sealing, sessions, quotas); its
+answers are in values.py, its rules in policy.py.
 """
 
 from __future__ import annotations
@@ -13,9 +17,8 @@ import os
 import secrets
 import unicodedata
 from collections.abc import Callable
-from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
-from typing import Any, Literal, TypeVar
+from datetime import UTC, datetime
+from typing import Any, TypeVar
 from urllib.parse import urlencode, urlsplit, urlunsplit
 from uuid import UUID, uuid4
 
@@ -59,15 +62,26 @@ from services.accounts.inputs import check_password, client_key, normalise_email
 from services.accounts.keys import PersonalData, key_store_for
 from services.accounts.passwords import Passwords
 from services.accounts.plans import DEFAULT_PLANS, Plan
-from services.accounts.settings import AccountsSettings
+from services.accounts.policy import AccountsPolicy
 from services.accounts.tokens import derive_token, keyed_digest
+from services.accounts.values import (
+    ANONYMOUS,
+    MailRequest,
+    Member,
+    PageAccess,
+    QuestionAllowed,
+    QuestionOutcome,
+    QuestionRefused,
+    Quota,
+    SessionInfo,
+    ViewerInfo,
+)
 from services.shared.aggregates import Retrier, get_aggregate
 
 T = TypeVar("T")
 A = TypeVar("A", bound=Aggregate)
 
 Clock = Callable[[], datetime]
-ViewerKind = Literal["ANONYMOUS", "GUEST", "MEMBER"]
 
 MAX_ATTEMPTS = 100  # a loser retries; with N writers on one aggregate, at most N-1 times
 MAX_TOKEN = 256
@@ -82,129 +96,6 @@ def utcnow() -> datetime:
 
 def utc_day(now: datetime) -> str:
     return now.astimezone(UTC).date().isoformat()
-
-
-@dataclass(frozen=True)
-class AccountsPolicy:
-    """The configurable rules of the service (see the settings for their variables)."""
-
-    plans: PlanCatalogue
-    session_ttl: timedelta = timedelta(days=30)
-    guest_sessions_per_address_per_day: int = 20  # 0 = no cap
-    registrations_per_address_per_day: int = 10  # 0 = no cap
-    login_max_failures: int = 5
-    login_lock: timedelta = timedelta(minutes=1)
-    login_lock_max: timedelta = timedelta(hours=1)
-    login_failure_delay: float = 0.2  # seconds per recent failure
-    login_failures_per_address_per_day: int = 100  # 0 = no cap
-    token_ttl: timedelta = timedelta(hours=24)
-    resend_cooldown: timedelta = timedelta(seconds=60)
-
-    @classmethod
-    def from_settings(cls, accounts: AccountsSettings) -> AccountsPolicy:
-        return cls(
-            plans=PlanCatalogue(accounts.plans),
-            session_ttl=timedelta(seconds=accounts.session_ttl_seconds),
-            guest_sessions_per_address_per_day=accounts.guest_sessions_per_address_per_day,
-            registrations_per_address_per_day=accounts.registrations_per_address_per_day,
-            login_max_failures=max(accounts.login_max_failures, 1),
-            login_lock=timedelta(seconds=accounts.login_lock_seconds),
-            login_lock_max=timedelta(seconds=accounts.login_lock_max_seconds),
-            login_failure_delay=accounts.login_failure_delay_ms / 1000,
-            login_failures_per_address_per_day=accounts.login_failures_per_address_per_day,
-            token_ttl=timedelta(hours=accounts.email_token_hours),
-            resend_cooldown=timedelta(seconds=accounts.verification_resend_seconds),
-        )
-
-
-@dataclass(frozen=True)
-class Quota:
-    used: int
-    limit: int | None  # None = unlimited
-
-    @property
-    def remaining(self) -> int | None:
-        return None if self.limit is None else max(self.limit - self.used, 0)
-
-
-@dataclass(frozen=True)
-class ViewerInfo:
-    """Who is asking, as everyone outside this service sees it."""
-
-    kind: ViewerKind
-    plan: str  # "none" for anonymous callers
-    used: int
-    limit: int | None  # None = unlimited
-    email: str | None = None
-    id: str | None = None
-    email_verified: bool = False
-    roles: tuple[str, ...] = ()
-    questions_used: int = 0  # assistant questions today (UTC)
-    questions_limit: int | None = 0
-
-    @property
-    def remaining(self) -> int | None:
-        return None if self.limit is None else max(self.limit - self.used, 0)
-
-    @property
-    def assistant_questions(self) -> Quota:
-        return Quota(self.questions_used, self.questions_limit)
-
-
-ANONYMOUS = ViewerInfo(kind="ANONYMOUS", plan="none", used=0, limit=0)
-
-
-@dataclass(frozen=True)
-class SessionInfo:
-    token: str  # shown once; only its hash is stored
-    expires_at: datetime
-    viewer: ViewerInfo
-
-
-@dataclass(frozen=True)
-class PageAccess:
-    """The decision on one code page for one viewer."""
-
-    locked: bool
-    spent: bool  # a view was spent on this request (first unlock of this page)
-    remaining: int | None  # after this request; None = unlimited
-    next_step: str | None = None  # what unlocks the page, when locked
-
-
-@dataclass(frozen=True)
-class Member:
-    """A registered account as other services see it (consults: is the sender a
-    verified member, on which plan, an expert?)."""
-
-    viewer_id: str
-    email: str
-    email_verified: bool
-    plan: Plan
-    roles: tuple[str, ...] = ()
-
-
-@dataclass(frozen=True)
-class QuestionAllowed:
-    quota: Quota  # after this question
-
-
-@dataclass(frozen=True)
-class QuestionRefused:
-    code: Literal["SIGN_IN_REQUIRED", "QUOTA_EXCEEDED"]
-    message: str
-    quota: Quota | None = None  # None for anonymous callers
-
-
-QuestionOutcome = QuestionAllowed | QuestionRefused
-
-
-@dataclass(frozen=True)
-class MailRequest:
-    """What the mail policy needs to write one mail (see mail.py); never published."""
-
-    to: str
-    token: str | None = None
-    current: bool = True  # False when a newer request superseded this one
 
 
 class Accounts(Application[UUID]):

@@ -22,9 +22,11 @@ from datetime import datetime
 from typing import Any, Protocol
 
 from services.accounts import failures, metrics
-from services.accounts.application import (
+from services.accounts.application import Accounts
+from services.accounts.failures import AccountsFailure, InvalidCredentials
+from services.accounts.plans import Plan
+from services.accounts.values import (
     ANONYMOUS,
-    Accounts,
     Member,
     PageAccess,
     QuestionAllowed,
@@ -34,8 +36,6 @@ from services.accounts.application import (
     SessionInfo,
     ViewerInfo,
 )
-from services.accounts.failures import AccountsFailure, InvalidCredentials
-from services.accounts.plans import Plan
 from services.shared.rpc import RpcClient, failures_in
 from services.shared.threads import run_in_threadpool
 

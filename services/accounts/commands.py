@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import argparse
 
-from services.accounts.application import Accounts, ViewerInfo
+from services.accounts.application import Accounts
 from services.accounts.domain import ROLES
 from services.accounts.failures import AccountsFailure
 from services.accounts.runtime import open_accounts
+from services.accounts.values import ViewerInfo
 from services.shared.commands import Command, CommandContext, CommandError
 from services.shared.threads import run_in_threadpool
 

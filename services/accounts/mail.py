@@ -15,7 +15,8 @@ from html import escape
 from urllib.parse import urlencode
 from uuid import UUID
 
-from services.accounts.application import RESET, VERIFY, Accounts, MailRequest
+from services.accounts.application import RESET, VERIFY, Accounts
+from services.accounts.values import MailRequest
 from services.shared.envelope import Envelope
 from services.shared.mail import MailMessage, message_id_for
 from services.shared.threads import run_in_threadpool

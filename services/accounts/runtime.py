@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from services.accounts.application import Accounts, AccountsPolicy
+from services.accounts.application import Accounts
 from services.accounts.billing import billing_routes
 from services.accounts.client import AccountsClient, HttpAccounts, LocalAccounts
 from services.accounts.events import CATALOGUE
 from services.accounts.mail import AccountsMail
+from services.accounts.policy import AccountsPolicy
 from services.accounts.settings import AccountsSettings
 from services.shared.consumer import Consumer
 from services.shared.mail import MailPolicy

@@ -21,22 +21,22 @@ import httpx
 import pytest
 
 from services.accounts.api import create_app as create_api
-from services.accounts.application import (
-    Accounts,
-    AccountsPolicy,
-    PageAccess,
-    QuestionAllowed,
-    QuestionRefused,
-    Quota,
-    SessionInfo,
-)
+from services.accounts.application import Accounts
 from services.accounts.client import HttpAccounts, LocalAccounts
 from services.accounts.domain import PlanCatalogue
 from services.accounts.events import CATALOGUE
 from services.accounts.failures import AccountsFailure
 from services.accounts.passwords import Passwords
 from services.accounts.plans import DEFAULT_PLANS
+from services.accounts.policy import AccountsPolicy
 from services.accounts.tokens import derive_token
+from services.accounts.values import (
+    PageAccess,
+    QuestionAllowed,
+    QuestionRefused,
+    Quota,
+    SessionInfo,
+)
 from services.shared.event_schemas import validate_envelope
 from services.shared.settings import Settings
 from tests.servers.postgres import fresh_database
