@@ -3,6 +3,10 @@
 It runs with no model. Every code it names comes from a tool result and is cited with
 its release; when it cannot answer it says so and shows the nearest search results, and
 it never composes a code that a tool did not return.
+
+Longer than 400 lines on purpose: OfflineComposer is one class with a handler per kind of
+question, read top-down; how it words an entry is in phrasing.py, how it reads procedure
+words in procedure_words.py.
 """
 
 from __future__ import annotations
@@ -13,7 +17,7 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Any, Protocol
 
-from services.assistant import tools
+from services.assistant import procedure_words, tools
 from services.assistant.citations import Citer, ReleaseBook, check_text
 from services.assistant.domain import (
     Answer,
@@ -21,6 +25,15 @@ from services.assistant.domain import (
     RefusalCode,
     ToolCall,
     Topic,
+)
+from services.assistant.phrasing import (
+    NOTE_LABELS,
+    axes_lines,
+    history_lines,
+    kind_word,
+    pairs,
+    sevenths,
+    system_name,
 )
 from services.assistant.reading import (
     SIDE_CUES,
@@ -40,28 +53,6 @@ OUT_OF_SCOPE_MESSAGE = (
     "HCPCS and CPT codes, their notes, guidelines and changes. Ask me about a condition, "
     "a procedure or a code."
 )
-NOTE_LABELS = {
-    "excludes1": "Excludes1 (not coded here: never reported together)",
-    "excludes2": "Excludes2 (not included here: both may be reported when both are present)",
-    "use_additional_code": "Use additional code",
-    "code_first": "Code first",
-    "code_also": "Code also",
-}
-# Words that name a procedure's approach (5th character of the Medical and Surgical
-# section), from the PCS approach definitions.
-APPROACH_WORDS: tuple[tuple[tuple[str, ...], str], ...] = (
-    (("laparoscop*", "thoracoscop*", "arthroscop*", "robotic*", "robot-assisted",
-      "percutaneous endoscopic", "minimally invasive", "mediastinoscop*", "pelviscop*"), "4"),
-    (("via natural or artificial opening endoscopic", "colonoscop*", "cystoscop*",
-      "bronchoscop*", "esophagoscop*", "gastroscop*", "egd", "hysteroscop*", "ureteroscop*",
-      "sigmoidoscop*", "endoscopic", "endoscopy", "esophagogastroduodenoscop*"), "8"),
-    (("transurethral", "transvaginal", "transoral", "via natural", "natural opening"), "7"),
-    (("open", "laparotomy", "thoracotomy", "incision"), "0"),
-    (("percutaneous", "needle", "endovascular"), "3"),
-    (("external", "skin surface"), "X"),
-)
-PARTIAL_WORDS = ("partial", "subtotal", "biopsy", "wedge", "segmental", "portion", "part of",
-                 "excision", "lumpectomy")
 
 
 class Composer(Protocol):
@@ -235,8 +226,8 @@ class OfflineComposer:
         head = await work.cite(detail)
         if detail.billable:
             return [f"Yes: {head} is billable: a complete, valid "
-                    f"{_system_name(detail.system)} code that can be reported on a claim."]
-        lines = [f"No: {head} is not billable. It is a {_kind_word(detail)} and needs more "
+                    f"{system_name(detail.system)} code that can be reported on a claim."]
+        lines = [f"No: {head} is not billable. It is a {kind_word(detail)} and needs more "
                  "characters to be reported."]
         choices = [c for c in detail.children if c.billable][:6] or detail.children[:6]
         if choices:
@@ -245,7 +236,7 @@ class OfflineComposer:
                 lines.append(f"- {await work.cite(child)}"
                              + ("" if child.billable else " (needs more characters)"))
         if detail.seven_character:
-            lines.append(f"Codes here take a 7th character ({_sevenths(detail)}).")
+            lines.append(f"Codes here take a 7th character ({sevenths(detail)}).")
         return lines
 
     async def _explain(self, work: Work, reading: Reading, about: CodeRef | None,
@@ -255,12 +246,12 @@ class OfflineComposer:
     async def _explained(self, work: Work, detail: CodeDetail, reading: Reading) -> list[str]:
         explained = await work.call("explain", tools.explain, detail.system, detail.code)
         head = await work.cite(detail)
-        lines = [f"{head} ({_system_name(detail.system)}, "
+        lines = [f"{head} ({system_name(detail.system)}, "
                  f"{'billable' if detail.billable else 'not billable'})."]
         if explained and explained.text:
             lines.append(explained.text)
         if detail.system == PCS:
-            lines += _axes_lines(detail)
+            lines += axes_lines(detail)
         return lines
 
     async def _excludes(self, work: Work, reading: Reading, about: CodeRef | None,
@@ -348,17 +339,17 @@ class OfflineComposer:
                     state = "billable" if valid.entry.billable else "valid as a heading only " \
                         "(not billable)"
                     lines.append(f"Yes: {head} was in effect on {on} ({state}), under "
-                                 f"{_system_name(detail.system)} release {valid.release}.")
+                                 f"{system_name(detail.system)} release {valid.release}.")
                 elif valid.release is None:
                     first = await self._first_release(work, detail.system)
                     lines.append(f"I cannot confirm {head} for {on}: the earliest "
-                                 f"{_system_name(detail.system)} release loaded here takes "
+                                 f"{system_name(detail.system)} release loaded here takes "
                                  f"effect {first}, after that date. Check the release in "
                                  "effect then.")
                 else:
                     lines.append(f"No: {head} was not in release {valid.release}, in "
                                  f"effect on {on}.")
-            lines += _history_lines(detail)
+            lines += history_lines(detail)
         return Draft(lines, _topic("date", found))
 
     async def _first_release(self, work: Work, system: str) -> str:
@@ -381,7 +372,7 @@ class OfflineComposer:
             lines.append(f"{await work.cite(variant.chosen)}.")
             if variant.characters:
                 lines.append(f"7th characters of {variant.character_source}: "
-                             f"{_pairs(variant.characters)}.")
+                             f"{pairs(variant.characters)}.")
             await work.cite(detail)
             return Draft(lines, Topic(kind, "", (CodeRef(variant.chosen.system,
                                                          variant.chosen.code),)))
@@ -429,7 +420,7 @@ class OfflineComposer:
                 continue
             for walk in crosswalks:
                 work.allowed.add(walk.mapping.icd9)
-                system = _system_name(walk.mapping.system)
+                system = system_name(walk.mapping.system)
                 lines.append(f"ICD-9-CM {walk.mapping.icd9} ({walk.mapping.description}) maps "
                              f"to {system} through the GEMs ({walk.mapping.release}):")
                 for current, gem_code in walk.targets:
@@ -486,7 +477,7 @@ class OfflineComposer:
                           "here (the ICD-10-PCS guidelines)."], Topic("guideline"), unsure=True)
         lines = []
         for item in found:
-            lines.append(f"{_system_name(item.system)} guideline {item.id} ({item.topic}): "
+            lines.append(f"{system_name(item.system)} guideline {item.id} ({item.topic}): "
                          f"{item.text}")
         return Draft(lines, Topic("guideline", reading.subject))
 
@@ -571,14 +562,15 @@ class OfflineComposer:
             lines = ["I could not find that procedure in ICD-10-PCS; I will not guess."]
             return Draft(lines + await self._nearest(work, subject), Topic("pcs", subject),
                          unsure=True)
-        approach = _approach(subject)
-        operations = _operations(subject)
+        approach = procedure_words.approach(subject)
+        operations = procedure_words.operations(subject)
         ranked = sorted(
             enumerate(results),
             key=lambda item: (
                 approach is not None and item[1].code[4] != approach,
                 bool(operations) and item[1].code[2] not in operations,
-                item[1].code[5:] != "ZZ" and not _names_device(subject, item[1].title),
+                item[1].code[5:] != "ZZ"
+                and not procedure_words.names_device(subject, item[1].title),
                 item[0],
             ),
         )
@@ -588,7 +580,7 @@ class OfflineComposer:
                                 {i + 1: ch for i, ch in enumerate(best.code[:4])})
         lines = [f"{await work.cite(best)}."]
         if detail is not None:
-            lines += _axes_lines(detail)
+            lines += axes_lines(detail)
         approaches = build.open_axes.get(5, [])
         if approach is None and len(approaches) > 1:
             lines.append("The words do not say the approach; the table allows: "
@@ -683,69 +675,13 @@ def _stem(word: str) -> str:
     return word[:5]
 
 
-def _approach(subject: str) -> str | None:
-    for cues, value in APPROACH_WORDS:
-        if has(subject, *cues):
-            return value
-    return None
 
 
-def _operations(subject: str) -> set[str]:
-    """Root operations the words point to: -ectomy is Resection (T) unless partial,
-    then Excision (B); -scopy alone is Inspection (J)."""
-    found: set[str] = set()
-    ws = words(subject)
-    if any(w.endswith(("ectomy", "ectomies")) for w in ws) or has(subject, "removal",
-                                                                 "resection"):
-        found.add("B" if has(subject, *PARTIAL_WORDS) else "T")
-    if (any(w.endswith("scopy") for w in ws) and not found) or has(subject, "inspection"):
-        found.add("J")
-    return found
 
 
-def _names_device(subject: str, title: str) -> bool:
-    return bool({w for w in words(subject) if len(w) > 3} & set(words(title.split(" with ")[-1])))
 
 
-def _kind_word(detail: CodeDetail) -> str:
-    return {"category": "category", "block": "block of categories", "chapter": "chapter",
-            "table": "PCS table", "section": "PCS section", "body_system": "PCS body system"
-            }.get(detail.kind, "heading with codes under it")
 
-
-def _sevenths(detail: CodeDetail) -> str:
-    return _pairs(detail.seven_character)
-
-
-def _pairs(characters: list[list[str]]) -> str:
-    return "; ".join(f"{c} {m}" for c, m in characters)
-
-
-def _system_name(system: str) -> str:
-    return {"ICD10CM": "ICD-10-CM", "ICD10PCS": "ICD-10-PCS"}.get(system, system)
-
-
-def _axes_lines(detail: CodeDetail) -> list[str]:
-    axes = detail.details.get("axes") or []
-    if not axes:
-        return []
-    lines = ["Its seven characters:"]
-    for axis in axes:
-        line = f"- {axis['position']} {axis['axis']}: {axis['value']} = {axis['meaning']}"
-        if axis.get("definition"):
-            line += f" ({axis['definition']})"
-        lines.append(line)
-    return lines
-
-
-def _history_lines(detail: CodeDetail) -> list[str]:
-    if not detail.history:
-        return []
-    lines = ["Its history in the releases loaded here:"]
-    for item in detail.history:
-        when = f", effective {item['effective']}" if item.get("effective") else ""
-        lines.append(f"- {item['release']}: {item['change']}{when}")
-    return lines
 
 
 def _topic(kind: str, found: list[CodeDetail]) -> Topic:
