@@ -37,6 +37,9 @@ read too: its header row names the columns (``HCPC``, ``LONG DESCRIPTION``,
 
 The whole file is parsed before anything is returned: a broken file raises
 ``HcpcsError`` naming the file, the line and what is wrong, and nothing is imported.
+
+Longer than 400 lines on purpose: one reader of one file format, read top-down from
+the record layout to the release it builds; splitting it would scatter the layout.
 """
 
 from __future__ import annotations
