@@ -7,6 +7,9 @@ to ICD-10-PCS GEMs. It is read whole, read-only, and turned into ``CodeEntry``s 
 hierarchy order coders browse (section, body system, table, code) plus two reference
 texts (guidelines, index). Nothing is returned unless the whole file reads cleanly: the
 importer must never see half a release.
+
+Longer than 400 lines on purpose: one reader of one database, read top-down from its
+tables to the release and its references (guidelines, index, GEMs) built from them.
 """
 
 from __future__ import annotations
