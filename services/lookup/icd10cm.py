@@ -8,6 +8,9 @@ or not at all: the importer must never see half a release.
 7th-character codes (``S72.001A``) are not in the XML; they are generated here from
 the ``<sevenChrDef>`` tables exactly as the book prescribes (placeholder ``X`` up to
 the 6th character, then the extension character).
+
+Longer than 400 lines on purpose: one streaming parser of one file format, read
+top-down; its state machine is one class.
 """
 
 from __future__ import annotations
