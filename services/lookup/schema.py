@@ -1,4 +1,8 @@
-"""GraphQL types of the lookup product (one module per type family)."""
+"""GraphQL types of the lookup product (one module per type family).
+
+Longer than 400 lines on purpose: one family of types, the lookup product's GraphQL
+schema, most of them thin views of the values in values.py.
+"""
 
 from __future__ import annotations
 
