@@ -16,6 +16,9 @@ Layout and guarantees:
   ``after_cursor``, which makes resume exact and keeps "processed" and "recorded"
   atomic. Delivery is still at-least-once (a publish can be retried after a partial
   failure), so consumers dedupe by ``(source, position)``.
+
+Longer than 400 lines on purpose: it is one class, the Bus contract over Kafka, whose
+publish, delivery and log checks share its producer, its consumers and the topic layout.
 """
 
 from __future__ import annotations
