@@ -14,6 +14,9 @@ outlive delivery in the store.
 
 Two stores: SQLite (embedded, ``$DATA_DIR/mail.sqlite``) and PostgreSQL (distributed,
 tables ``mail_outbox`` and ``mail_tracking`` in the platform's database).
+
+Longer than 400 lines on purpose: the Outbox contract and its two stores, read side by
+side, method for method.
 """
 
 from __future__ import annotations
