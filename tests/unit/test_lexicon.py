@@ -11,10 +11,11 @@ import pytest
 from services.lookup.lexicon import DATA, Lexicon, default_lexicon
 from services.lookup.search.analysis import analyze, code_in
 from services.lookup.search.documents import CodeDocument
+from services.lookup.search.readings import read
 from services.lookup.search.scoring import Query, rank
 from services.lookup.search.spelling import Vocabulary
 from services.lookup.search.wording import detail_stems, name_key, query_tokens, query_words
-from services.shared.search.text import stem
+from services.shared.search.text import stem, words
 
 # -- the shipped lexicon ---------------------------------------------------------------
 
@@ -180,6 +181,27 @@ def test_a_title_states_details_but_not_what_it_leaves_out() -> None:
     }
     assert detail_stems("Gastric ulcer, unspecified as acute or chronic") == {"gastric", "ulcer"}
     assert detail_stems("Essential (primary) hypertension") == {"essenti", "hypertens"}
+    # What a clause leaves out ends with the clause, not with the title.
+    assert detail_stems("Asthma without status asthmaticus; severe, persistent") == {
+        "asthma", "sever", "persist",
+    }
+
+
+@pytest.mark.parametrize("text", [
+    "Type 2 diabetes mellitus without complications",
+    "Gastric ulcer, unspecified as acute or chronic",
+    "Asthma without status asthmaticus; severe, persistent",
+    "Essential (primary) hypertension [benign] NOS",
+    "Neoplasm of uncertain behavior, not elsewhere classified, of the larynx",
+    "Swimmer's ear, unspecified ear",
+])
+def test_the_ranker_reads_a_text_as_the_wording_rules_do(text: str) -> None:
+    reading = read(text)
+    assert set(reading.details) == detail_stems(text)
+    assert len(reading.details) == len(set(reading.details))
+    assert reading.name == name_key(text)
+    assert reading.nos == ("nos" in words(text))
+    assert set(reading.stems) == {stem(w) for w in words(text)}
 
 
 def test_a_name_is_the_words_as_typed() -> None:

@@ -6,60 +6,60 @@ read once into a ``Reading`` and kept while it is among the recently read.
 
 Most texts of a first-time search's candidates are new to the process, and many of them
 hold none of the query's words, so a ``Reading`` reads its words and stems at once and
-the rest (details, phrase order, the text as a name) only when the ranker first asks:
-a text that matches nothing costs one split and a few stem look-ups.
+its details and name (read from the text without its asides) only when the ranker first
+asks: a text that matches nothing costs one split and a few stem look-ups.
 """
 
 from __future__ import annotations
 
 from functools import lru_cache
 
-from services.lookup.search.wording import detail_stems, name_key, stem_sequence
+from services.lookup.search.wording import STOPWORDS, bare_tokens, details_of, name_of
 from services.shared.search.text import stem, words
 
 
 class Reading:
-    """One text as the ranker reads it: ``stems``, ``nos`` and ``spaced`` read now, the
-    rest (``details``, ``sequence``, ``name``) when first asked for.
+    """One text as the ranker reads it: ``stems``, ``sequence``, ``nos`` and ``spaced``
+    read now, ``details`` and ``name`` when first asked for.
 
     Tens of thousands are kept in each serving process, so a reading holds tuples (a
     handful of stems each: a scan is as quick as a set's hash) rather than sets, at a
     third of their size.
     """
 
-    __slots__ = ("_details", "_name", "_sequence", "nos", "spaced", "stems", "text")
+    __slots__ = ("_details", "_name", "nos", "sequence", "spaced", "stems", "text")
 
     def __init__(self, text: str) -> None:
         found = words(text)
+        stems = [stem(w) for w in found]
         self.text = text
         self.nos = "nos" in found  # says "NOS": what its other words mean alone
-        self.stems: tuple[str, ...] = tuple(dict.fromkeys(stem(w) for w in found))
+        self.stems: tuple[str, ...] = tuple(dict.fromkeys(stems))
+        # Stems in order, stopwords out: for phrases.
+        self.sequence = tuple(s for s, w in zip(stems, found, strict=True) if w not in STOPWORDS)
         # " word word ...": whether a word begins with a prefix is one substring test.
         self.spaced = " " + " ".join(found)
         self._details: tuple[str, ...] | None = None
-        self._sequence: tuple[str, ...] | None = None
-        self._name: tuple[str, ...] | None = None
+        self._name: tuple[str, ...] = ()
 
     @property
     def details(self) -> tuple[str, ...]:
-        """The details it states (wording.detail_stems), once each."""
+        """The details it states (wording.detail_stems)."""
         if self._details is None:
-            self._details = tuple(detail_stems.__wrapped__(self.text))
-        return self._details
-
-    @property
-    def sequence(self) -> tuple[str, ...]:
-        """Stems in order, stopwords out (phrases)."""
-        if self._sequence is None:
-            self._sequence = stem_sequence.__wrapped__(self.text)
-        return self._sequence
+            self._read_bare()
+        return self._details  # type: ignore[return-value]
 
     @property
     def name(self) -> tuple[str, ...]:
         """The text as a name (wording.name_key)."""
-        if self._name is None:
-            self._name = name_key.__wrapped__(self.text)
+        if self._details is None:
+            self._read_bare()
         return self._name
+
+    def _read_bare(self) -> None:
+        tokens = bare_tokens(self.text)
+        self._details = tuple(details_of(tokens))
+        self._name = name_of(tokens)
 
 
 @lru_cache(maxsize=32768)

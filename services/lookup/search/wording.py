@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from functools import lru_cache
 
-from services.shared.search.text import fold, stem, words
+from services.shared.search.text import fold, stem
 
 _WORD = re.compile(r"[a-z0-9]+")
 MAX_QUERY_WORDS = 16
@@ -40,7 +40,9 @@ NEUTRAL = STOPWORDS | frozenset(
     "approach classified closed elsewhere encounter initial nos organism part region side"
     " site trimester type unspecified".split()
 )
-_CLAUSE = re.compile(r"[,;]")
+# A text's words and the marks that end its clauses (bare_tokens).
+_BARE = re.compile(r"[a-z0-9]+|[,;]")
+_MARKS = frozenset(",;")
 # ICD conventions: (parentheses) hold nonessential modifiers, [brackets] synonyms.
 _ASIDE = re.compile(r"\([^()]*\)|\[[^\[\]]*\]")
 # Title words that set a condition in another context than the one usually meant:
@@ -91,19 +93,25 @@ def query_tokens(text: str) -> list[str]:
 
 
 @lru_cache(maxsize=16384)  # texts: bounded, they are many
-def stem_sequence(text: str) -> tuple[str, ...]:
-    """The stems of a text's words in order, stopwords left out (for phrase matching)."""
-    return tuple(stem(w) for w in words(text) if w not in STOPWORDS)
-
-
-@lru_cache(maxsize=16384)  # texts: bounded, they are many
 def name_key(text: str) -> tuple[str, ...]:
     """A text as a name: every word's stem, stopwords too, in order, once each, without
     filler ("unspecified", "NOS") or possessive "s": "Swimmer's ear, unspecified ear" is
     the name "swimmers ear", and "on blood thinners" another than "blood thinners"."""
+    return name_of(bare_tokens(text))
+
+
+def bare_tokens(text: str) -> list[str]:
+    """A text's folded words and clause marks ("," or ";"), its nonessential modifiers in
+    (parentheses) and synonyms in [brackets] left out: what ``name_of`` and
+    ``details_of`` read (the ranker reads a text's name and details from one such list)."""
+    return _BARE.findall(fold(_ASIDE.sub(" ", text)))
+
+
+def name_of(tokens: list[str]) -> tuple[str, ...]:
+    """The name a text's ``bare_tokens`` say (``name_key``)."""
     seen: dict[str, None] = {}
-    for word in words(_ASIDE.sub(" ", text)):
-        if word == "s" or (word in NEUTRAL and word not in STOPWORDS):
+    for word in tokens:
+        if word in _MARKS or word == "s" or (word in NEUTRAL and word not in STOPWORDS):
             continue
         seen.setdefault(stem(word), None)
     return tuple(seen)
@@ -158,17 +166,27 @@ def detail_stems(text: str) -> frozenset[str]:
     complications"), "unspecified as" or "not specified" ("unspecified as acute or
     chronic").
     """
-    found: set[str] = set()
-    for clause in _CLAUSE.split(_ASIDE.sub(" ", text)):
-        tokens = words(clause)
-        for i, word in enumerate(tokens):
-            following = tokens[i + 1] if i + 1 < len(tokens) else ""
-            if (
-                word == "without"
-                or (word == "unspecified" and following == "as")
-                or (word == "not" and following in ("specified", "elsewhere"))
-            ):
-                break
-            if word not in NEUTRAL:
-                found.add(stem(word))
-    return frozenset(found)
+    return frozenset(details_of(bare_tokens(text)))
+
+
+def details_of(tokens: list[str]) -> dict[str, None]:
+    """The details a text's ``bare_tokens`` state (``detail_stems``), once each, in order."""
+    found: dict[str, None] = {}
+    skipping = False  # the rest of a clause says what is absent or unknown
+    last = len(tokens) - 1
+    for i, word in enumerate(tokens):
+        if word in _MARKS:
+            skipping = False
+            continue
+        if skipping:
+            continue
+        following = tokens[i + 1] if i < last else ""
+        if (
+            word == "without"
+            or (word == "unspecified" and following == "as")
+            or (word == "not" and following in ("specified", "elsewhere"))
+        ):
+            skipping = True
+        elif word not in NEUTRAL:
+            found.setdefault(stem(word), None)
+    return found
