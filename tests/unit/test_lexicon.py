@@ -262,6 +262,12 @@ def test_known_short_coded_and_hopeless_words_stay(word: str) -> None:
         ("e11.o", "E110"),
         ("what is the icd 10 code for e119?", "E119"),  # words saying a code follows
         ("codeine", None),
+        ("s72 001a", "S72001A"),  # pieces of one code
+        ("the 5th toe", None),  # an ordinal and a word are not a code
+        ("I10 htn", None),  # a code and a word: words, not a code
+        ("2nd", None),
+        ("cpt 99213", "99213"),
+        ("HCPCS code J1100", "J1100"),
     ],
 )
 def test_codes_are_read_however_they_are_typed(typed: str, code: str | None) -> None:

@@ -35,6 +35,8 @@ def test_a_condition_or_a_state_after_a_procedure_does_not(query: str) -> None:
 @pytest.mark.parametrize(("query", "surely"), [
     ("orif left clavicle fracture", True), ("laparoscopic cholecystectomy", True),
     ("amputation of the right great toe", True),
+    ("stent x2", True), ("cabg x3", True),  # a count of what was done
+    ("hx cabg x3", False),  # a state after it
     # Words of the lexicon's procedure names that people say of anything: "three"
     # vessels, "total" knee replacement. A procedure, maybe; a condition not ruled out.
     ("she has had diarrhea for three days", False),

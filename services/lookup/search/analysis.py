@@ -15,10 +15,14 @@ from services.shared.search.text import fold
 _CODE_LIKE = re.compile(r"[A-Z0-9]{3,7}")
 _CODE_NOISE = re.compile(r"[\s.,\-_?]+")
 # Words before the code that only say a code follows: "ICD-10 I50.9", "icd10cm: e11.9",
-# "code I10", "what is the icd 10 code for e119".
+# "code I10", "what is the icd 10 code for e119", "cpt 99213".
 _CODE_SET = re.compile(
-    r"^\s*(?:(?:icd[\s\-]*(?:10|9)?(?:[\s\-]*(?:cm|pcs))?|codes?|what|is|the|for|of)\b[\s:#]*)+"
+    r"^\s*(?:(?:icd[\s\-]*(?:10|9)?(?:[\s\-]*(?:cm|pcs))?|cpt|hcpcs|codes?|what|is|the|for|of)"
+    r"\b[\s:#]*)+"
 )
+# A piece of a query that no code set writes in a code: a word of three letters or more
+# ("toe" in "5th toe", "htn" in "I10 htn"), or an ordinal ("2nd").
+_WORD_NOT_CODE = re.compile(r"[a-z]{3,}|\d+(?:st|nd|rd|th)")
 # The seventh characters of ICD-10-CM: the encounter, the healing, sequela and the like.
 _SEVENTH = frozenset("ABCDEFGHJKMNPQRS")
 # An ICD-10-CM code is a letter and a digit, then (after a dot) up to four more.
@@ -29,6 +33,8 @@ def code_in(text: str) -> str | None:
     """The compact code a query names, when the whole query reads as one code (typed in
     full-width characters too)."""
     folded = _CODE_SET.sub("", fold(text).strip())
+    if any(_WORD_NOT_CODE.fullmatch(piece) for piece in _CODE_NOISE.split(folded)):
+        return None
     compact = _CODE_NOISE.sub("", folded).upper()
     if not _CODE_LIKE.fullmatch(compact) or not any(c.isdigit() for c in compact):
         return None

@@ -11,7 +11,8 @@ replacement"), which ICD-10-CM codes.
 A procedure is named by the PCS root operations people say as they are (excision,
 drainage, fusion), by the word endings surgery is named with (-ectomy, -otomy, -ostomy,
 -plasty, -scopy, -pexy, -desis, -rrhaphy, -centesis, -tripsy), by a short list of
-everyday procedure words, and by the words only the lexicon's procedure names use
+everyday procedure words, by a count of how many were done ("x2"), and by the words
+only the lexicon's procedure names use
 ("chole", "egd", "stent"). Root operations that are also everyday words ("change",
 "control", "delivery", "release", "transfer", "map") are left out: they name conditions
 as often ("change of life", "delivery" of a baby is coded in both).
@@ -47,6 +48,9 @@ _PROCEDURE_WORDS = frozenset(
         " reconstruction remove surgery surgical transfusion transplant"
     ).split()
 )
+# How many were done, as coders count what they did ("cabg x3", "stent x2"): a
+# procedure's count, which a condition never has.
+_COUNT = re.compile(r"x\d{1,2}")
 # Words that make a procedure the patient's state or history rather than the thing
 # done: ICD-10-CM's status (Z codes) and complication codes.
 _STATE_WORDS = frozenset(
@@ -72,7 +76,8 @@ def asks_procedure(words: Iterable[str], *, surely: bool = False) -> bool:
         stemmed = stem(word)
         if stemmed in _STATE_WORDS:
             return False
-        strong = stemmed in _PROCEDURE_WORDS or _ENDINGS.match(word) is not None
+        strong = (stemmed in _PROCEDURE_WORDS or _ENDINGS.match(word) is not None
+                  or _COUNT.fullmatch(word) is not None)
         sure = sure or strong
         named = named or strong or stemmed in lexicon
     return sure if surely else named
