@@ -36,7 +36,7 @@ class Reading:
         self.nos = "nos" in found  # says "NOS": what its other words mean alone
         self.stems: tuple[str, ...] = tuple(dict.fromkeys(stems))
         # Stems in order, stopwords out: for phrases.
-        self.sequence = tuple(s for s, w in zip(stems, found, strict=True) if w not in STOPWORDS)
+        self.sequence = tuple([s for s, w in zip(stems, found, strict=True) if w not in STOPWORDS])
         # " word word ...": whether a word begins with a prefix is one substring test.
         self.spaced = " " + " ".join(found)
         self._details: tuple[str, ...] | None = None

@@ -215,9 +215,10 @@ def _words_score(query: Query, doc: CodeDocument) -> float:
     phrase = exact = False
     agree = 0  # texts that name the entry with the query's words and no others
     default = 0.0  # share of the query a "NOS" term of the entry says, with nothing else
-    title = _read(query, doc.title)
+    known = query._read  # (a look-up here, not a call: this runs for every text)
+    title = known.get(doc.title) or _read(query, doc.title)
     for position, text in enumerate((doc.title, *doc.terms)):
-        held = title if position == 0 else _read(query, text)
+        held = title if position == 0 else known.get(text) or _read(query, text)
         found = held.found
         if not found:
             continue

@@ -135,4 +135,5 @@ def checkpoint_document(name: str, body: dict[str, Any]) -> tantivy.Document:
 def stored(doc: tantivy.Document) -> dict[str, Any]:
     """The stored JSON of a document: {"id": doc id, "doc": what load reads}."""
     raw = doc.get_first(DOC)
-    return dict(json.loads(bytes(raw))) if raw is not None else {}
+    # Decoded first: json.loads would otherwise guess the bytes' encoding on every call.
+    return dict(json.loads(raw.decode())) if raw is not None else {}
