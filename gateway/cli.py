@@ -7,7 +7,7 @@ import argparse
 import asyncio
 import ipaddress
 import json
-import multiprocessing
+import os
 import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -54,42 +54,28 @@ async def _prepare(settings: Settings) -> None:
                 await product.prepare(platform)
 
 
-def _prepare_apart(settings: Settings) -> None:
-    asyncio.run(_prepare(settings))
-
-
 def serve(settings: Settings) -> None:
-    import uvicorn
+    from gateway.workers import worker_count
 
-    from gateway.workers import share_metrics, worker_count
-
+    asyncio.run(_prepare(settings))
     workers = worker_count(settings)
     where = f"http://{settings.host}:{settings.port}"
-    banner = (f"medcode ({settings.mode}, {settings.environment}) serving {where}/ "
-              f"(GraphQL at {where}/graphql) from {workers} process{'es' if workers > 1 else ''}")
+    print(f"medcode ({settings.mode}, {settings.environment}) serving {where}/ "
+          f"(GraphQL at {where}/graphql) from {workers} process{'es' if workers > 1 else ''}",
+          file=sys.stderr, flush=True)
     if workers == 1:
+        import uvicorn
+
         from gateway.app import create_app
 
-        asyncio.run(_prepare(settings))
-        print(banner, file=sys.stderr)
         uvicorn.run(create_app(settings), host=settings.host, port=settings.port,
                     log_config=None)
         return
-    # The parent only supervises the serving processes: it prepares in a child of its
-    # own, so that what a started platform holds (stores, the products' modules, their
-    # caches) is not kept for the server's lifetime in a process that answers nothing.
-    preparing = multiprocessing.get_context("spawn").Process(
-        target=_prepare_apart, args=(settings,), name="medcode prepare")
-    preparing.start()
-    preparing.join()
-    if preparing.exitcode != 0:
-        raise CommandError(f"preparing the products failed (exit code {preparing.exitcode});"
-                           " the messages above say why")
-    print(banner, file=sys.stderr)
-    # A process per core, each building the app from the same environment.
-    share_metrics(settings)
-    uvicorn.run("gateway.app:serving_app", factory=True, workers=workers, host=settings.host,
-                port=settings.port, log_config=None)
+    # The serving processes' supervisor answers nothing: this process, which holds what
+    # the started platform loaded (every product's modules, the stores), becomes a lean
+    # one (gateway.supervisor), keeping its process id, environment and terminal.
+    sys.stdout.flush()
+    os.execv(sys.executable, [sys.executable, "-m", "gateway.supervisor"])  # noqa: S606 - ours
 
 
 async def worker(settings: Settings) -> None:
