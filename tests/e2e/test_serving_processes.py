@@ -97,7 +97,8 @@ async def test_metrics_count_every_serving_processes_requests(tmp_path: Path) ->
             assert re.search(rf"^# TYPE {series}(_total)? ", text, re.MULTILINE), series
         assert 'medcode_consumer_failures_total{consumer="search:lookup"} 0.0' in text
         # Having prepared the products, `medcode serve` became the lean supervisor.
-        supervisor = Path(f"/proc/{server.pid}/cmdline").read_bytes().split(b"\0")
+        cmdline = await asyncio.to_thread(Path(f"/proc/{server.pid}/cmdline").read_bytes)
+        supervisor = cmdline.split(b"\0")
         assert b"gateway.supervisor" in supervisor, supervisor
     finally:
         stop_all([server])

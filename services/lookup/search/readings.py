@@ -45,9 +45,7 @@ class Reading:
     @property
     def details(self) -> tuple[str, ...]:
         """The details it states (wording.detail_stems)."""
-        if self._details is None:
-            self._read_bare()
-        return self._details  # type: ignore[return-value]
+        return self._details if self._details is not None else self._read_bare()
 
     @property
     def name(self) -> tuple[str, ...]:
@@ -56,10 +54,12 @@ class Reading:
             self._read_bare()
         return self._name
 
-    def _read_bare(self) -> None:
+    def _read_bare(self) -> tuple[str, ...]:
+        """Its details and name, read from one tokenisation; the details returned."""
         tokens = bare_tokens(self.text)
-        self._details = tuple(details_of(tokens))
         self._name = name_of(tokens)
+        self._details = details = tuple(details_of(tokens))
+        return details
 
 
 @lru_cache(maxsize=32768)
