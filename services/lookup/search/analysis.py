@@ -33,9 +33,10 @@ def code_in(text: str) -> str | None:
     """The compact code a query names, when the whole query reads as one code (typed in
     full-width characters too)."""
     folded = _CODE_SET.sub("", fold(text).strip())
-    if any(_WORD_NOT_CODE.fullmatch(piece) for piece in _CODE_NOISE.split(folded)):
+    pieces = _CODE_NOISE.split(folded)
+    if any(_WORD_NOT_CODE.fullmatch(piece) for piece in pieces):
         return None
-    compact = _CODE_NOISE.sub("", folded).upper()
+    compact = "".join(pieces).upper()
     if not _CODE_LIKE.fullmatch(compact) or not any(c.isdigit() for c in compact):
         return None
     return _unconfused(compact, _CM_DOTTED.fullmatch(folded.strip(" .")) is not None)
