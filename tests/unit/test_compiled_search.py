@@ -1,0 +1,36 @@
+"""The compiled ranker (deploy/compile.py) never runs code older than its source."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from services.lookup.search import refuse_stale_builds
+
+
+def _module(directory: Path, name: str, built_after_source: bool) -> None:
+    source, built = directory / f"{name}.py", directory / f"{name}.cpython-311-x86_64-linux-gnu.so"
+    source.write_text("")
+    built.write_bytes(b"")
+    older, newer = 1_000_000_000, 1_000_000_100
+    os.utime(source, (older, older) if built_after_source else (newer, newer))
+    os.utime(built, (newer, newer) if built_after_source else (older, older))
+
+
+def test_a_module_compiled_after_its_source_is_accepted(tmp_path: Path) -> None:
+    _module(tmp_path, "scoring", built_after_source=True)
+    refuse_stale_builds(tmp_path)
+
+
+def test_a_module_compiled_before_its_source_changed_is_refused(tmp_path: Path) -> None:
+    _module(tmp_path, "readings", built_after_source=True)
+    _module(tmp_path, "scoring", built_after_source=False)
+    with pytest.raises(ImportError, match="make compiled"):
+        refuse_stale_builds(tmp_path)
+
+
+def test_sources_without_a_compiled_module_are_accepted(tmp_path: Path) -> None:
+    (tmp_path / "wording.py").write_text("")
+    refuse_stale_builds(tmp_path)
