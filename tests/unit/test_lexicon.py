@@ -218,6 +218,9 @@ VOCABULARY = Vocabulary([
     "Type 2 diabetes mellitus", "Diabetic neuropathy", "Asthma", "Neuronal disorder",
     "Cirrhosis of liver", "Crisis", "Crisis", "Crohn's disease", "Chronic", "Chronic",
     "Psoriasis", "Psoriasis", *(f"Esophagitis, {kind}" for kind in "abc"), "Oesophagus",
+    *(f"Cancer of {kind}" for kind in "abcdefghijk"), "Cancrum oris",
+    "Urinary tract infection", "Infection of bladder", "Tracheitis",
+    *(f"Injury of trachea, {kind}" for kind in "abcdefghijk"),
 ])
 
 
@@ -236,10 +239,19 @@ VOCABULARY = Vocabulary([
         ("chrons", "crohn"),  # and beats the commoner "chronic", two letters away
         ("soriasis", "psoriasis"),
         ("oesophagitis", "esophagitis"),  # British: known only by the stem of "oesophagus"
+        ("infecshun", "infection"),  # spelt as it sounds
     ],
 )
 def test_misspellings_are_corrected_to_index_words(typed: str, meant: str) -> None:
     assert VOCABULARY.correct(typed) == meant
+
+
+def test_a_last_word_begun_only_by_rare_words_is_a_slip_for_a_common_one() -> None:
+    assert VOCABULARY.correct("cancr", as_prefix=True) == "cancer"  # not "cancrum"
+    assert VOCABULARY.correct("cancru", as_prefix=True) == "cancru"  # no word a slip away
+    assert VOCABULARY.correct("infec", as_prefix=True) == "infec"  # begins a common word
+    # Perhaps still being typed ("tracheitis"): only a letter left out is a slip.
+    assert VOCABULARY.correct("trachei", as_prefix=True) == "trachei"  # not "trachea"
 
 
 @pytest.mark.parametrize("word", ["pneumonia", "sprained", "cad", "dm2", "e119", "zzzzzzzz"])

@@ -8,6 +8,7 @@ that sounds the same), preferring the same first letter and the commoner word.
 from __future__ import annotations
 
 import bisect
+import itertools
 import re
 from collections import Counter
 from collections.abc import Iterable, Sequence
@@ -29,6 +30,7 @@ _CUTOFF_OTHER_INITIAL = 85.0  # a first letter mistyped too is rarer: be surer
 _JOINED = re.compile(r"([a-z]{2,})(\d{1,2})")  # "ckd3", "stage3"
 # Noun endings and the adjective endings made of them (Vocabulary.adjective).
 _ADJECTIVES = (("osis", ("otic",)), ("us", ("al", "ic")), ("um", ("al",)), ("ia", ("ial", "ic")))
+_LETTERS = "abcdefghijklmnopqrstuvwxyz"
 _OUTNUMBERED = 10  # a word known by its stem is still corrected to a near word this much commoner
 
 
@@ -137,8 +139,8 @@ class Vocabulary:
                 if self.counts[best] > known:
                     return best
             return word
-        if self.knows(word, as_prefix=as_prefix):
-            return word
+        if as_prefix and self.knows(word, as_prefix=True):
+            return self._unless_rarely_begun(word)
         # Spelt as it sounds: a letter doubled or not, a silent "h", British "ae" and "oe"
         # ("cirosis", "hemorroids", "chrons", "haemorrhage") - however many edits that is.
         sounded = self._sounded.get(_sound(word)) or self._sounded.get(_sound(stem(word)))
@@ -161,6 +163,23 @@ class Vocabulary:
         # "conversion" (five edits), however alike the two look to a ratio.
         return best if OSA.distance(word, best) <= _max_edits(word) else word
 
+    def _unless_rarely_begun(self, word: str) -> str:
+        """A word known only as the start of words, kept as typed, unless those words are
+        rarities and a far commoner word is the word with a letter left out: "cancr"
+        begins "cancrum" and means "cancer". Only a letter left out: a last word is often
+        still being typed, and "trachei" (tracheitis) is not a slip for "trachea"."""
+        whole = (word[:i] + letter + word[i:] for i in range(len(word)) for letter in _LETTERS)
+        best = max(whole, key=lambda w: (self.counts.get(w, 0), w))
+        most = self.counts.get(best, 0)
+        begun = 0
+        for known in itertools.islice(self._sorted, bisect.bisect_left(self._sorted, word), None):
+            if not known.startswith(word):
+                break
+            begun += self.counts[known]
+            if begun * _OUTNUMBERED > most:
+                return word
+        return best
+
     def _closest(
         self, word: str, choices: Sequence[str], cutoff: float, other_than: str = ""
     ) -> str | None:
@@ -182,12 +201,13 @@ class Vocabulary:
 
 
 def _sound(word: str) -> str:
-    """A word as it sounds, more or less: "ae" and "oe" read "e", "ph" "f", a first
-    letter silent before another ("pneumonia", "psoriasis", "knee") is left out, as is
-    any "h" but a first, and a doubled letter is single. "cirrhosis" and "cirosis" sound
-    alike, as do "haemorrhoids" and "hemoroids", "crohn" and "chron", "pneumonia" and
-    "neumonia"."""
+    """A word as it sounds, more or less: "ae" and "oe" read "e", "ph" "f", "tion" and
+    "sion" "shun", a first letter silent before another ("pneumonia", "psoriasis",
+    "knee") is left out, as is any "h" but a first, and a doubled letter is single.
+    "cirrhosis" and "cirosis" sound alike, as do "haemorrhoids" and "hemoroids", "crohn"
+    and "chron", "pneumonia" and "neumonia", "infection" and "infecshun"."""
     word = word.replace("ae", "e").replace("oe", "e").replace("ph", "f")
+    word = word.replace("tion", "shun").replace("sion", "shun")
     word = _SILENT_INITIAL.sub("", word)
     word = word[:1] + word[1:].replace("h", "")
     return _DOUBLED.sub(r"\1", word)
