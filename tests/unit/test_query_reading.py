@@ -9,7 +9,12 @@ from services.lookup.search.documents import CodeDocument, code_plan
 from services.lookup.search.intent import asks_procedure
 from services.lookup.search.scoring import Query, rank
 from services.lookup.search.spelling import Vocabulary
-from services.lookup.search.wording import content_words, query_tokens, query_words
+from services.lookup.search.wording import (
+    content_words,
+    query_tokens,
+    query_words,
+    spinal_levels,
+)
 
 
 def _words(text: str) -> tuple[str, ...]:
@@ -107,3 +112,38 @@ def test_a_noun_is_read_as_the_adjective_the_index_uses() -> None:
     assert VOCABULARY.adjective("virus") == "viral"
     assert VOCABULARY.adjective("psychosis") == "psychotic"
     assert VOCABULARY.adjective("sepsis") == "sepsis"  # no adjective known
+
+
+@pytest.mark.parametrize(("query", "readings"), [
+    ("l5 compression fx", [("fifth", "lumbar", "vertebra", "compression", "fx")]),
+    ("c3 cervical", [("third", "cervical", "vertebra")]),  # never "third cervical" alone
+    ("fusion c5-c6", [("fusion", "cervical", "vertebral", "joint"), ("fusion", "cervical")]),
+    ("l5-s1 fusion", [("lumbosacral", "joint", "fusion"), ("lumbosacral", "fusion")]),
+    ("c7-t1", [("cervicothoracic", "vertebral", "joint"), ("cervicothoracic",)]),
+    ("t13 l6 c9", []),  # no such levels
+    ("s72 fracture", []),
+])
+def test_spinal_levels_are_spelt_out_as_titles_say_them(
+    query: str, readings: list[tuple[str, ...]]
+) -> None:
+    assert spinal_levels(_words(query)) == readings
+
+
+def test_the_words_as_typed_win_over_levels_spelt_out_where_both_are_found() -> None:
+    typed = _words("t5 t6")
+    readings = [Query.of(typed), *(Query.of(r, spelt=True) for r in spinal_levels(typed))]
+    fracture = CodeDocument("ICD10CM", "S22.059A", "Unspecified fracture of T5-T6 vertebra, "
+                            "initial encounter for closed fracture", True, "code")
+    joint = CodeDocument("ICD10CM", "M99.92", "Biomechanical lesion of thoracic vertebral joint",
+                         True, "code")
+    assert rank(code_plan(typed), [joint, fracture], readings)[0] == fracture
+    # Where the levels as typed are found nowhere, the spelt-out reading finds the entry.
+    typed = _words("l5 compression fx")
+    readings = [Query.of(typed), *(Query.of(r, spelt=True) for r in spinal_levels(typed))]
+    vertebra = CodeDocument("ICD10CM", "S32.050A", "Wedge compression fracture of fifth lumbar "
+                            "vertebra, initial encounter for closed fracture", True, "code",
+                            terms=("fx",))
+    collapsed = CodeDocument("ICD10CM", "M48.50XA", "Collapsed vertebra, not elsewhere "
+                             "classified, site unspecified, initial encounter for fracture",
+                             True, "code", terms=("compression fx",))
+    assert rank(code_plan(typed), [collapsed, vertebra], readings)[0] == vertebra

@@ -20,7 +20,7 @@ from services.lookup.search.documents import CodeDocument, CodeFacets
 from services.lookup.search.names import Names
 from services.lookup.search.scoring import Query, rank, renamed_match
 from services.lookup.search.spelling import MAX_CORRECTED, MIN_CORRECTED, Vocabulary
-from services.lookup.search.wording import content_words, query_words
+from services.lookup.search.wording import content_words, query_words, spinal_levels
 from services.shared.search.cache import SearchCache
 from services.shared.search.model import (
     Candidates,
@@ -289,6 +289,9 @@ async def _analyse(catalog: SearchCatalog, index: SearchIndex, plan: QueryPlan) 
         Query.of(w, prefix=not corrected and i == 0, typed=" ".join(typed) if i == 0 else "")
         for i, w in enumerate(spoken)
     ]
+    for levels in spinal_levels(asked):  # "l5": "fifth lumbar vertebra"
+        wordings.append(levels)
+        readings.append(Query.of(levels, spelt=True))
     names = await NAMES.of(catalog, index) if len(asked) > 1 else None
     return _Analysis(plan, asked, wordings, readings, vocabulary, names, corrected)
 

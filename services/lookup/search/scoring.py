@@ -18,7 +18,8 @@ Ranking rewards, in order of weight:
 
 Each reading of the query is scored and the best counts. Where no entry holds every
 word, the engine adds readings naming a condition otherwise (search.names): they count
-a little less, and only for a combination code holding all of such a reading.
+a little less, and only for a combination code holding all of such a reading. Readings
+with spinal levels spelt out (wording.spinal_levels) also count a little less.
 """
 
 from __future__ import annotations
@@ -56,6 +57,9 @@ _MIN_PREFIX = 3  # a last word this long also matches as the start of a word
 # A reading naming a condition otherwise than typed (search.names) counts this much less:
 # it wins only where it covers more of the query than the words as typed.
 _RENAMED = 6.0
+# So does a reading with notation spelt out ("l5": "fifth lumbar vertebra"): where the
+# words as typed are all found ("t5 t6": "fracture of T5-T6 vertebra"), they win.
+_SPELT = 3.0
 _COMBINATION = re.compile(r"\b(?:with|due to)\b", re.IGNORECASE)
 
 
@@ -73,6 +77,7 @@ class Query:
     surgical: bool = False  # names one surely: not a condition (search.intent)
     # Where a condition is named otherwise than typed (search.names): which words.
     renamed: range = range(0)
+    spelt: bool = False  # notation spelt out as titles say it (wording.spinal_levels)
     # How each text reads for this query: texts recur across candidates.
     _read: dict[str, _Read] = field(default_factory=dict, compare=False, repr=False)
     asked: frozenset[str] = field(default=frozenset(), compare=False, repr=False)
@@ -85,13 +90,13 @@ class Query:
     @classmethod
     def of(
         cls, words_: Sequence[str], *, prefix: bool = False, typed: str = "",
-        renamed: range = range(0),
+        renamed: range = range(0), spelt: bool = False,
     ) -> Query:
         ok = prefix and bool(words_) and len(words_[-1]) >= _MIN_PREFIX
         name = name_key(typed or " ".join(words_))
         return cls(
             tuple(stem(w) for w in words_), words_[-1] if ok else "", name,
-            asks_procedure(words_), asks_procedure(words_, surely=True), renamed,
+            asks_procedure(words_), asks_procedure(words_, surely=True), renamed, spelt,
         )
 
     def completes(self, held: str) -> bool:
@@ -133,7 +138,9 @@ def _score(plan: QueryPlan, queries: list[Query], doc: CodeDocument) -> float:
             score += _CODE_PREFIX - (len(doc.compact) - len(plan.key))
     if queries:
         score += max(
-            _words_score(query, doc) - (_RENAMED if query.renamed else 0.0) for query in queries
+            _words_score(query, doc) - (_RENAMED if query.renamed else 0.0)
+            - (_SPELT if query.spelt else 0.0)
+            for query in queries
         )
     if doc.billable:
         score += _BILLABLE

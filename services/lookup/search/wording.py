@@ -149,6 +149,51 @@ def query_words(tokens: tuple[str, ...]) -> tuple[str, ...]:
     return kept or tokens
 
 
+# Spinal levels as coders write them ("l5", "c5-c6"). Titles name one vertebra by its
+# ordinal and region ("fifth lumbar vertebra"; never "third cervical" alone, which is a
+# trimester and the cervix). Between two levels, PCS names the joint ("cervical vertebral
+# joint", "lumbosacral joint") and ICD-10-CM the region ("lumbar region").
+_LEVEL = re.compile(r"([ctls])(\d{1,2})")
+_REGIONS = {"c": ("cervical", 8), "t": ("thoracic", 12), "l": ("lumbar", 5), "s": ("sacral", 5)}
+_ORDINALS = (
+    "first second third fourth fifth sixth seventh eighth ninth tenth eleventh twelfth".split()
+)
+_JOINED_REGIONS = {"ct": "cervicothoracic", "tl": "thoracolumbar", "ls": "lumbosacral"}
+
+
+def spinal_levels(words: tuple[str, ...]) -> list[tuple[str, ...]]:
+    """Readings of the words with their spinal levels spelt out as titles say them, none
+    when they name no level: "l5 compression fx" is "fifth lumbar vertebra compression
+    fx"; "fusion c5 c6" is "fusion cervical vertebral joint" and "fusion cervical".
+    Titles also say "at C5-C6 level": these are further readings, not the only ones."""
+    levels = {}
+    for i, word in enumerate(words):
+        found = _LEVEL.fullmatch(word)
+        if found and found[1] in _REGIONS and 1 <= int(found[2]) <= _REGIONS[found[1]][1]:
+            levels[i] = found
+    if not levels:
+        return []
+    if len(levels) == 1:
+        (found,) = levels.values()
+        spelt = [(_ORDINALS[int(found[2]) - 1], _REGIONS[found[1]][0], "vertebra")]
+    else:
+        regions = "".join(r for r in "ctls" if r in {found[1] for found in levels.values()})
+        if regions in _JOINED_REGIONS:
+            region: tuple[str, ...] = (_JOINED_REGIONS[regions],)
+        else:
+            region = tuple(_REGIONS[r][0] for r in regions)
+        joint = ("lumbosacral", "joint") if regions == "ls" else (*region, "vertebral", "joint")
+        spelt = [joint, region]
+    first = min(levels)
+    before = words[:first]
+    after = tuple(w for i, w in enumerate(words[first:], first) if i not in levels)
+    return [
+        tuple(w for w in before if w not in names) + names + tuple(w for w in after
+                                                                   if w not in names)
+        for names in spelt
+    ]
+
+
 def content_words(words: tuple[str, ...]) -> tuple[str, ...]:
     """The words an entry must hold: everyday filler out ("feel", "day", "think": no
     title says them), unless nothing else is left."""
