@@ -166,7 +166,7 @@ def spinal_levels(words: tuple[str, ...]) -> list[tuple[str, ...]]:
     when they name no level: "l5 compression fx" is "fifth lumbar vertebra compression
     fx"; "fusion c5 c6" is "fusion cervical vertebral joint" and "fusion cervical".
     Titles also say "at C5-C6 level": these are further readings, not the only ones."""
-    levels = {}
+    levels: dict[int, re.Match[str]] = {}
     for i, word in enumerate(words):
         found = _LEVEL.fullmatch(word)
         if found and found[1] in _REGIONS and 1 <= int(found[2]) <= _REGIONS[found[1]][1]:
@@ -175,7 +175,9 @@ def spinal_levels(words: tuple[str, ...]) -> list[tuple[str, ...]]:
         return []
     if len(levels) == 1:
         (found,) = levels.values()
-        spelt = [(_ORDINALS[int(found[2]) - 1], _REGIONS[found[1]][0], "vertebra")]
+        spelt: list[tuple[str, ...]] = [
+            (_ORDINALS[int(found[2]) - 1], _REGIONS[found[1]][0], "vertebra")
+        ]
     else:
         regions = "".join(r for r in "ctls" if r in {found[1] for found in levels.values()})
         if regions in _JOINED_REGIONS:
