@@ -21,28 +21,28 @@ $(VENV)/.installed-dev: pyproject.toml | $(BIN)/python
 # The search ranker's hottest modules, compiled to C by mypyc (deploy/compile.py): compiled
 # again when their source changes; where nothing compiles (no C compiler), the source runs.
 COMPILED := $(shell $(PYTHON) deploy/compile.py --sources)
-# What a compile leaves at the root (its shared runtime library): the target make checks.
-RUNTIME := medcode_search__mypyc$(shell $(PYTHON) -c "import sysconfig; print(sysconfig.get_config_var('EXT_SUFFIX'))")
+# The first compiled module: the target make checks.
+BUILT := $(firstword $(COMPILED:.py=$(shell $(PYTHON) -c "import sysconfig; print(sysconfig.get_config_var('EXT_SUFFIX'))")))
 
-$(RUNTIME): $(COMPILED) deploy/compile.py | $(VENV)/.installed
+$(BUILT): $(COMPILED) deploy/compile.py | $(VENV)/.installed
 	$(BIN)/python -c "import mypyc" 2>/dev/null || $(BIN)/python -m pip install --quiet -e ".[compile]"
 	$(BIN)/python deploy/compile.py > $(VENV)/compile.log 2>&1 \
 		|| (echo "search runs uncompiled: deploy/compile.py failed (see $(VENV)/compile.log)" >&2; \
 		    $(BIN)/python deploy/compile.py --clean)
 
-compiled: $(RUNTIME)
+compiled: $(BUILT)
 
-serve: $(VENV)/.installed $(RUNTIME)
+serve: $(VENV)/.installed $(BUILT)
 	$(BIN)/medcode serve
 
-test: $(VENV)/.installed-dev $(RUNTIME)
+test: $(VENV)/.installed-dev $(BUILT)
 	$(BIN)/python -m pytest -q
 
 lint: $(VENV)/.installed-dev
 	$(BIN)/ruff check services gateway tests bench
 	$(BIN)/mypy
 
-bench: $(VENV)/.installed-dev $(RUNTIME)
+bench: $(VENV)/.installed-dev $(BUILT)
 	$(BIN)/python bench/throughput.py
 
 clean:

@@ -21,13 +21,18 @@ MODULES = (
     "services/lookup/search/readings.py",
     "services/lookup/search/wording.py",
 )
-GROUP = "medcode_search"  # the shared runtime library's name: GROUP__mypyc.*.so at the root
 
 
 def built() -> list[Path]:
-    """The extension modules a compile leaves in the source tree."""
-    found = [p for m in MODULES for p in (ROOT / m).parent.glob(f"{Path(m).stem}.*.so")]
-    return found + list(ROOT.glob(f"{GROUP}__mypyc.*.so"))
+    """The extension modules a compile leaves beside each source: the module, and its
+    runtime library (``<module>__mypyc``; kept in the package, so that whatever imports
+    the package finds it, an installed console script included)."""
+    return [
+        path
+        for module in MODULES
+        for pattern in (f"{Path(module).stem}.*.so", f"{Path(module).stem}__mypyc.*.so")
+        for path in (ROOT / module).parent.glob(pattern)
+    ]
 
 
 def main() -> None:
@@ -43,7 +48,7 @@ def main() -> None:
 
     setup(
         name="medcode-compiled",
-        ext_modules=mypycify(list(MODULES), group_name=GROUP),
+        ext_modules=mypycify(list(MODULES), separate=True),
         script_args=["build_ext", "--inplace", "--force", "--build-temp", "build/compiled",
                      "--quiet"],
     )

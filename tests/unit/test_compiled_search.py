@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -34,3 +36,13 @@ def test_a_module_compiled_before_its_source_changed_is_refused(tmp_path: Path) 
 def test_sources_without_a_compiled_module_are_accepted(tmp_path: Path) -> None:
     (tmp_path / "wording.py").write_text("")
     refuse_stale_builds(tmp_path)
+
+
+def test_search_imports_where_an_installed_command_runs(tmp_path: Path) -> None:
+    # A console script (`.venv/bin/medcode`) has neither the repository nor its working
+    # directory on sys.path: a compiled module's runtime library must sit in its package.
+    done = subprocess.run(
+        [sys.executable, "-I", "-c", "import services.lookup.search.scoring"],
+        cwd=tmp_path, capture_output=True, text=True, check=False,
+    )
+    assert done.returncode == 0, done.stderr
