@@ -69,6 +69,16 @@ def test_concepts_match_what_a_title_states() -> None:
     assert "prostate infection" not in lexicon.terms("ICD10CM", "Malignant neoplasm of prostate")
 
 
+def test_pcs_body_parts_are_also_named_as_people_name_them() -> None:
+    lexicon = default_lexicon()
+    thigh = "Drainage of Right Upper Leg Subcutaneous Tissue and Fascia, Open Approach"
+    assert "thigh" in lexicon.terms("ICD10PCS", thigh)
+    toe = "Detachment at Right 1st Toe, Complete, Open Approach"
+    assert {"great toe", "big toe"} <= set(lexicon.terms("ICD10PCS", toe))
+    arm = "Detachment at Left Upper Arm, High, Open Approach"
+    assert "above elbow amputation" in lexicon.terms("ICD10PCS", arm)
+
+
 def test_a_name_given_to_a_specific_concept_is_that_concepts_only() -> None:
     lexicon = Lexicon({
         "osteoporosis": ["thin bones", "brittle bones"],
