@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Hashable, Mapping
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
 from services.shared.search.model import (
@@ -31,7 +32,7 @@ class CodeDocument:
     terms: tuple[str, ...] = ()  # inclusion terms, index entries, synonyms: searchable, not shown
     version: int = 0  # aggregate version that produced this document
 
-    @property
+    @cached_property  # read for every candidate of every plan (engine._union)
     def doc_id(self) -> str:
         return f"{self.system}:{self.code}"
 
