@@ -39,8 +39,9 @@ test: $(VENV)/.installed-dev $(BUILT)
 	$(BIN)/python -m pytest -q
 
 lint: $(VENV)/.installed-dev
-	$(BIN)/ruff check services gateway tests bench
+	$(BIN)/ruff check services gateway tests bench deploy
 	$(BIN)/mypy
+	$(BIN)/mypy deploy/compile.py
 
 bench: $(VENV)/.installed-dev $(BUILT)
 	$(BIN)/python bench/throughput.py

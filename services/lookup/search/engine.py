@@ -259,9 +259,9 @@ async def _search(
 
 async def _analyse(catalog: SearchCatalog, index: SearchIndex, plan: QueryPlan) -> _Analysis:
     """Correct misspelt words against the index's vocabulary, drop stopwords, and read
-    irregular plurals also as singular. Filler ("feel", "day", "think") is also left out
-    of one wording, so an entry need not hold it; the ranker still counts it where an
-    entry says it ("heart stopped")."""
+    irregular plurals also as singular, and spinal levels also as titles say them.
+    Filler ("feel", "day", "think") is also left out of one wording, so an entry need not
+    hold it; the ranker still counts it where an entry says it ("heart stopped")."""
     typed = plan.words
     vocabulary = None
     if _needs_vocabulary(typed) or (len(typed) > 1 and plan.key is None):

@@ -31,7 +31,9 @@ _JOINED = re.compile(r"([a-z]{2,})(\d{1,2})")  # "ckd3", "stage3"
 # Noun endings and the adjective endings made of them (Vocabulary.adjective).
 _ADJECTIVES = (("osis", ("otic",)), ("us", ("al", "ic")), ("um", ("al",)), ("ia", ("ial", "ic")))
 _LETTERS = "abcdefghijklmnopqrstuvwxyz"
-_OUTNUMBERED = 10  # a word known by its stem is still corrected to a near word this much commoner
+# A word known by its stem, or only as the start of rare words, is still corrected to a
+# near word this much commoner.
+_OUTNUMBERED = 10
 
 
 def _max_edits(word: str) -> int:
