@@ -120,7 +120,7 @@ def test_a_noun_is_read_as_the_adjective_the_index_uses() -> None:
     ("fusion c5-c6", [("fusion", "cervical", "vertebral", "joint"), ("fusion", "cervical")]),
     ("l5-s1 fusion", [("lumbosacral", "joint", "fusion"), ("lumbosacral", "fusion")]),
     ("c7-t1", [("cervicothoracic", "vertebral", "joint"), ("cervicothoracic",)]),
-    ("t13 l6 c9", []),  # no such levels
+    ("t13 l6 c8", []),  # no such vertebrae (C8 is a nerve root)
     ("s72 fracture", []),
 ])
 def test_spinal_levels_are_spelt_out_as_titles_say_them(

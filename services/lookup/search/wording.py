@@ -154,7 +154,7 @@ def query_words(tokens: tuple[str, ...]) -> tuple[str, ...]:
 # trimester and the cervix). Between two levels, PCS names the joint ("cervical vertebral
 # joint", "lumbosacral joint") and ICD-10-CM the region ("lumbar region").
 _LEVEL = re.compile(r"([ctls])(\d{1,2})")
-_REGIONS = {"c": ("cervical", 8), "t": ("thoracic", 12), "l": ("lumbar", 5), "s": ("sacral", 5)}
+_REGIONS = {"c": ("cervical", 7), "t": ("thoracic", 12), "l": ("lumbar", 5), "s": ("sacral", 5)}
 _ORDINALS = (
     "first second third fourth fifth sixth seventh eighth ninth tenth eleventh twelfth".split()
 )
