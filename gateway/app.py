@@ -25,6 +25,7 @@ from gateway.workers import background_lock
 from services.shared import logs, metrics
 from services.shared.client_address import client_address, trusted_networks
 from services.shared.graphql import Cookie, RequestContext
+from services.shared.memory import limit_arenas
 from services.shared.settings import Settings
 from services.shared.web import SESSION_COOKIE, Site, write_cookies
 from services.shared.web.security import SecurityHeaders
@@ -128,6 +129,7 @@ def serving_app() -> Starlette:
     """The app of one of several serving processes (uvicorn's factory: settings from the
     environment the command was started with)."""
     logs.configure()  # a process of its own: JSON logs here too
+    limit_arenas()  # and a small heap (services/shared/memory.py)
     return create_app(Settings.from_env())
 
 

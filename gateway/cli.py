@@ -25,6 +25,7 @@ from services.shared.commands import (
     discover_commands,
 )
 from services.shared.export import FORMATS, Selection, select, write_jsonl, write_parquet
+from services.shared.memory import limit_arenas
 from services.shared.product import discover
 from services.shared.rpc import ServiceAuth
 from services.shared.settings import Settings, SettingsError
@@ -250,6 +251,8 @@ def main(argv: list[str] | None = None) -> int:
     products = {command.name: command for command in discover_commands()}
     args = parser(list(products.values())).parse_args(argv)
     logs.configure()
+    if args.command in ("serve", "worker", "service"):  # long-lived: a small heap
+        limit_arenas()
     try:
         settings = Settings.from_env()
         if args.command == "serve":

@@ -1,9 +1,16 @@
-"""Handing freed heap back to the operating system after a large build that passes.
+"""Keeping a long-lived process's heap small: glibc's allocator, told how to behave.
 
-Reading a whole index (to derive a spelling vocabulary, say) allocates hundreds of
-megabytes that are freed a moment later; glibc's allocator keeps such memory for reuse,
-so a serving process would stay that large for its whole life. ``malloc_trim`` returns
-it. Elsewhere than glibc this does nothing.
+- Reading a whole index (to derive a spelling vocabulary, say) allocates hundreds of
+  megabytes that are freed a moment later; glibc keeps such memory for reuse, so a
+  serving process would stay that large for its whole life. ``malloc_trim`` returns it.
+- glibc gives each thread that allocates its own heap ("arena"), up to eight per core.
+  A serving process has threads that allocate now and then (the thread pool of blocking
+  store calls, the search engine's), and each arena keeps its own free memory: under
+  load a serving process grew by 140 MB in the repeated-search benchmark with the
+  default, by 6 MB with two arenas. The GIL lets one thread run Python at a time, so
+  more arenas buy little concurrency.
+
+Elsewhere than glibc these do nothing.
 """
 
 from __future__ import annotations
@@ -12,20 +19,31 @@ import ctypes
 import ctypes.util
 from functools import cache
 
+SERVING_ARENAS = 2  # one for the event loop's thread, one shared by all the others
+_M_ARENA_MAX = -8  # mallopt's parameter number (malloc.h)
+
 
 @cache
-def _trim() -> ctypes._CFuncPtr | None:  # type: ignore[name-defined]
+def _libc(function: str) -> ctypes._CFuncPtr | None:  # type: ignore[name-defined]
     name = ctypes.util.find_library("c")
     if name is None:
         return None
     try:
-        return ctypes.CDLL(name).malloc_trim  # type: ignore[no-any-return]
+        return getattr(ctypes.CDLL(name), function)  # type: ignore[no-any-return]
     except (OSError, AttributeError):  # not glibc
         return None
 
 
+def limit_arenas(arenas: int = SERVING_ARENAS) -> None:
+    """Let the C library keep at most ``arenas`` heaps: call first thing in a process that
+    serves (it holds for heaps made from then on)."""
+    mallopt = _libc("mallopt")
+    if mallopt is not None:
+        mallopt(_M_ARENA_MAX, arenas)
+
+
 def release_free_memory() -> None:
     """Return the heap's free pages to the operating system, where the C library can."""
-    trim = _trim()
+    trim = _libc("malloc_trim")
     if trim is not None:
         trim(0)

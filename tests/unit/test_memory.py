@@ -1,0 +1,45 @@
+"""The serving processes' heap settings (services/shared/memory.py), in a fresh process:
+the arena limit holds only for arenas made after it."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+# Threads that each allocate from the C heap (buffers past pymalloc's small objects, under
+# glibc's mmap threshold), then how many heaps glibc reports (malloc_info's XML).
+_PROGRAM = textwrap.dedent("""
+    import ctypes, ctypes.util, os, sys, tempfile, threading
+    from services.shared.memory import limit_arenas
+    if sys.argv[1] == "limited":
+        limit_arenas(2)
+    barrier = threading.Barrier(6)
+    def allocate():
+        held = [bytearray(64_000) for _ in range(20)]
+        barrier.wait()  # all alive at once: each needs a heap of its own, if allowed
+    threads = [threading.Thread(target=allocate) for _ in range(6)]
+    for t in threads: t.start()
+    for t in threads: t.join()
+    libc = ctypes.CDLL(ctypes.util.find_library("c"))
+    libc.fopen.restype = ctypes.c_void_p
+    with tempfile.NamedTemporaryFile(suffix=".xml") as out:
+        stream = libc.fopen(out.name.encode(), b"w")
+        libc.malloc_info(0, ctypes.c_void_p(stream))
+        libc.fclose(ctypes.c_void_p(stream))
+        print(open(out.name).read().count("<heap nr="))
+""")
+
+
+def _heaps(mode: str) -> int:
+    done = subprocess.run([sys.executable, "-c", _PROGRAM, mode], capture_output=True,
+                          text=True, check=True)
+    return int(done.stdout)
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc's allocator")
+def test_serving_processes_keep_at_most_two_heaps() -> None:
+    assert _heaps("default") > 2  # the test can tell: threads do get heaps of their own
+    assert _heaps("limited") <= 2
