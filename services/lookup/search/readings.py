@@ -62,6 +62,8 @@ class Reading:
         return details
 
 
-@lru_cache(maxsize=32768)
+# Texts read lately, in each serving process: 32,768 held 21 MB for 29 % of misses
+# against 45 % for 8,192 (first-time searches; engine alone within this machine's noise).
+@lru_cache(maxsize=8192)
 def read(text: str) -> Reading:
     return Reading(text)
