@@ -1,11 +1,14 @@
 """``medcode serve`` with two serving processes behind one port: ``/metrics`` reports the
-whole server (every process's requests), whichever process answers the scrape."""
+whole server (every process's requests), whichever process answers the scrape; the
+supervisor forks them (gateway/supervisor.py), replaces one that dies and stops them
+with itself."""
 
 from __future__ import annotations
 
 import asyncio
 import os
 import re
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -56,8 +59,8 @@ def scraped_pings(text: str) -> float:
     return float(found[0])
 
 
-async def test_metrics_count_every_serving_processes_requests(tmp_path: Path) -> None:
-    settings = Settings(mode="embedded", data_dir=tmp_path / "var")
+async def serve_two(settings: Settings) -> tuple[subprocess.Popen[bytes], str]:
+    """``medcode serve`` with two serving processes, once it answers: it and its address."""
     await asyncio.to_thread(small_releases, settings)
     port = free_port()
     env = {**os.environ, "MEDCODE_MODE": "embedded", "DATA_DIR": str(settings.data_dir),
@@ -66,11 +69,34 @@ async def test_metrics_count_every_serving_processes_requests(tmp_path: Path) ->
     server = await asyncio.to_thread(
         subprocess.Popen, [sys.executable, "-m", "gateway.cli", "serve"], env=env,
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    shared = settings.data_dir / "prometheus"
     base = f"http://127.0.0.1:{port}"
     try:
         async with httpx.AsyncClient(base_url=base, timeout=60) as client:
             await until_ok(client, f"{base}/healthz", timeout=180)
+    except BaseException:
+        stop_all([server])
+        raise
+    return server, base
+
+
+def serving_processes(supervisor: int) -> set[int]:
+    return {int(pid) for pid in
+            Path(f"/proc/{supervisor}/task/{supervisor}/children").read_text().split()}
+
+
+def alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+
+
+async def test_metrics_count_every_serving_processes_requests(tmp_path: Path) -> None:
+    settings = Settings(mode="embedded", data_dir=tmp_path / "var")
+    server, base = await serve_two(settings)
+    shared = settings.data_dir / "prometheus"
+    try:
         sent = 0
         # A fresh connection per request, many at once, so that both processes answer;
         # until each has answered some (bounded: ROUNDS rounds).
@@ -104,3 +130,33 @@ async def test_metrics_count_every_serving_processes_requests(tmp_path: Path) ->
         stop_all([server])
     assert not shared.exists() or not list(shared.glob("gauge_live*")), (
         "processes that stopped still count in the live gauges")
+
+
+async def test_a_serving_process_that_dies_is_replaced_and_all_stop_with_the_server(
+    tmp_path: Path,
+) -> None:
+    server, base = await serve_two(Settings(mode="embedded", data_dir=tmp_path / "var"))
+    try:
+        first = await asyncio.to_thread(serving_processes, server.pid)
+        assert len(first) == 2, first
+        # Forked from the supervisor (which imported the app for them), not started anew.
+        commands = await asyncio.to_thread(
+            lambda: {Path(f"/proc/{pid}/cmdline").read_bytes() for pid in {server.pid, *first}})
+        assert len(commands) == 1, commands
+        killed = min(first)
+        os.kill(killed, signal.SIGKILL)
+        for _ in range(600):  # the supervisor waits a few seconds before forking anew
+            now = await asyncio.to_thread(serving_processes, server.pid)
+            if len(now) == 2 and killed not in now:
+                break
+            await asyncio.sleep(0.05)
+        assert len(now) == 2 and killed not in now and max(first) in now, (first, now)
+        async with httpx.AsyncClient(base_url=base, timeout=60) as client:
+            answers = await asyncio.gather(*(
+                client.post("/graphql", json={"query": PING}) for _ in range(20)))
+        assert all(a.status_code == 200 for a in answers)
+        server.send_signal(signal.SIGTERM)
+        assert await asyncio.to_thread(server.wait, 60) == 0
+        assert not any(alive(pid) for pid in now), "a serving process outlived the server"
+    finally:
+        stop_all([server])
