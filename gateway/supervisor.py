@@ -17,6 +17,7 @@ for the server's lifetime.
 
 from __future__ import annotations
 
+import ctypes
 import gc
 import logging
 import os
@@ -25,6 +26,7 @@ import socket
 import sys
 import threading
 import time
+from collections.abc import Callable
 from types import FrameType
 
 import uvicorn
@@ -40,6 +42,35 @@ log = logging.getLogger(__name__)
 # A serving process that dies within this many seconds of starting is restarted only
 # after as long: one that cannot stay up must not be forked in a busy loop.
 _SETTLE = 5.0
+
+
+def _follow(parent: int) -> None:
+    """In a serving process: its signals come from the supervisor alone, and it ends
+    with the supervisor.
+
+    Its own process group keeps a terminal's Ctrl-C (sent to the whole foreground group)
+    from reaching it besides the supervisor's SIGTERM: uvicorn takes a second signal for
+    "exit now", skipping the app's shutdown. Then, as nothing else would stop it, the
+    kernel sends it SIGTERM when the supervisor dies, even by SIGKILL (Linux).
+    """
+    os.setpgid(0, 0)
+    prctl = _libc_prctl()
+    if prctl is not None:
+        prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+    if os.getppid() != parent:  # it died before that took hold
+        os._exit(0)
+
+
+_PR_SET_PDEATHSIG = 1
+
+
+def _libc_prctl() -> Callable[[int, int], int] | None:
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        return ctypes.CDLL(None).prctl  # type: ignore[no-any-return]
+    except (OSError, AttributeError):
+        return None
 
 
 class Supervisor:
@@ -83,12 +114,14 @@ class Supervisor:
         return self.exit_code
 
     def _fork(self) -> None:
+        parent = os.getpid()
         pid = os.fork()
         if pid == 0:  # the serving process
             code = 0
             try:
                 signal.signal(signal.SIGTERM, signal.SIG_DFL)  # uvicorn installs its own
                 signal.signal(signal.SIGINT, signal.SIG_DFL)
+                _follow(parent)
                 uvicorn.Server(self.config).run(sockets=self.sockets)
             except SystemExit as exit_:
                 code = exit_.code if isinstance(exit_.code, int) else 1

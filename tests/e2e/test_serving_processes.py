@@ -59,8 +59,11 @@ def scraped_pings(text: str) -> float:
     return float(found[0])
 
 
-async def serve_two(settings: Settings) -> tuple[subprocess.Popen[bytes], str]:
-    """``medcode serve`` with two serving processes, once it answers: it and its address."""
+async def serve_two(
+    settings: Settings, *, session: bool = False
+) -> tuple[subprocess.Popen[bytes], str]:
+    """``medcode serve`` with two serving processes, once it answers: it and its address;
+    with ``session``, as a terminal's foreground job (a process group of its own)."""
     await asyncio.to_thread(small_releases, settings)
     port = free_port()
     env = {**os.environ, "MEDCODE_MODE": "embedded", "DATA_DIR": str(settings.data_dir),
@@ -68,7 +71,7 @@ async def serve_two(settings: Settings) -> tuple[subprocess.Popen[bytes], str]:
     env.pop("PROMETHEUS_MULTIPROC_DIR", None)
     server = await asyncio.to_thread(
         subprocess.Popen, [sys.executable, "-m", "gateway.cli", "serve"], env=env,
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=session)
     base = f"http://127.0.0.1:{port}"
     try:
         async with httpx.AsyncClient(base_url=base, timeout=60) as client:
@@ -158,5 +161,40 @@ async def test_a_serving_process_that_dies_is_replaced_and_all_stop_with_the_ser
         server.send_signal(signal.SIGTERM)
         assert await asyncio.to_thread(server.wait, 60) == 0
         assert not any(alive(pid) for pid in now), "a serving process outlived the server"
+    finally:
+        stop_all([server])
+
+
+async def gone(pids: set[int]) -> bool:
+    for _ in range(600):
+        if not any(alive(pid) for pid in pids):
+            return True
+        await asyncio.sleep(0.05)
+    return False
+
+
+async def test_ctrl_c_stops_the_server_cleanly_and_its_processes_end_with_it(
+    tmp_path: Path,
+) -> None:
+    # Ctrl-C: SIGINT to the terminal's whole foreground group. The serving processes have
+    # groups of their own, so each stops once, on the supervisor's word, running its app's
+    # shutdown (which removes its live gauges).
+    settings = Settings(mode="embedded", data_dir=tmp_path / "var")
+    server, _ = await serve_two(settings, session=True)
+    try:
+        children = await asyncio.to_thread(serving_processes, server.pid)
+        os.killpg(server.pid, signal.SIGINT)
+        assert await asyncio.to_thread(server.wait, 60) == 0
+        assert await gone(children)
+        assert not list((settings.data_dir / "prometheus").glob("gauge_live*"))
+    finally:
+        stop_all([server])
+    # A supervisor killed outright takes its serving processes with it.
+    server, _ = await serve_two(Settings(mode="embedded", data_dir=tmp_path / "var2"))
+    try:
+        children = await asyncio.to_thread(serving_processes, server.pid)
+        server.kill()
+        await asyncio.to_thread(server.wait, 30)
+        assert await gone(children), "serving processes outlived their supervisor"
     finally:
         stop_all([server])
