@@ -274,12 +274,14 @@ def engine_alone(data_dir: Path, queries: list[str]) -> None:
     """Lookup's whole search in this process, one query at a time, no cache, no HTTP."""
     from services.lookup.search.documents import CODES
     from services.lookup.search.engine import search, warm
+    from services.shared.memory import settle_heap
     from services.shared.search.embedded import TantivyCatalog
 
     catalog = TantivyCatalog(data_dir / "search", CODES)
 
     async def run() -> list[float]:
         await warm(catalog)
+        settle_heap()  # as a serving process does once warm
         for q in queries[-200:]:
             await search(catalog, q)
         spent = []

@@ -25,7 +25,7 @@ from gateway.workers import background_lock
 from services.shared import logs, metrics
 from services.shared.client_address import client_address, trusted_networks
 from services.shared.graphql import Cookie, RequestContext
-from services.shared.memory import limit_arenas
+from services.shared.memory import limit_arenas, settle_heap
 from services.shared.settings import Settings
 from services.shared.web import SESSION_COOKIE, Site, write_cookies
 from services.shared.web.security import SecurityHeaders
@@ -130,7 +130,7 @@ def serving_app() -> Starlette:
     environment the command was started with)."""
     logs.configure()  # a process of its own: JSON logs here too
     limit_arenas()  # and a small heap (services/shared/memory.py)
-    return create_app(Settings.from_env())
+    return create_app(Settings.from_env(), serving=True)
 
 
 def _graphiql_page() -> str:
@@ -138,8 +138,12 @@ def _graphiql_page() -> str:
         "{static}", "/static/graphiql")
 
 
-def create_app(settings: Settings, platform: Platform | None = None) -> Starlette:
-    """The ASGI app; the platform starts with it and stops with it."""
+def create_app(
+    settings: Settings, platform: Platform | None = None, *, serving: bool = False
+) -> Starlette:
+    """The ASGI app; the platform starts with it and stops with it. ``serving``: the app
+    of a serving process, which it has to itself for its lifetime (so its heap is settled
+    once warm: services/shared/memory.py)."""
     platform = platform or Platform(settings)
     lock = background_lock(settings)
 
@@ -157,7 +161,7 @@ def create_app(settings: Settings, platform: Platform | None = None) -> Starlett
         platform.run_background(writer=writer)
         if writer:
             platform.serve()
-        platform.warm()
+        platform.warm(settle_heap if serving else None)
         try:
             yield
         finally:

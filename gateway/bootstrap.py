@@ -55,6 +55,7 @@ class Platform:
         self.tasks: list[asyncio.Task[None]] = []
         self._died: list[str] = []  # tasks that ended with an error (fatal, or a bug)
         self._warming: set[asyncio.Task[None]] = set()
+        self._then: Callable[[], None] | None = None  # once warm (see warm)
         self.up = False  # products started
         self.started = False  # relays and consumers launched
         self.writer = True  # this process runs them (see run_background)
@@ -168,18 +169,27 @@ class Platform:
             for number, task in enumerate(running.serving):
                 self._spawn(f"{name} serving task {number + 1}", task())
 
-    def warm(self) -> None:
-        """Start the products' warm-ups; they end when done, and a failure only logs."""
+    def warm(self, then: Callable[[], None] | None = None) -> None:
+        """Start the products' warm-ups; they end when done, and a failure only logs.
+        ``then`` is called once they have all ended (at once if there are none)."""
+        self._then = then
         for name, running in self.running.items():
             for warmup in running.warmups:
                 task = asyncio.create_task(warmup(), name=f"{name} warm-up")
                 task.add_done_callback(self._warmed)
                 self._warming.add(task)
+        self._all_warm()
 
     def _warmed(self, task: asyncio.Task[None]) -> None:
         self._warming.discard(task)
         if not task.cancelled() and task.exception() is not None:
             log.warning("%s failed", task.get_name(), exc_info=task.exception())
+        self._all_warm()
+
+    def _all_warm(self) -> None:
+        if not self._warming and self._then is not None:
+            then, self._then = self._then, None
+            then()
 
     def _spawn(self, name: str, work: Coroutine[Any, Any, None]) -> None:
         task = asyncio.create_task(work, name=name)

@@ -25,7 +25,7 @@ from services.shared.commands import (
     discover_commands,
 )
 from services.shared.export import FORMATS, Selection, select, write_jsonl, write_parquet
-from services.shared.memory import limit_arenas
+from services.shared.memory import limit_arenas, settle_heap
 from services.shared.product import discover
 from services.shared.rpc import ServiceAuth
 from services.shared.settings import Settings, SettingsError
@@ -69,7 +69,7 @@ def serve(settings: Settings) -> None:
 
         from gateway.app import create_app
 
-        uvicorn.run(create_app(settings), host=settings.host, port=settings.port,
+        uvicorn.run(create_app(settings, serving=True), host=settings.host, port=settings.port,
                     log_config=None)
         return
     # The serving processes' supervisor answers nothing: this process, which holds what
@@ -159,7 +159,7 @@ def run_service(settings: Settings, name: str) -> None:
 
     async def lifespan(app: Starlette) -> Any:
         await platform.start()
-        platform.warm()
+        platform.warm(settle_heap)
         platform.serve()
         api.mount("/", module.create_app(platform.running[name].client))
         yield

@@ -422,10 +422,12 @@ async def test_serving_reads_the_spelling_vocabulary_before_the_first_search(
     platform = Platform(embedded_settings)  # a second process's view of the same data
     await platform.start()
     try:
-        platform.warm()
+        warm: list[int] = []  # vocabularies built when the warm-ups had all ended
+        platform.warm(lambda: warm.append(len(built)))
         async with asyncio.timeout(60):
-            while not built or platform._warming:
+            while not warm:
                 await asyncio.sleep(0.05)
+        assert warm == [1] and not platform._warming
         assert built[0] > 1000
         found = await lookup(platform).search_codes("diabetis")  # corrected, not rebuilt
         assert found.items[0].code.startswith("E1")

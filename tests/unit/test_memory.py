@@ -1,5 +1,5 @@
-"""The serving processes' heap settings (services/shared/memory.py), in a fresh process:
-the arena limit holds only for arenas made after it."""
+"""The serving processes' heap settings (services/shared/memory.py), each in a fresh
+process: they hold for that process's lifetime."""
 
 from __future__ import annotations
 
@@ -43,3 +43,20 @@ def _heaps(mode: str) -> int:
 def test_serving_processes_keep_at_most_two_heaps() -> None:
     assert _heaps("default") > 2  # the test can tell: threads do get heaps of their own
     assert _heaps("limited") <= 2
+
+
+def test_a_settled_heap_leaves_what_was_loaded_out_of_collections() -> None:
+    program = textwrap.dedent("""
+        import gc
+        from services.shared.memory import settle_heap
+        kept = [[i] for i in range(50_000)]  # what a process keeps for its lifetime
+        before = gc.get_freeze_count()
+        settle_heap()
+        print(gc.get_freeze_count() - before, gc.get_threshold()[0])
+        del kept  # still freed when dropped: reference counting needs no collector
+    """)
+    done = subprocess.run([sys.executable, "-c", program], capture_output=True, text=True,
+                          check=True)
+    frozen, young = map(int, done.stdout.split())
+    assert frozen >= 50_000
+    assert young > 700  # CPython's default: a collection every few searches
