@@ -27,6 +27,7 @@ import json
 from collections.abc import Iterator
 from typing import Any
 
+import orjson
 import tantivy
 
 from services.shared.search.model import Indexed, Schema, Value
@@ -135,5 +136,4 @@ def checkpoint_document(name: str, body: dict[str, Any]) -> tantivy.Document:
 def stored(doc: tantivy.Document) -> dict[str, Any]:
     """The stored JSON of a document: {"id": doc id, "doc": what load reads}."""
     raw = doc.get_first(DOC)
-    # Decoded first: json.loads would otherwise guess the bytes' encoding on every call.
-    return dict(json.loads(raw.decode())) if raw is not None else {}
+    return dict(orjson.loads(raw)) if raw is not None else {}
