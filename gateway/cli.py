@@ -73,8 +73,9 @@ def serve(settings: Settings) -> None:
                     log_config=None)
         return
     # The serving processes' supervisor answers nothing: this process, which holds what
-    # the started platform loaded (every product's modules, the stores), becomes a lean
-    # one (gateway.supervisor), keeping its process id, environment and terminal.
+    # the started platform loaded (the stores, what preparing read), becomes one that
+    # has only imported the app (gateway.supervisor), keeping its process id, environment
+    # and terminal; the serving processes are forked from it.
     sys.stdout.flush()
     os.execv(sys.executable, [sys.executable, "-m", "gateway.supervisor"])  # noqa: S606 - ours
 

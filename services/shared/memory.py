@@ -1,19 +1,20 @@
-"""Keeping a long-lived process's heap small: glibc's allocator, told how to behave.
+"""Keeping a long-lived process's heap small and its garbage collections short.
 
 - Reading a whole index (to derive a spelling vocabulary, say) allocates hundreds of
   megabytes that are freed a moment later; glibc keeps such memory for reuse, so a
   serving process would stay that large for its whole life. ``malloc_trim`` returns it.
 - glibc gives each thread that allocates its own heap ("arena"), up to eight per core.
   A serving process has threads that allocate now and then (the thread pool of blocking
-  store calls, the search engine's), and each arena keeps its own free memory: under
+  store calls, tantivy's), and each arena keeps its own free memory: under
   load a serving process grew by 140 MB in the repeated-search benchmark with the
   default, by 6 MB with two arenas. The GIL lets one thread run Python at a time, so
   more arenas buy little concurrency.
-
 - Python's cycle collector walks every object it tracks in a full collection: in a
   serving process, tens of thousands held for its lifetime (the started products, a
   spelling vocabulary). ``settle_heap`` leaves those out of later collections once they
-  are loaded, and collects the youngest generation less often.
+  are loaded, and collects the youngest generation less often: in-process, first-time
+  searches ran 115 q/s with collections taking 15 % of the time (full ones pausing up to
+  97 ms), 162 q/s settled.
 
 Elsewhere than glibc the first two do nothing.
 """

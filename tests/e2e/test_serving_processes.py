@@ -125,7 +125,7 @@ async def test_metrics_count_every_serving_processes_requests(tmp_path: Path) ->
                        "medcode_consumer_failures", "medcode_outbox_depth"):
             assert re.search(rf"^# TYPE {series}(_total)? ", text, re.MULTILINE), series
         assert 'medcode_consumer_failures_total{consumer="search:lookup"} 0.0' in text
-        # Having prepared the products, `medcode serve` became the lean supervisor.
+        # Having prepared the products, `medcode serve` became the supervisor.
         cmdline = await asyncio.to_thread(Path(f"/proc/{server.pid}/cmdline").read_bytes)
         supervisor = cmdline.split(b"\0")
         assert b"gateway.supervisor" in supervisor, supervisor
