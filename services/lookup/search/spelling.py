@@ -10,8 +10,9 @@ from __future__ import annotations
 import bisect
 import itertools
 import re
+import string
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 
 from rapidfuzz import fuzz, process
 from rapidfuzz.distance import OSA
@@ -30,7 +31,6 @@ _CUTOFF_OTHER_INITIAL = 85.0  # a first letter mistyped too is rarer: be surer
 _JOINED = re.compile(r"([a-z]{2,})(\d{1,2})")  # "ckd3", "stage3"
 # Noun endings and the adjective endings made of them (Vocabulary.adjective).
 _ADJECTIVES = (("osis", ("otic",)), ("us", ("al", "ic")), ("um", ("al",)), ("ia", ("ial", "ic")))
-_LETTERS = "abcdefghijklmnopqrstuvwxyz"
 # A word known by its stem, or only as the start of rare words, is still corrected to a
 # near word this much commoner.
 _OUTNUMBERED = 10
@@ -82,10 +82,14 @@ class Vocabulary:
     def knows(self, word: str, *, as_prefix: bool = False) -> bool:
         if word in self.counts or stem(word) in self.stems:
             return True
-        if as_prefix:
-            i = bisect.bisect_left(self._sorted, word)
-            return i < len(self._sorted) and self._sorted[i].startswith(word)
-        return False
+        return as_prefix and next(self._beginning(word), None) is not None
+
+    def _beginning(self, word: str) -> Iterator[str]:
+        """The words of the index that begin with ``word``, in order."""
+        for known in itertools.islice(self._sorted, bisect.bisect_left(self._sorted, word), None):
+            if not known.startswith(word):
+                return
+            yield known
 
     def split(self, word: str) -> tuple[str, ...]:
         """A word of letters run into a number that the index does not know, as the two
@@ -170,13 +174,12 @@ class Vocabulary:
         rarities and a far commoner word is the word with a letter left out: "cancr"
         begins "cancrum" and means "cancer". Only a letter left out: a last word is often
         still being typed, and "trachei" (tracheitis) is not a slip for "trachea"."""
-        whole = (word[:i] + letter + word[i:] for i in range(len(word)) for letter in _LETTERS)
+        whole = (word[:i] + letter + word[i:] for i in range(len(word))
+                 for letter in string.ascii_lowercase)
         best = max(whole, key=lambda w: (self.counts.get(w, 0), w))
         most = self.counts.get(best, 0)
         begun = 0
-        for known in itertools.islice(self._sorted, bisect.bisect_left(self._sorted, word), None):
-            if not known.startswith(word):
-                break
+        for known in self._beginning(word):
             begun += self.counts[known]
             if begun * _OUTNUMBERED > most:
                 return word
