@@ -17,7 +17,6 @@ for the server's lifetime.
 
 from __future__ import annotations
 
-import ctypes
 import gc
 import logging
 import os
@@ -26,7 +25,6 @@ import socket
 import sys
 import threading
 import time
-from collections.abc import Callable
 from types import FrameType
 
 import uvicorn
@@ -34,7 +32,7 @@ from uvicorn.config import STARTUP_FAILURE
 
 from gateway.workers import share_metrics, worker_count
 from services.shared import logs
-from services.shared.memory import limit_arenas
+from services.shared.memory import libc, limit_arenas
 from services.shared.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -54,7 +52,7 @@ def _follow(parent: int) -> None:
     kernel sends it SIGTERM when the supervisor dies, even by SIGKILL (Linux).
     """
     os.setpgid(0, 0)
-    prctl = _libc_prctl()
+    prctl = libc("prctl")  # Linux's
     if prctl is not None:
         prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
     if os.getppid() != parent:  # it died before that took hold
@@ -62,15 +60,6 @@ def _follow(parent: int) -> None:
 
 
 _PR_SET_PDEATHSIG = 1
-
-
-def _libc_prctl() -> Callable[[int, int], int] | None:
-    if not sys.platform.startswith("linux"):
-        return None
-    try:
-        return ctypes.CDLL(None).prctl  # type: ignore[no-any-return]
-    except (OSError, AttributeError):
-        return None
 
 
 class Supervisor:

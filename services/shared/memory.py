@@ -31,7 +31,8 @@ _M_ARENA_MAX = -8  # mallopt's parameter number (malloc.h)
 
 
 @cache
-def _libc(function: str) -> ctypes._CFuncPtr | None:  # type: ignore[name-defined]
+def libc(function: str) -> ctypes._CFuncPtr | None:  # type: ignore[name-defined]
+    """A function of the C library, or None where it has none (not glibc, say)."""
     name = ctypes.util.find_library("c")
     if name is None:
         return None
@@ -44,14 +45,14 @@ def _libc(function: str) -> ctypes._CFuncPtr | None:  # type: ignore[name-define
 def limit_arenas(arenas: int = SERVING_ARENAS) -> None:
     """Let the C library keep at most ``arenas`` heaps: call first thing in a process that
     serves (it holds for heaps made from then on)."""
-    mallopt = _libc("mallopt")
+    mallopt = libc("mallopt")
     if mallopt is not None:
         mallopt(_M_ARENA_MAX, arenas)
 
 
 def release_free_memory() -> None:
     """Return the heap's free pages to the operating system, where the C library can."""
-    trim = _libc("malloc_trim")
+    trim = libc("malloc_trim")
     if trim is not None:
         trim(0)
 

@@ -33,10 +33,15 @@ _PROGRAM = textwrap.dedent("""
 """)
 
 
-def _heaps(mode: str) -> int:
-    done = subprocess.run([sys.executable, "-c", _PROGRAM, mode], capture_output=True,
+def _printed(program: str, *args: str) -> str:
+    """What ``program`` prints, run in a fresh interpreter."""
+    done = subprocess.run([sys.executable, "-c", program, *args], capture_output=True,
                           text=True, check=True)
-    return int(done.stdout)
+    return done.stdout
+
+
+def _heaps(mode: str) -> int:
+    return int(_printed(_PROGRAM, mode))
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc's allocator")
@@ -55,8 +60,6 @@ def test_a_settled_heap_leaves_what_was_loaded_out_of_collections() -> None:
         print(gc.get_freeze_count() - before, gc.get_threshold()[0])
         del kept  # still freed when dropped: reference counting needs no collector
     """)
-    done = subprocess.run([sys.executable, "-c", program], capture_output=True, text=True,
-                          check=True)
-    frozen, young = map(int, done.stdout.split())
+    frozen, young = map(int, _printed(program).split())
     assert frozen >= 50_000
     assert young > 700  # CPython's default: a collection every few searches
