@@ -209,13 +209,10 @@ def memory(root: int) -> list[tuple[str, float, float]]:
     for pid in pids:
         try:
             rollup = Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines()
-            command = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
         except OSError:
             continue
         sizes = {line.split(":")[0]: int(line.split()[1]) / 1024 for line in rollup[1:]}
-        name = ("supervisor" if pid == root
-                else "resource tracker" if b"resource_tracker" in b" ".join(command)
-                else "worker")
+        name = "supervisor" if pid == root else "worker"
         found.append((name, sizes.get("Rss", 0.0), sizes.get("Pss", 0.0)))
     return found
 
