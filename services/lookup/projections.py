@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from services.lookup.lexicon import default_lexicon
-from services.lookup.search.documents import CodeDocument
+from services.lookup.search.documents import CodeDocument, code_doc_id
 from services.shared.bus import Delivery
 from services.shared.search.cache import SearchCache
 from services.shared.search.live import LiveWriter
@@ -75,7 +75,7 @@ class SearchProjection:
                 doc = document(payload, envelope.aggregate_version)
                 latest[doc.doc_id] = doc
             elif envelope.type == "CodeDeleted":
-                latest[f"{payload['system']}:{payload['code']}"] = None
+                latest[code_doc_id(payload["system"], payload["code"])] = None
         await self._write(source, IndexChange(
             upserts=[d for d in latest.values() if d is not None],
             deletions=[doc_id for doc_id, d in latest.items() if d is None],

@@ -19,6 +19,11 @@ from services.shared.search.model import (
 )
 
 
+def code_doc_id(system: str, code: str) -> str:
+    """The search document id of a code-set entry: "ICD10CM:I21.9"."""
+    return f"{system}:{code}"
+
+
 @dataclass(frozen=True)
 class CodeDocument:
     system: str  # a CodeSystem value: "ICD10CM", "ICD10PCS", "HCPCS", "CPT"
@@ -32,11 +37,11 @@ class CodeDocument:
     version: int = 0  # aggregate version that produced this document
     # Read for every candidate of every plan (engine._union): set once, as a field. (A
     # functools.cached_property takes a lock on first access in Python 3.11: half again
-    # the cost of making the document, for each of the ~200 a first-time search reads.)
+    # the cost of making the document, for each of the ~250 a first-time search reads.)
     doc_id: str = field(init=False, compare=False, repr=False)
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "doc_id", f"{self.system}:{self.code}")
+        object.__setattr__(self, "doc_id", code_doc_id(self.system, self.code))
 
     @property
     def compact(self) -> str:
