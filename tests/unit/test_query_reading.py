@@ -32,6 +32,7 @@ def test_a_query_naming_a_procedure_asks_for_one(query: str) -> None:
 @pytest.mark.parametrize("query", [
     "my knee gives out when i walk", "left foot swollen", "s/p colostomy",
     "history of appendectomy", "infected knee replacement", "trach dependent",
+    "pacemaker in place",  # ICD-10-CM's "Presence of cardiac pacemaker"
 ])
 def test_a_condition_or_a_state_after_a_procedure_does_not(query: str) -> None:
     assert not asks_procedure(_words(query))
@@ -52,18 +53,26 @@ def test_a_procedure_is_named_surely_only_by_operations_and_surgical_words(
     assert asks_procedure(_words(query), surely=True) is surely
 
 
-def test_a_query_surely_naming_a_procedure_prefers_it_to_the_condition() -> None:
-    encounters = {
+_ENCOUNTERS = {
         "A": "initial encounter for closed fracture", "B": "initial encounter for open fracture",
         "D": "subsequent encounter for fracture with routine healing",
         "G": "subsequent encounter for fracture with delayed healing",
         "K": "subsequent encounter for fracture with nonunion",
         "P": "subsequent encounter for fracture with malunion", "S": "sequela",
-    }
+}
+
+
+def _ranked(text: str, documents: list[CodeDocument]) -> list[str]:
+    words = _words(text)
+    readings = [Query.of(words, prefix=True, typed=text)]
+    return [d.code for d in rank(code_plan(words), documents, readings)]
+
+
+def test_a_query_surely_naming_a_procedure_prefers_it_to_the_condition() -> None:
     conditions = [
         CodeDocument("ICD10CM", f"S42.002{x}", f"Fracture of unspecified part of left clavicle, "
                      f"{encounter}", True, "code", terms=("collarbone", "collarbone fracture"))
-        for x, encounter in encounters.items()
+        for x, encounter in _ENCOUNTERS.items()
     ]
     procedure = CodeDocument(
         "ICD10PCS", "0PSB04Z", "Reposition Left Clavicle with Internal Fixation Device, Open "
@@ -72,14 +81,27 @@ def test_a_query_surely_naming_a_procedure_prefers_it_to_the_condition() -> None
     )
 
     def top_five(text: str) -> list[str]:
-        words = _words(text)
-        readings = [Query.of(words, prefix=True, typed=text)]
-        return [d.code for d in rank(code_plan(words), [*conditions, procedure], readings)][:5]
+        return _ranked(text, [*conditions, procedure])[:5]
 
     # The reduction is among the first five, ahead of most encounters for the fracture.
     assert "0PSB04Z" in top_five("orif left clavicle fracture")
     # Without a procedure named, the fracture's encounters come first.
     assert "0PSB04Z" not in top_five("left clavicle fracture")
+
+
+def test_a_subsequent_encounter_means_routine_healing_unless_the_query_says_otherwise() -> None:
+    fractures = [
+        CodeDocument("ICD10CM", f"S72.001{x}", "Fracture of unspecified part of neck of right "
+                     f"femur, {encounter}", True, "code")
+        for x, encounter in _ENCOUNTERS.items() if x != "S"
+    ]
+    assert _ranked("right femur neck fracture subsequent", fractures)[0] == "S72.001D"
+    assert _ranked("right femur neck fracture subsequent nonunion", fractures)[0] == "S72.001K"
+    assert _ranked("right femur neck fracture delayed healing", fractures)[0] == "S72.001G"
+
+
+def test_a_device_in_place_is_its_presence() -> None:
+    assert _words("aicd in place") == ("aicd", "presence")
 
 
 def test_filler_is_not_required_unless_it_is_all_there_is() -> None:

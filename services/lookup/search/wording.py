@@ -36,9 +36,11 @@ EVERYDAY = frozenset(
     " wanted wanting wants week weeks went wont year years yourself himself herself".split()
 )
 # Title words that add no detail a query could have asked for: not counted as extras.
+# "With routine healing" is what a subsequent encounter for a fracture means unless a
+# query says otherwise (delayed healing, nonunion, malunion are stated when so).
 NEUTRAL = STOPWORDS | frozenset(
-    "approach classified closed elsewhere encounter initial nos organism part region side"
-    " site trimester type unspecified".split()
+    "approach classified closed elsewhere encounter healing initial nos organism part region"
+    " routine side site trimester type unspecified".split()
 )
 # A text's words and the marks that end its clauses (bare_tokens).
 _BARE = re.compile(r"[a-z0-9]+|[,;]")
@@ -64,6 +66,8 @@ _NOTATION = (
     (re.compile(r"\bf/u\b"), " follow up "),
     (re.compile(r"\bi\s*&\s*d\b"), " incision and drainage "),
     (re.compile(r"\bb/l\b"), " bilateral "),
+    # A device "in place" is the patient's state, as ICD-10-CM says it: "Presence of".
+    (re.compile(r"\bin place\b"), " presence "),
     (re.compile(r"\b[cr]/o\b"), " "),  # complains of, rule out
     # "can't", "don't": one word, as the lexicon spells them ("cant sleep"), not "can t".
     (re.compile(r"(?<=[a-z])n['\u2019]t\b"), "nt"),
