@@ -40,6 +40,8 @@ def test_the_shipped_lexicon_loads_and_is_broad() -> None:
         ("Gastro-esophageal reflux disease without esophagitis", {"gerd NOS"}),
         ("Calculus of kidney", {"kidney stone NOS"}),
         ("Tinea pedis", {"athletes foot"}),
+        # The code set's "medicaments" are what everyone else calls medications.
+        ("Hypothyroidism due to medicaments and other exogenous substances", {"medication"}),
     ],
 )
 def test_titles_get_lay_words_and_shorthand(title: str, wanted: set[str]) -> None:
