@@ -81,6 +81,27 @@ def test_pcs_body_parts_are_also_named_as_people_name_them() -> None:
     assert "above elbow amputation" in lexicon.terms("ICD10PCS", arm)
 
 
+def test_pcs_qualifiers_and_scopes_are_named_as_surgeons_name_them() -> None:
+    lexicon = default_lexicon()
+
+    def terms(title: str) -> set[str]:
+        return set(lexicon.terms("ICD10PCS", title))
+
+    graft = "Replacement of Left Lower Leg Skin with Autologous Tissue Substitute, {}, External "
+    # A split-thickness graft is PCS's partial thickness, not every autograft.
+    assert "split thickness skin graft" in terms(graft.format("Partial Thickness"))
+    assert "split thickness skin graft" not in terms(graft.format("Full Thickness"))
+    assert "full thickness skin graft" in terms(graft.format("Full Thickness"))
+    assert "fasciotomy" in terms(
+        "Division of Right Lower Leg Subcutaneous Tissue and Fascia, Open Approach")
+    # Whatever is done through a hysteroscope is hysteroscopic; the look alone is what
+    # "hysteroscopy" means by itself.
+    assert {"hysteroscopy", "endometrial biopsy"} <= terms(
+        "Extraction of Endometrium, Via Natural or Artificial Opening Endoscopic, Diagnostic")
+    assert "hysteroscopy NOS" in terms(
+        "Inspection of Uterus and Cervix, Via Natural or Artificial Opening Endoscopic")
+
+
 def test_a_name_given_to_a_specific_concept_is_that_concepts_only() -> None:
     lexicon = Lexicon({
         "osteoporosis": ["thin bones", "brittle bones"],
