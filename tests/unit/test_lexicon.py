@@ -100,6 +100,9 @@ def test_pcs_qualifiers_and_scopes_are_named_as_surgeons_name_them() -> None:
         "Extraction of Endometrium, Via Natural or Artificial Opening Endoscopic, Diagnostic")
     assert "hysteroscopy NOS" in terms(
         "Inspection of Uterus and Cervix, Via Natural or Artificial Opening Endoscopic")
+    # A device is named whatever is done with it: a fracture nailed is a reposition.
+    assert "intramedullary nail" in terms(
+        "Reposition Left Femoral Shaft with Intramedullary Internal Fixation Device, Open Approach")
 
 
 def test_a_name_given_to_a_specific_concept_is_that_concepts_only() -> None:
