@@ -295,6 +295,12 @@ def test_known_short_coded_and_hopeless_words_stay(word: str) -> None:
     assert VOCABULARY.correct(word) == word
 
 
+def test_an_everyday_word_stays_though_a_common_word_is_a_slip_away() -> None:
+    # "shake" stems like the rare "shaking" (tremor), one letter from the common "snake".
+    vocabulary = Vocabulary(["Tremor, shaking", *(f"Snake venom, {n}" for n in range(30))])
+    assert vocabulary.correct("shake") == "shake"
+
+
 @pytest.mark.parametrize(
     ("typed", "code"),
     [

@@ -31,7 +31,8 @@ EVERYDAY = frozenset(
     " couldnt cutting day days didnt doesnt dont eat eating every everything feel feeling"
     " feels felt get gets getting give going gone keep keeps kill killed killing kills know"
     " little lot lots make makes making myself night nights nothing now purpose really"
-    " said since someone something start started stop stopped take taking thing things"
+    " said shake shakes shaky since someone something start started stop stopped take taking"
+    " thing things"
     " think thinking thought thoughts throw throwing threw told tried try trying want"
     " wanted wanting wants week weeks went wont year years yourself himself herself".split()
 )
