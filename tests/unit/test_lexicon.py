@@ -301,6 +301,14 @@ def test_an_everyday_word_stays_though_a_common_word_is_a_slip_away() -> None:
     assert vocabulary.correct("shake") == "shake"
 
 
+def test_stopwords_are_never_corrected_into_words_searched_for() -> None:
+    # "complains" is dropped as filler; corrected first, it would be searched for.
+    vocabulary = Vocabulary(["Chief complaint", "Complaint of pain", "Homeless", "Homeless"])
+    assert vocabulary.correct("complains") == "complains"
+    # Nor everyday words a letter from an indexed one: "sad and hopeless" is not homeless.
+    assert vocabulary.correct("hopeless") == "hopeless"
+
+
 @pytest.mark.parametrize(
     ("typed", "code"),
     [

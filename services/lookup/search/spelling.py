@@ -18,7 +18,7 @@ from rapidfuzz import fuzz, process
 from rapidfuzz.distance import OSA
 
 from services.lookup.search.documents import CodeDocument
-from services.lookup.search.wording import EVERYDAY
+from services.lookup.search.wording import EVERYDAY, STOPWORDS
 from services.shared.search.text import stem, words
 
 # Only words this long are corrected (shorter ones are mostly
@@ -115,14 +115,15 @@ class Vocabulary:
     def correct(self, word: str, *, as_prefix: bool = False) -> str:
         """The word, or the vocabulary word it most likely misspells.
 
-        Short words, words with digits, known words and everyday words are kept. Similar words (by
-        rapidfuzz ratio) are candidates; the fewest edits win (a swap of two letters is
-        one), then the word more entries use. The same first letter is preferred,
-        another one needs a closer match.
+        Short words, words with digits, known words, everyday words and stopwords
+        ("complains", dropped later) are kept. Similar words (by rapidfuzz ratio) are
+        candidates; the fewest edits win (a swap of two letters is one), then the word
+        more entries use. The same first letter is preferred, another one needs a closer
+        match.
         """
         if not MIN_CORRECTED <= len(word) <= MAX_CORRECTED or not word.isalpha():
             return word
-        if word in self.counts or word in EVERYDAY:
+        if word in self.counts or word in EVERYDAY or word in STOPWORDS:
             return word
         if stem(word) in self.stems:
             # Known by its stem ("sprained"), unless that stem is a rarity and a word an

@@ -29,12 +29,13 @@ STOPWORDS = frozenset(
 EVERYDAY = frozenset(
     "about after again always anything ate baby because before big came cant come comes"
     " couldnt cutting day days didnt doesnt dont eat eating every everything feel feeling"
-    " feels felt get gets getting give going gone keep keeps kill killed killing kills know"
-    " little lot lots make makes making myself night nights nothing now purpose really"
-    " said shake shakes shaky since someone something start started stop stopped take taking"
-    " thing things"
-    " think thinking thought thoughts throw throwing threw told tried try trying want"
-    " wanted wanting wants week weeks went wont year years yourself himself herself".split()
+    " feels felt forget forgetting forgot get gets getting give going gone helpless hopeless"
+    " keep keeps kill killed killing kills know little lot lots make makes making myself"
+    " night nights nothing now purpose really remember remembering said shake shakes shaky"
+    " shoot shooting shoots since someone something start started stay staying stays stop"
+    " stopped take taking talk talking talks thing things think thinking thought thoughts"
+    " throw throwing threw told tried try trying useless want wanted wanting wants week weeks"
+    " went wont worthless year years yourself himself herself".split()
 )
 # Title words that add no detail a query could have asked for: not counted as extras.
 # "With routine healing" is what a subsequent encounter for a fracture means unless a
