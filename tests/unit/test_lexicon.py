@@ -301,6 +301,12 @@ def test_an_everyday_word_stays_though_a_common_word_is_a_slip_away() -> None:
     assert vocabulary.correct("shake") == "shake"
 
 
+def test_a_word_titles_hyphenate_is_read_as_its_parts_when_typed_as_one() -> None:
+    vocabulary = Vocabulary(["Pre-existing hypertension", *(["Persisting cough"] * 20)])
+    assert vocabulary.split("preexisting") == ("pre", "existing")  # not "persisting"
+    assert vocabulary.split("persisting") == ("persisting",)
+
+
 def test_stopwords_are_never_corrected_into_words_searched_for() -> None:
     # "complains" is dropped as filler; corrected first, it would be searched for.
     vocabulary = Vocabulary(["Chief complaint", "Complaint of pain", "Homeless", "Homeless"])

@@ -19,7 +19,7 @@ from rapidfuzz.distance import OSA
 
 from services.lookup.search.documents import CodeDocument
 from services.lookup.search.wording import EVERYDAY, STOPWORDS
-from services.shared.search.text import stem, words
+from services.shared.search.text import fold, stem, words
 
 # Only words this long are corrected (shorter ones are mostly
 # abbreviations), to vocabulary words this similar (rapidfuzz ratio, 0-100).
@@ -29,6 +29,8 @@ _CUTOFF = 75.0
 _CUTOFF_OTHER_INITIAL = 85.0  # a first letter mistyped too is rarer: be surer
 
 _JOINED = re.compile(r"([a-z]{2,})(\d{1,2})")  # "ckd3", "stage3"
+# A word titles write with hyphens ("Pre-existing", "non-ST elevation"): typed as one.
+_HYPHENATED = re.compile(r"[a-z]+(?:-[a-z]+)+")
 # Noun endings and the adjective endings made of them (Vocabulary.adjective).
 _ADJECTIVES = (("osis", ("otic",)), ("us", ("al", "ic")), ("um", ("al",)), ("ia", ("ial", "ic")))
 # A word known by its stem, or only as the start of rare words, is still corrected to a
@@ -50,8 +52,13 @@ class Vocabulary:
 
     def __init__(self, texts: Iterable[str]) -> None:
         counts: Counter[str] = Counter()
+        self._hyphenated: dict[str, tuple[str, ...]] = {}  # "preexisting": ("pre", "existing")
         for text in texts:
             counts.update(set(words(text)))
+            if "-" in text:
+                for written in _HYPHENATED.findall(fold(text)):
+                    parts = tuple(written.split("-"))
+                    self._hyphenated.setdefault("".join(parts), parts)
         self.counts = counts
         self.stem_counts: Counter[str] = Counter()
         for word, count in counts.items():
@@ -92,9 +99,12 @@ class Vocabulary:
             yield known
 
     def split(self, word: str) -> tuple[str, ...]:
-        """A word of letters run into a number that the index does not know, as the two
-        when it knows the letters: "ckd3" is "ckd 3", "copd2" stays as the lexicon has
-        it if it does."""
+        """A word the index does not know, as the words it runs together: letters into a
+        number when the index knows the letters ("ckd3" is "ckd 3", "copd2" stays as the
+        lexicon has it if it does), or the words of one the index writes with hyphens
+        ("preexisting" is "pre existing")."""
+        if (parts := self._hyphenated.get(word)) is not None and not self.knows(word):
+            return parts
         joined = _JOINED.fullmatch(word)
         if joined is None or self.knows(word) or not self.knows(joined.group(1)):
             return (word,)
