@@ -53,12 +53,13 @@ def test_a_procedure_is_named_surely_only_by_operations_and_surgical_words(
     assert asks_procedure(_words(query), surely=True) is surely
 
 
+# The 7th characters of a fracture's codes, and what each says of the encounter.
 _ENCOUNTERS = {
-        "A": "initial encounter for closed fracture", "B": "initial encounter for open fracture",
-        "D": "subsequent encounter for fracture with routine healing",
-        "G": "subsequent encounter for fracture with delayed healing",
-        "K": "subsequent encounter for fracture with nonunion",
-        "P": "subsequent encounter for fracture with malunion", "S": "sequela",
+    "A": "initial encounter for closed fracture", "B": "initial encounter for open fracture",
+    "D": "subsequent encounter for fracture with routine healing",
+    "G": "subsequent encounter for fracture with delayed healing",
+    "K": "subsequent encounter for fracture with nonunion",
+    "P": "subsequent encounter for fracture with malunion", "S": "sequela",
 }
 
 
