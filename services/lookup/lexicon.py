@@ -217,6 +217,18 @@ class Lexicon:
             _procedure_words(data),
         )
 
+    def names_needing(self, words_: Iterable[str]) -> list[str]:
+        """The synonyms of every concept that needs one of the words: what else people
+        call what those words name ("broken", "jammed finger" for a fracture or sprain)."""
+        wanted = {_singular(w) for w in words_}
+        return [
+            synonym
+            for concepts in self._by_word.values()
+            for concept in concepts
+            if not concept.needed.isdisjoint(wanted)
+            for synonym in concept.synonyms
+        ]
+
     def synonyms(self, texts: Iterable[str], operation: str | None = None) -> list[str]:
         """Synonyms of every concept whose words all appear in one of the texts.
 

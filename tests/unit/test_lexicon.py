@@ -114,6 +114,18 @@ def test_a_name_given_to_a_specific_concept_is_that_concepts_only() -> None:
     assert lexicon.terms("ICD10CM", "Localized osteoporosis") == ("brittle bones",)
 
 
+def test_the_names_of_the_concepts_needing_a_word() -> None:
+    lexicon = Lexicon({
+        "fracture": ["fx", "broken bone"],
+        "foreign body": ["fb"],
+        "sprain ankle": ["rolled ankle"],
+        "ankle pain": ["sore ankle"],
+    })
+    assert sorted(lexicon.names_needing(["fractures", "sprain", "foreign"])) == [
+        "broken bone", "fb", "fx", "rolled ankle",
+    ]
+
+
 def test_a_general_name_reaches_every_title_of_the_concept() -> None:
     # "pinched nerve" is any radiculopathy, not only one from a disc; "sah" any
     # subarachnoid hemorrhage, traumatic too.

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from services.lookup.search.documents import CodeDocument, code_plan
-from services.lookup.search.intent import asks_procedure
+from services.lookup.search.intent import asks_injury, asks_procedure
 from services.lookup.search.scoring import Query, rank
 from services.lookup.search.spelling import Vocabulary
 from services.lookup.search.wording import (
@@ -51,6 +51,37 @@ def test_a_procedure_is_named_surely_only_by_operations_and_surgical_words(
     query: str, surely: bool
 ) -> None:
     assert asks_procedure(_words(query), surely=True) is surely
+
+
+@pytest.mark.parametrize("query", [
+    "broke my wrist", "hip fx subsequent", "burns on my arm", "car accident",
+    "fell off a ladder", "dog bite", "sprained ankle",
+    # Names the lexicon gives injuries: one word, or more.
+    "gsw abdomen", "fb eye", "jammed finger", "road rash on my knee",
+])
+def test_a_query_naming_an_injury_its_cause_or_an_encounter_asks_for_one(query: str) -> None:
+    assert asks_injury(_words(query))
+
+
+@pytest.mark.parametrize("query", [
+    "there is a rash on my arms that itches a lot", "burning in my chest after i eat",
+    "my knee gives out when i walk", "left arm pain", "burning feet",
+])
+def test_a_query_naming_no_injury_does_not(query: str) -> None:
+    assert not asks_injury(_words(query))
+
+
+def test_a_sentence_naming_no_injury_prefers_a_condition_to_an_injury_of_its_body_part() -> None:
+    abrasion = CodeDocument("ICD10CM", "S40.819A", "Abrasion of unspecified upper arm, initial "
+                            "encounter", True, "code", chapter="19", terms=("road rash", "arm"))
+    itch = CodeDocument("ICD10CM", "L29.9", "Pruritus, unspecified", True, "code", chapter="12",
+                        terms=("itch NOS", "itchy"))
+    rash = CodeDocument("ICD10CM", "R21", "Rash and other nonspecific skin eruption", True,
+                        "code", chapter="18", terms=("rash NOS", "skin rash NOS"))
+    documents = [abrasion, itch, rash]
+    # The abrasion holds two of the words ("rash", "arms"), the others one each.
+    assert _ranked("there is a rash on my arms that itches a lot", documents)[0] != "S40.819A"
+    assert _ranked("road rash on my arm", documents)[0] == "S40.819A"
 
 
 # The 7th characters of a fracture's codes, and what each says of the encounter.

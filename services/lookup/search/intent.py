@@ -22,15 +22,29 @@ when it surely names one (a root operation, a surgical ending, an everyday proce
 word; not a word of the lexicon's procedure names alone, as some are everyday words
 too): "orif left clavicle fracture" is the reduction, "left clavicle fracture" the
 fracture. Either is a tie-breaker, less than one word's coverage.
+
+Injuries are held back the same way. ICD-10-CM's injury and external-cause chapters
+code a body part under every kind of injury, each side and each encounter, so their
+codes outnumber the conditions of any body part: "a rash on my arms that itches"
+reached the abrasions of the arm, "burning in my chest after I eat" the burns of the
+chest wall. A query means an injury when it names one: a kind of injury as the
+injury chapter's own axis names them (fracture, sprain, laceration, burn, poisoning,
+foreign body, ...), the everyday words for them ("broke", "cut", "fell"), how it
+happened (an accident, a vehicle, an assault), or an encounter for one (initial,
+subsequent, sequela), or by a name the lexicon gives any of those ("gsw", "jammed
+finger", "road rash"). "Burning" is left out: people say it of a sensation ("burning
+in my chest") more often than of an injury; "burns" is kept, for "burns on my arm".
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
+from functools import cache
 
 from services.lookup.lexicon import default_lexicon
-from services.shared.search.text import stem
+from services.lookup.search.wording import STOPWORDS
+from services.shared.search.text import stem, words
 
 _ENDINGS = re.compile(
     r"[a-z]{2,}(?:ectomy|otomy|ostomy|tomy|plasty|scopy|scopic|pexy|desis|rrhaphy|centesis"
@@ -60,6 +74,49 @@ _STATE_WORDS = frozenset(
         " history hx infected infection leak malfunction presence rejection status"
     ).split()
 )
+
+
+# Chapter 19's kinds of injury (its fourth-character axis and its blocks), their
+# everyday words, and chapter 20's causes; with what else the lexicon calls them.
+_INJURY_KINDS = (
+    "abrasion amputated avulsion bite bitten blister burn burned burnt concussion"
+    " contusion corrosion crush crushed crushing dislocated dislocation displaced"
+    " displacement foreign frostbite fracture fractured injured injuries injury"
+    " laceration nondisplaced overdose poisoning puncture sprain sprained strain"
+    " sting stung toxic trauma traumatic underdosing whiplash wound"
+    " broke broken break bruise bruised cut gash scrape scraped scratch scratched"
+    " stab stabbed shot gunshot swallowed inhaled twisted torn tore"
+    " accident assault collision crash drowning fall fell fallen hit struck"
+    " bicycle driver motorcycle occupant passenger pedestrian vehicle"
+).split()
+# The encounter words of a seventh character, which only injuries have.
+_ENCOUNTERS = "encounter initial subsequent sequela sequelae init subs".split()
+# Said of a sensation more often than of an injury (see the module docstring); as
+# typed, as its stem is the injury's ("burn").
+_SENSATIONS = frozenset({"burning"})
+
+
+@cache
+def _injury_names() -> tuple[frozenset[str], tuple[tuple[str, ...], ...]]:
+    """The stems of the words above and of the lexicon's one-word names for them ("fx",
+    "gsw", "shiner"); and its names of more words, as query words ("jammed finger",
+    "road rash", "hit head")."""
+    named = default_lexicon().names_needing(_INJURY_KINDS)
+    single = frozenset(stem(w) for w in (*_INJURY_KINDS, *_ENCOUNTERS, *named) if " " not in w)
+    phrases = {tuple(w for w in words(n) if w not in STOPWORDS) for n in named if " " in n}
+    return single, tuple(sorted(p for p in phrases if len(p) > 1))
+
+
+def asks_injury(words_: Sequence[str]) -> bool:
+    """Whether query words (folded, no stopwords) name an injury, how one happened, or
+    an encounter for one (see the module docstring)."""
+    single, phrases = _injury_names()
+    if any(w not in _SENSATIONS and stem(w) in single for w in words_):
+        return True
+    said = tuple(words_)
+    return any(
+        said[i : i + len(p)] == p for p in phrases for i in range(len(said) - len(p) + 1)
+    )
 
 
 def asks_procedure(words: Iterable[str], *, surely: bool = False) -> bool:

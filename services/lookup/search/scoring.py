@@ -29,7 +29,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from services.lookup.search.documents import CodeDocument
-from services.lookup.search.intent import asks_procedure
+from services.lookup.search.intent import asks_injury, asks_procedure
 from services.lookup.search.readings import Reading, read
 from services.lookup.search.wording import (
     CONTEXT,
@@ -53,6 +53,10 @@ _HEADINGS = frozenset({"chapter", "block", "section", "body_system", "table"})
 _NOT_A_PROCEDURE = 4.0
 _PROCEDURE_SYSTEMS = frozenset({"ICD10PCS"})
 _CONDITION_SYSTEMS = frozenset({"ICD10CM"})
+# An injury or its external cause for a query naming none (search.intent): "a rash on my
+# arms" is not an abrasion of the arm. The same tie-breaker.
+_NOT_AN_INJURY = 12.0
+_INJURY_CHAPTERS = frozenset({"19", "20"})  # ICD-10-CM's injuries and external causes
 _MIN_PREFIX = 3  # a last word this long also matches as the start of a word
 # A reading naming a condition otherwise than typed (search.names) counts this much less:
 # it wins only where it covers more of the query than the words as typed.
@@ -75,6 +79,7 @@ class Query:
     name: tuple[str, ...] = ()  # the query as a name (see text.name_key), to recognise one
     procedural: bool = False  # names a procedure done (search.intent)
     surgical: bool = False  # names one surely: not a condition (search.intent)
+    injury: bool = False  # names an injury, its cause or an encounter (search.intent)
     # Where a condition is named otherwise than typed (search.names): which words.
     renamed: range = range(0)
     spelt: bool = False  # notation spelt out as titles say it (wording.spinal_levels)
@@ -96,7 +101,8 @@ class Query:
         name = name_key(typed or " ".join(words_))
         return cls(
             tuple(stem(w) for w in words_), words_[-1] if ok else "", name,
-            asks_procedure(words_), asks_procedure(words_, surely=True), renamed, spelt,
+            asks_procedure(words_), asks_procedure(words_, surely=True), asks_injury(words_),
+            renamed, spelt,
         )
 
     def completes(self, held: str) -> bool:
@@ -153,6 +159,9 @@ def _score(plan: QueryPlan, queries: list[Query], doc: CodeDocument) -> float:
             score -= _NOT_A_PROCEDURE
         elif doc.system in _CONDITION_SYSTEMS and queries[0].surgical:
             score -= _NOT_A_PROCEDURE
+        if (doc.system in _CONDITION_SYSTEMS and doc.chapter in _INJURY_CHAPTERS
+                and not queries[0].injury):
+            score -= _NOT_AN_INJURY
     # The general entry of a family has ".9" in its code: A54.9, H66.90.
     if doc.code.partition(".")[2].startswith("9"):
         score += _UNSPECIFIED
