@@ -348,6 +348,9 @@ def test_stopwords_are_never_corrected_into_words_searched_for() -> None:
         ("2nd", None),
         ("cpt 99213", "99213"),
         ("HCPCS code J1100", "J1100"),
+        # Pasted with quotes or brackets, or with a decimal comma.
+        ("'E11.9'", "E119"), ('"e11.9"', "E119"), ("(E11.9)", "E119"), ("E11.9;", "E119"),
+        ("[e119]", "E119"), ("“E11.9”", "E119"), ("#E11.9", "E119"), ("E11,9", "E119"),
     ],
 )
 def test_codes_are_read_however_they_are_typed(typed: str, code: str | None) -> None:

@@ -110,3 +110,16 @@ def test_a_seventh_character_typed_without_its_placeholders_finds_the_code() -> 
     ]
     for typed, code in [("s13.4a", "S13.4XXA"), ("S134D", "S13.4XXD"), ("c83.5a", "C83.5A")]:
         assert first(docs, typed) == [code], typed
+
+
+def test_placeholders_typed_where_no_seventh_character_follows_are_dropped() -> None:
+    """No ICD-10-CM code ends in X: "E11.9x" is E11.9. A PCS code may ("0DBN8ZX")."""
+    docs = [
+        CodeDocument("ICD10CM", "E11.9", "Type 2 diabetes mellitus without complications",
+                     True, "code"),
+        CodeDocument("ICD10PCS", "0DBN8ZX", "Excision of Sigmoid Colon, Via Natural or "
+                     "Artificial Opening Endoscopic, Diagnostic", True, "code"),
+    ]
+    for typed, code in [("E11.9x", "E11.9"), ("e119xx", "E11.9"), ("0dbn8zx", "0DBN8ZX")]:
+        assert first(docs, typed) == [code], typed
+

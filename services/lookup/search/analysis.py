@@ -13,7 +13,9 @@ from services.shared.search.text import fold
 
 # Anything a coder may type as a code of some system: I21.9, i219, 0DTJ4ZZ, J1100, 99213.
 _CODE_LIKE = re.compile(r"[A-Z0-9]{3,7}")
-_CODE_NOISE = re.compile(r"[\s.,\-_?]+")
+# Between and around a code's characters: spaces, dots, dashes; and what a code is
+# pasted or quoted with ("'E11.65'", "(I10)", "E11.9;").
+_CODE_NOISE = re.compile(r"[\s.,\-_?'\"`\u2018\u2019\u201c\u201d()\[\]{}<>:;!*#]+")
 # Words before the code that only say a code follows: "ICD-10 I50.9", "icd10cm: e11.9",
 # "code I10", "what is the icd 10 code for e119", "cpt 99213".
 _CODE_SET = re.compile(
@@ -61,13 +63,20 @@ def _unconfused(compact: str, dotted: bool) -> str:
     return compact
 
 
-def with_placeholders(code: str) -> str | None:
-    """The code meant by a seventh character typed without its placeholder X's: "S13.4A"
-    is S13.4XXA, "W21.01A" W21.01XA. Only a guess: some codes of four to six characters
-    do end in a letter (C83.5A), so search tries it when the code as typed names none.
+def placeholders_mended(code: str) -> str | None:
+    """The ICD-10-CM code meant by one typed with its placeholder X's wrong, or None.
+
+    A seventh character typed without its X's: "S13.4A" is S13.4XXA, "W21.01A" W21.01XA.
+    X's where no seventh character follows: "E11.9X" is E11.9 (no ICD-10-CM code ends in
+    X). Only a guess: some codes of four to six characters do end in a letter (C83.5A),
+    and ICD-10-PCS codes in X, so search tries it when the code as typed names none.
     """
-    if 4 <= len(code) <= 6 and code[0].isalpha() and code[1].isdigit() and code[-1] in _SEVENTH:
+    if len(code) < 4 or not (code[0].isalpha() and code[1].isdigit()):
+        return None
+    if len(code) <= 6 and code[-1] in _SEVENTH:
         return code[:-1].ljust(6, "X") + code[-1]
+    if code.endswith("X") and len(trimmed := code.rstrip("X")) >= 3:
+        return trimmed
     return None
 
 

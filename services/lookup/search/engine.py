@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from itertools import combinations
 
-from services.lookup.search.analysis import analyze, with_placeholders
+from services.lookup.search.analysis import analyze, placeholders_mended
 from services.lookup.search.documents import CodeDocument, CodeFacets
 from services.lookup.search.names import Names
 from services.lookup.search.scoring import Query, rank, renamed_match
@@ -250,8 +250,8 @@ async def _search(
     analysis = await _analyse(catalog, index, plan)
     found = await _find(index, analysis)
     if plan.key and not any(d.compact.startswith(plan.key) for d in found.documents):
-        if (padded := with_placeholders(plan.key)) is not None:
-            return await _search(catalog, index, replace(plan, key=padded), offset, limit)
+        if (mended := placeholders_mended(plan.key)) is not None:
+            return await _search(catalog, index, replace(plan, key=mended), offset, limit)
     ranked = rank(plan, found.documents, [*analysis.readings, *found.renamed])
     total = max(found.total, len(ranked))
     return Results(ranked[offset : offset + limit], total, analysis.asked)
