@@ -11,6 +11,7 @@ from services.lookup.search.scoring import Query, rank
 from services.lookup.search.spelling import Vocabulary
 from services.lookup.search.wording import (
     content_words,
+    negated_of,
     query_tokens,
     query_words,
     spinal_levels,
@@ -201,3 +202,26 @@ def test_the_words_as_typed_win_over_levels_spelt_out_where_both_are_found() -> 
                              "classified, site unspecified, initial encounter for fracture",
                              True, "code", terms=("compression fx",))
     assert rank(code_plan(typed), [collapsed, vertebra], readings)[0] == vertebra
+
+
+def test_a_text_does_not_hold_a_word_it_names_as_absent() -> None:
+    without = CodeDocument("ICD10CM", "N40.0", "Benign prostatic hyperplasia without lower urinary "
+                           "tract symptoms", True, "code", terms=("bph NOS", "Enlarged prostate "
+                                                                  "without LUTS"))
+    with_ = CodeDocument("ICD10CM", "N40.1", "Benign prostatic hyperplasia with lower urinary "
+                         "tract symptoms", True, "code", terms=("bph", "luts"))
+    assert _ranked("bph w luts", [without, with_])[0] == "N40.1"
+    assert _ranked("bph w lut", [without, with_])[0] == "N40.1"  # "luts" half typed
+    # Unless the query asks for it to be absent too.
+    assert _ranked("bph w/o luts", [without, with_])[0] == "N40.0"
+
+
+def test_what_a_text_names_as_absent_ends_with_its_clause() -> None:
+    # The words, and their stems.
+    assert negated_of("Calculus of gallbladder without cholecystitis, with obstruction") == {
+        "cholecystitis", "cholecyst"
+    }
+    assert negated_of("Enlarged prostate (without LUTS) of the elderly") == {"luts", "lut"}
+    # Not a stem a stated word has: "esophageal" is stated, "esophagitis" absent.
+    assert negated_of("Gastro-esophageal reflux disease without esophagitis") == {"esophagitis"}
+    assert negated_of("Acute pancreatitis") == frozenset()

@@ -14,20 +14,28 @@ from __future__ import annotations
 
 from functools import lru_cache
 
-from services.lookup.search.wording import STOPWORDS, bare_tokens, details_of, name_of
+from services.lookup.search.wording import (
+    STOPWORDS,
+    bare_tokens,
+    details_of,
+    name_of,
+    negated_of,
+)
 from services.shared.search.text import stem, words
+
+_NONE: frozenset[str] = frozenset()
 
 
 class Reading:
-    """One text as the ranker reads it: ``stems``, ``sequence``, ``nos`` and ``spaced``
-    read now, ``details`` and ``name`` when first asked for.
+    """One text as the ranker reads it: ``stems``, ``sequence``, ``nos``, ``spaced`` and
+    ``negated`` read now, ``details`` and ``name`` when first asked for.
 
     Tens of thousands are kept in each serving process, so a reading holds tuples (a
     handful of stems each: a scan is as quick as a set's hash) rather than sets, at a
     third of their size.
     """
 
-    __slots__ = ("_details", "_name", "nos", "sequence", "spaced", "stems", "text")
+    __slots__ = ("_details", "_name", "negated", "nos", "sequence", "spaced", "stems", "text")
 
     def __init__(self, text: str) -> None:
         found = words(text)
@@ -39,6 +47,8 @@ class Reading:
         self.sequence = tuple([s for s, w in zip(stems, found, strict=True) if w not in STOPWORDS])
         # " word word ...": whether a word begins with a prefix is one substring test.
         self.spaced = " " + " ".join(found)
+        # Words it names only as absent ("without esophagitis"): rare, so read at once.
+        self.negated = negated_of(text) if "without" in found else _NONE
         self._details: tuple[str, ...] | None = None
         self._name: tuple[str, ...] = ()
 

@@ -83,13 +83,19 @@ class Query:
     # Where a condition is named otherwise than typed (search.names): which words.
     renamed: range = range(0)
     spelt: bool = False  # notation spelt out as titles say it (wording.spinal_levels)
+    said: tuple[str, ...] = ()  # the words of ``stems`` as typed (folded)
     # How each text reads for this query: texts recur across candidates.
     _read: dict[str, _Read] = field(default_factory=dict, compare=False, repr=False)
     asked: frozenset[str] = field(default=frozenset(), compare=False, repr=False)
+    # The words it asks to be absent: those after "without" ("w/o" spelt out).
+    absent: frozenset[str] = field(default=frozenset(), compare=False, repr=False)
     begun: str = field(default="", compare=False, repr=False)  # " " + prefix (Reading.spaced)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "asked", frozenset(self.stems))
+        if "without" in self.stems:
+            after = self.stems[self.stems.index("without") + 1 :]
+            object.__setattr__(self, "absent", frozenset(after))
         object.__setattr__(self, "begun", " " + self.prefix)
 
     @classmethod
@@ -102,7 +108,7 @@ class Query:
         return cls(
             tuple(stem(w) for w in words_), words_[-1] if ok else "", name,
             asks_procedure(words_), asks_procedure(words_, surely=True), asks_injury(words_),
-            renamed, spelt,
+            renamed, spelt, tuple(words_),
         )
 
     def completes(self, held: str) -> bool:
@@ -208,18 +214,40 @@ def _reading(query: Query, text: Reading) -> _Read:
 
 
 def _matches(query: Query, text: Reading) -> tuple[set[int], bool]:
-    """Which query words a text holds, and whether the last one only as a word's start."""
+    """Which query words a text holds, and whether the last one only as a word's start.
+
+    A word the text names only as absent ("reflux disease without esophagitis") it does
+    not hold, unless the query asks for it to be absent too: "gerd w esophagitis" is
+    reflux disease with esophagitis.
+    """
     held = text.stems
     if query.asked.isdisjoint(held):
         found: set[int] = set()
     else:
-        found = {i for i, word in enumerate(query.stems) if word in held}
+        negated = text.negated
+        found = {
+            i
+            for i, word in enumerate(query.stems)
+            if word in held
+            and (
+                not negated or word in query.absent
+                or (query.said[i] not in negated and word not in negated)
+            )
+        }
     last = len(query.stems) - 1
     if query.prefix and last not in found:
-        if query.begun in text.spaced:  # a word of the text begins with the prefix
+        if query.begun in text.spaced and (  # a word of the text begins with the prefix
+            not text.negated or query.stems[last] in query.absent
+            or _begins_stated(query.prefix, text)
+        ):
             found.add(last)
             return found, True
     return found, False
+
+
+def _begins_stated(prefix: str, text: Reading) -> bool:
+    """Whether a word the text does not name as absent begins with the prefix."""
+    return any(w.startswith(prefix) and w not in text.negated for w in text.spaced.split())
 
 
 def _words_score(query: Query, doc: CodeDocument) -> float:

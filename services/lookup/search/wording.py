@@ -222,6 +222,33 @@ def detail_stems(text: str) -> frozenset[str]:
     return frozenset(details_of(bare_tokens(text)))
 
 
+# A text's words and what ends a clause: a comma, a semicolon, a parenthesis or bracket.
+_CLAUSED = re.compile(r"[a-z0-9]+|[,;()\[\]]")
+
+
+def negated_of(text: str) -> frozenset[str]:
+    """The words a text names only as absent: in a clause after "without" ("reflux
+    disease without esophagitis", "Cholelithiasis (without cholecystitis)"); and their
+    stems, where no word it states has the same. Both, as a query may type another form
+    of the word ("lut" for "LUTS") or a word whose stem a stated word shares
+    ("esophagitis" and "esophageal" are both "esophag")."""
+    absent: set[str] = set()
+    stated: set[str] = set()
+    negating = False
+    for word in _CLAUSED.findall(fold(text)):
+        if not word[0].isalnum():
+            negating = False
+        elif word == "without":
+            negating = True
+        elif word not in STOPWORDS:
+            (absent if negating else stated).add(word)
+    absent -= stated
+    if not absent:
+        return frozenset()
+    stems_stated = {stem(w) for w in stated}
+    return frozenset(absent | {s for s in map(stem, absent) if s not in stems_stated})
+
+
 def details_of(tokens: list[str]) -> dict[str, None]:
     """The details a text's ``bare_tokens`` state (``detail_stems``), once each, in order."""
     found: dict[str, None] = {}
