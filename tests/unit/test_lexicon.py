@@ -218,6 +218,9 @@ def test_queries_spell_out_clinical_notation() -> None:
     assert query_tokens("h/o DVT") == ["history", "of", "dvt"]
     assert query_tokens("opioid use d/o") == ["opioid", "use", "disorder"]
     assert query_tokens("f/u visit") == ["follow", "up", "visit"]
+    assert query_tokens("sepsis d/t uti") == ["sepsis", "due", "to", "uti"]
+    assert query_tokens("aki 2/2 dehydration") == ["aki", "due", "to", "dehydration"]
+    assert query_tokens("bp 2/2/24") == ["bp", "2", "2", "24"]  # a date, not "due to"
     assert query_tokens("I&D abscess") == ["incision", "and", "drainage", "abscess"]
     assert query_words(("fluid", "on", "the", "knee")) == ("fluid", "knee")
     assert query_words(("a",)) == ("a",)
