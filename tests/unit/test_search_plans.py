@@ -123,3 +123,34 @@ def test_placeholders_typed_where_no_seventh_character_follows_are_dropped() -> 
     for typed, code in [("E11.9x", "E11.9"), ("e119xx", "E11.9"), ("0dbn8zx", "0DBN8ZX")]:
         assert first(docs, typed) == [code], typed
 
+
+
+def _codes(docs: list[CodeDocument], text: str) -> list[str]:
+    results = asyncio.run(search(Catalog(WorstOrderIndex(docs)), text))  # type: ignore[arg-type]
+    return [d.code for d in results.documents]
+
+
+def test_with_few_entries_holding_every_word_those_missing_some_follow_them() -> None:
+    """Melioidosis names sepsis and pneumonia; a coder asking for both wants each too."""
+    docs = [
+        CodeDocument("ICD10CM", "A24.1", "Acute and fulminating melioidosis", True, "code",
+                     terms=("Melioidosis sepsis", "pna")),
+        CodeDocument("ICD10CM", "A41.9", "Sepsis, unspecified organism", True, "code"),
+        CodeDocument("ICD10CM", "J18.9", "Pneumonia, unspecified organism", True, "code",
+                     terms=("pna",)),
+    ]
+    found = _codes(docs, "sepsis pna")
+    assert found[0] == "A24.1"
+    assert {"A41.9", "J18.9"} <= set(found)
+
+
+def test_an_entry_holding_every_word_stays_ahead_of_one_that_reads_better_but_misses_one() -> None:
+    """The fracture's title holds three of the words in one text, the reduction all four
+    over its texts: the reduction is what was asked for."""
+    docs = [
+        CodeDocument("ICD10PCS", "0PSB04Z", "Reposition Left Clavicle with Internal Fixation "
+                     "Device, Open Approach", True, "code", terms=("orif", "fracture reduction")),
+        CodeDocument("ICD10CM", "S42.002A", "Fracture of unspecified part of left clavicle, "
+                     "initial encounter for closed fracture", True, "code"),
+    ]
+    assert _codes(docs, "orif left clavicle fracture") == ["0PSB04Z", "S42.002A"]

@@ -34,11 +34,13 @@ from services.shared.search.versions import PerVersion
 MAX_WINDOW = 1000
 _MIN_WINDOW = 200  # candidates re-ranked for any page, however small
 _SHORT = 2  # words this short are poor prefixes: sent first, so a longer word ends the plan
-# With fewer billable entries than this having every word, look at those missing one.
-# More would be wrong: the ranker weighs every word alike, and "kawasaki disease" (no
-# entry holds both; M30.3 says "Kawasaki") would meet thousands of entries saying
-# "disease" as good as M30.3 (found by "kawasaki" alone: "disease" is a common word).
-_FEW = 1
+# With fewer billable entries than this having every word, look at those missing one:
+# "sepsis pna" is one entry (melioidosis names both), and a coder wants sepsis and
+# pneumonia next. Those having every word are still listed first, ranked among
+# themselves (_Found.complete): the ranker can prefer three words in one text to four
+# strewn over an entry's texts ("orif left clavicle fracture" is the reduction, not the
+# fracture), and that must not let a partial match above a complete one.
+_FEW = 3
 _MAX_RELAXED = 6
 _MAX_PAIRS = 10
 # How many of the backend's best matches of any word are ranked for a sentence (four
@@ -87,6 +89,10 @@ class _Found:
     counted: QueryPlan | None  # that plan: the entries ``total`` counts
     # Readings naming a condition otherwise than typed, where they found something.
     renamed: tuple[Query, ...] = ()
+    # How many of the first documents hold every word and are listed ahead of the rest,
+    # when some billable entry does and entries missing words were added (0: all are
+    # ranked together).
+    complete: int = 0
 
 
 # The spelling vocabulary of each index version (see services.shared.search.versions).
@@ -219,9 +225,10 @@ async def search(
     """Rank the best candidates and return one page of them.
 
     Stopwords are dropped and misspelt words corrected against the index's own
-    vocabulary. Every word must match when some billable entry has them all; otherwise
-    entries missing one word are added, then those holding two, then any word may
-    match, so a query with stray words still finds something useful. ``total`` counts
+    vocabulary. Every word must match when a few billable entries have them all;
+    otherwise entries missing one word are added (after those having all), then those
+    holding two, then any word may match, so a query with stray words still finds
+    something useful. ``total`` counts
     every match only with ``count``; otherwise it is at least what was ranked, and more
     when more match.
     """
@@ -252,7 +259,16 @@ async def _search(
     if plan.key and not any(d.compact.startswith(plan.key) for d in found.documents):
         if (mended := placeholders_mended(plan.key)) is not None:
             return await _search(catalog, index, replace(plan, key=mended), offset, limit)
-    ranked = rank(plan, found.documents, [*analysis.readings, *found.renamed])
+    # Entries holding every word, when listed first, are ranked by the words as typed:
+    # other names of a condition are for finding what they do not hold.
+    complete = found.complete
+    readings = [*analysis.readings, *found.renamed]
+    ranked = (
+        rank(plan, found.documents[:complete], analysis.readings)
+        + rank(plan, found.documents[complete:], readings)
+        if complete
+        else rank(plan, found.documents, readings)
+    )
     total = max(found.total, len(ranked))
     return Results(ranked[offset : offset + limit], total, analysis.asked)
 
@@ -299,14 +315,17 @@ async def _analyse(catalog: SearchCatalog, index: SearchIndex, plan: QueryPlan) 
 async def _find(index: SearchIndex, analysis: _Analysis) -> _Found:
     """The candidates search ranks, and the plan whose matches its total counts.
 
-    Every word must match when some billable entry has them all; otherwise entries
-    missing one word are added, then those holding two of them, then the backend's best
-    matches of any word, and those holding every word once a condition the query names
-    is named another way (search.names).
+    Every word must match when a few billable entries (_FEW) have them all; otherwise
+    entries missing one word are added, then those holding two of them, then the
+    backend's best matches of any word, and those holding every word once a condition
+    the query names is named another way (search.names); any entries having every word
+    stay ahead of them (_Found.complete).
     """
     plan, asked, vocabulary = analysis.plan, analysis.asked, analysis.vocabulary
     found = await _gather(index, plan, analysis.wordings, vocabulary)
-    if len(asked) > 1 and sum(d.billable for d in found.documents) < _FEW:
+    billable = sum(d.billable for d in found.documents)
+    if len(asked) > 1 and billable < _FEW:
+        complete = len(found.documents) if billable else 0
         # Few entries have every word: add those that miss one (the rarest words first).
         relaxed = list(combinations(asked, len(asked) - 1))
         if vocabulary is not None:
@@ -330,6 +349,7 @@ async def _find(index: SearchIndex, analysis: _Analysis) -> _Found:
         found = _union_found(found, more)
         if analysis.names is not None:
             found = await _renamed(index, analysis, analysis.names, found)
+        found = replace(found, complete=complete)
     return found
 
 
