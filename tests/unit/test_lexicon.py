@@ -221,6 +221,9 @@ def test_queries_spell_out_clinical_notation() -> None:
     assert query_tokens("sepsis d/t uti") == ["sepsis", "due", "to", "uti"]
     assert query_tokens("aki 2/2 dehydration") == ["aki", "due", "to", "dehydration"]
     assert query_tokens("bp 2/2/24") == ["bp", "2", "2", "24"]  # a date, not "due to"
+    assert query_tokens("anxiety r/t work") == ["anxiety", "due", "to", "work"]  # not "right"
+    assert query_tokens("etoh w/d") == ["etoh", "withdrawal"]
+    assert query_tokens("h/a w nausea") == ["headache", "w", "nausea"]
     assert query_tokens("I&D abscess") == ["incision", "and", "drainage", "abscess"]
     assert query_words(("fluid", "on", "the", "knee")) == ("fluid", "knee")
     assert query_words(("a",)) == ("a",)

@@ -68,8 +68,10 @@ _NOTATION = (
     (re.compile(r"\bf/u\b"), " follow up "),
     (re.compile(r"\bi\s*&\s*d\b"), " incision and drainage "),
     (re.compile(r"\bb/l\b"), " bilateral "),
-    # "Due to", as notes write it: "d/t", and "2/2" (secondary to).
-    (re.compile(r"\b(?:d/t|2/2)(?=\s|$)"), " due to "),
+    # "Due to", as notes write it: "d/t", "r/t" (related to), "2/2" (secondary to).
+    (re.compile(r"\b(?:d/t|r/t|2/2)(?=\s|$)"), " due to "),
+    (re.compile(r"\bw/d\b"), " withdrawal "),
+    (re.compile(r"\bh/a\b"), " headache "),
     # A device "in place" is the patient's state, as ICD-10-CM says it: "Presence of".
     (re.compile(r"\bin place\b"), " presence "),
     (re.compile(r"\b[cr]/o\b"), " "),  # complains of, rule out
