@@ -142,6 +142,10 @@ class Lexicon:
     ``defaults`` name one entry each, by its exact title: what a bare "flu" or
     "diabetes" means. They are indexed as "flu NOS", the tabular's own way of saying so
     ("Stroke NOS" is an inclusion term of I63.9), which the ranker understands.
+    ``families`` do the same for every entry whose title begins with a phrase: the
+    family a condition's other codes default to when its kind is not said (the coding
+    guidelines' "type 2 diabetes when the type is not documented": "kidney disease due
+    to diabetes" is E11.22, not E10.22).
     """
 
     def __init__(
@@ -151,6 +155,7 @@ class Lexicon:
         defaults: Mapping[str, Sequence[str]] | None = None,
         operations: Iterable[str] = (),
         procedure_words: Iterable[str] = (),
+        families: Mapping[str, Sequence[str]] | None = None,
     ) -> None:
         self._by_word: dict[str, list[_Concept]] = {}
         self.size = 0
@@ -179,6 +184,10 @@ class Lexicon:
             _key(title): tuple(f"{name} NOS" for name in names)
             for title, names in (defaults or {}).items()
         }
+        self._families = tuple(
+            (fold(start), tuple(f"{name} NOS" for name in names))
+            for start, names in (families or {}).items()
+        )
         self.morphology = morphology
         # PCS root operations: a concept naming one applies to that operation's codes
         # only, not to a code whose device happens to share the word ("Drainage Device").
@@ -214,7 +223,7 @@ class Lexicon:
                 concepts.setdefault(phrase, []).extend(synonyms)
         return cls(
             concepts, morphology, data.get("defaults") or {}, pcs.get("operations") or (),
-            _procedure_words(data),
+            _procedure_words(data), data.get("default_families") or {},
         )
 
     def names_needing(self, words_: Iterable[str]) -> list[str]:
@@ -271,6 +280,8 @@ class Lexicon:
             *inclusion_terms,
             *_index_terms(details or {}),
             *self._defaults.get(_key(title), ()),
+            *(name for start, names in self._families if fold(title).startswith(start)
+              for name in names),
         ]
         extra = self.synonyms([title, *inclusion_terms], operation)
         if system == "ICD10PCS" and self.morphology is not None and len(axes) >= 5:

@@ -114,6 +114,18 @@ def test_a_name_given_to_a_specific_concept_is_that_concepts_only() -> None:
     assert lexicon.terms("ICD10CM", "Localized osteoporosis") == ("brittle bones",)
 
 
+def test_a_family_is_what_its_condition_means_when_its_kind_is_not_said() -> None:
+    # Diabetes of unstated type is type 2 (the coding guidelines): every type 2 code
+    # says so, no type 1 code does.
+    lexicon = default_lexicon()
+    assert "diabetes NOS" in lexicon.terms(
+        "ICD10CM", "Type 2 diabetes mellitus with diabetic chronic kidney disease"
+    )
+    assert "diabetes NOS" not in lexicon.terms(
+        "ICD10CM", "Type 1 diabetes mellitus with diabetic chronic kidney disease"
+    )
+
+
 def test_the_names_of_the_concepts_needing_a_word() -> None:
     lexicon = Lexicon({
         "fracture": ["fx", "broken bone"],
