@@ -366,6 +366,7 @@ def test_stopwords_are_never_corrected_into_words_searched_for() -> None:
         ("2nd", None),
         ("cpt 99213", "99213"),
         ("HCPCS code J1100", "J1100"),
+        ("dx E11.9", "E119"), ("diagnosis code E11.9", "E119"), ("px 0dtj4zz", "0DTJ4ZZ"),
         # Pasted with quotes or brackets, or with a decimal comma.
         ("'E11.9'", "E119"), ('"e11.9"', "E119"), ("(E11.9)", "E119"), ("E11.9;", "E119"),
         ("[e119]", "E119"), ("“E11.9”", "E119"), ("#E11.9", "E119"), ("E11,9", "E119"),

@@ -113,14 +113,16 @@ def test_a_seventh_character_typed_without_its_placeholders_finds_the_code() -> 
 
 
 def test_placeholders_typed_where_no_seventh_character_follows_are_dropped() -> None:
-    """No ICD-10-CM code ends in X: "E11.9x" is E11.9. A PCS code may ("0DBN8ZX")."""
+    """No ICD-10-CM code ends in X: "E11.9x" is E11.9. A PCS code may ("0DBN8ZX"). And
+    a letter l typed for a one is a one."""
     docs = [
         CodeDocument("ICD10CM", "E11.9", "Type 2 diabetes mellitus without complications",
                      True, "code"),
         CodeDocument("ICD10PCS", "0DBN8ZX", "Excision of Sigmoid Colon, Via Natural or "
                      "Artificial Opening Endoscopic, Diagnostic", True, "code"),
     ]
-    for typed, code in [("E11.9x", "E11.9"), ("e119xx", "E11.9"), ("0dbn8zx", "0DBN8ZX")]:
+    for typed, code in [("E11.9x", "E11.9"), ("e119xx", "E11.9"), ("0dbn8zx", "0DBN8ZX"),
+                        ("E1l.9", "E11.9")]:
         assert first(docs, typed) == [code], typed
 
 

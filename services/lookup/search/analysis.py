@@ -17,10 +17,11 @@ _CODE_LIKE = re.compile(r"[A-Z0-9]{3,7}")
 # pasted or quoted with ("'E11.65'", "(I10)", "E11.9;").
 _CODE_NOISE = re.compile(r"[\s.,\-_?'\"`\u2018\u2019\u201c\u201d()\[\]{}<>:;!*#]+")
 # Words before the code that only say a code follows: "ICD-10 I50.9", "icd10cm: e11.9",
-# "code I10", "what is the icd 10 code for e119", "cpt 99213".
+# "code I10", "what is the icd 10 code for e119", "cpt 99213", "dx E11.9", "diagnosis
+# code E11.9", "px 0DTJ4ZZ".
 _CODE_SET = re.compile(
-    r"^\s*(?:(?:icd[\s\-]*(?:10|9)?(?:[\s\-]*(?:cm|pcs))?|cpt|hcpcs|codes?|what|is|the|for|of)"
-    r"\b[\s:#]*)+"
+    r"^\s*(?:(?:icd[\s\-]*(?:10|9)?(?:[\s\-]*(?:cm|pcs))?|cpt|hcpcs|codes?|what|is|the|for|of"
+    r"|dx|diagnosis|diag|px|procedure)\b[\s:#]*)+"
 )
 # A piece of a query that no code set writes in a code: a word of three letters or more
 # ("toe" in "5th toe", "htn" in "I10 htn"), or an ordinal ("2nd").
@@ -63,15 +64,21 @@ def _unconfused(compact: str, dotted: bool) -> str:
     return compact
 
 
-def placeholders_mended(code: str) -> str | None:
-    """The ICD-10-CM code meant by one typed with its placeholder X's wrong, or None.
+def mended(code: str) -> str | None:
+    """The ICD-10-CM code meant by one typed with its placeholder X's wrong, or with the
+    letter l or I for a one, or None.
 
     A seventh character typed without its X's: "S13.4A" is S13.4XXA, "W21.01A" W21.01XA.
     X's where no seventh character follows: "E11.9X" is E11.9 (no ICD-10-CM code ends in
-    X). Only a guess: some codes of four to six characters do end in a letter (C83.5A),
-    and ICD-10-PCS codes in X, so search tries it when the code as typed names none.
+    X). "F41.l" is F41.1. Only a guess: some codes of four to six characters do end in a
+    letter (C83.5A), and ICD-10-PCS codes in X, so search tries it when the code as typed
+    names none.
     """
-    if len(code) < 4 or not (code[0].isalpha() and code[1].isdigit()):
+    if len(code) < 3 or not code[0].isalpha():
+        return None
+    if (ones := code[0] + code[1:].replace("L", "1").replace("I", "1")) != code:
+        return ones
+    if len(code) < 4 or not code[1].isdigit():
         return None
     if len(code) <= 6 and code[-1] in _SEVENTH:
         return code[:-1].ljust(6, "X") + code[-1]

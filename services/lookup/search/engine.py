@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from itertools import combinations
 
-from services.lookup.search.analysis import analyze, placeholders_mended
+from services.lookup.search.analysis import analyze, mended
 from services.lookup.search.documents import CodeDocument, CodeFacets
 from services.lookup.search.names import Names
 from services.lookup.search.scoring import Query, rank, renamed_match
@@ -257,8 +257,8 @@ async def _search(
     analysis = await _analyse(catalog, index, plan)
     found = await _find(index, analysis)
     if plan.key and not any(d.compact.startswith(plan.key) for d in found.documents):
-        if (mended := placeholders_mended(plan.key)) is not None:
-            return await _search(catalog, index, replace(plan, key=mended), offset, limit)
+        if (other := mended(plan.key)) is not None:
+            return await _search(catalog, index, replace(plan, key=other), offset, limit)
     # Entries holding every word, when listed first, are ranked by the words as typed:
     # other names of a condition are for finding what they do not hold.
     complete = found.complete
