@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from services.lookup.lexicon import DATA, Lexicon, default_lexicon
-from services.lookup.search.analysis import analyze, code_in
+from services.lookup.search.analysis import analyze, code_in, codes_listed
 from services.lookup.search.documents import CodeDocument
 from services.lookup.search.readings import read
 from services.lookup.search.scoring import Query, rank
@@ -374,6 +374,23 @@ def test_stopwords_are_never_corrected_into_words_searched_for() -> None:
 )
 def test_codes_are_read_however_they_are_typed(typed: str, code: str | None) -> None:
     assert code_in(typed) == code
+
+
+@pytest.mark.parametrize(
+    ("typed", "codes"),
+    [
+        ("E11.9, I10, E78.5", ("e11.9", "i10", "e78.5")),
+        ("dx: e119 i10", ("e119", "i10")),
+        ("0DTJ4ZZ; 0DTJ0ZZ", ("0dtj4zz", "0dtj0zz")),
+        ("J1100 99213 0042T", ("j1100", "99213", "0042t")),
+        ("s72 001a", ()),  # pieces of one code
+        ("E11.9", ()),  # one code
+        ("I10 htn", ()),  # a code and a word
+        ("type 2 diabetes", ()),
+    ],
+)
+def test_a_list_of_codes_is_read_as_its_codes(typed: str, codes: tuple[str, ...]) -> None:
+    assert codes_listed(typed) == codes
 
 
 EVERYDAY_VOCABULARY = Vocabulary([

@@ -156,3 +156,14 @@ def test_an_entry_holding_every_word_stays_ahead_of_one_that_reads_better_but_mi
                      "initial encounter for closed fracture", True, "code"),
     ]
     assert _codes(docs, "orif left clavicle fracture") == ["0PSB04Z", "S42.002A"]
+
+
+def test_a_list_of_codes_lists_each_in_the_order_typed_and_nothing_their_digits_match() -> None:
+    docs = [
+        CodeDocument("ICD10CM", "E11.9", "Type 2 diabetes mellitus without complications",
+                     True, "code"),
+        CodeDocument("ICD10CM", "I10", "Essential (primary) hypertension", True, "code"),
+        CodeDocument("ICD10CM", "E78.5", "Hyperlipidemia, unspecified", True, "code"),
+        CodeDocument("ICD10CM", "R29.709", "NIHSS score 9", True, "code"),
+    ]
+    assert _codes(docs, "I10, E11.9, e78.5") == ["I10", "E11.9", "E78.5"]

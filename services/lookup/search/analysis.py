@@ -45,6 +45,27 @@ def code_in(text: str) -> str | None:
     return _unconfused(compact, _CM_DOTTED.fullmatch(folded.strip(" .")) is not None)
 
 
+# One code as coders write it in a list: ICD-10-CM (dotted or not), ICD-10-PCS, HCPCS
+# Level II, CPT (five digits, or four and a letter).
+_LISTED_CODE = re.compile(
+    r"[a-z]\d[a-z0-9](?:\.?[a-z0-9]{1,4})?|[0-9bcdfghx][0-9a-z]{6}|[a-z]\d{4}|\d{4}[0-9a-z]"
+)
+_LIST_SEPARATORS = re.compile(r"[\s,;/]+")
+
+
+def codes_listed(text: str) -> tuple[str, ...]:
+    """The codes of a query that lists two or more ("E11.9, I10, E78.5", pasted from a
+    claim), each as typed; none for anything else. Pieces of one code ("s72 001a") are
+    not a list: "001a" is no code."""
+    folded = _CODE_SET.sub("", fold(text).strip())
+    pieces = [p.strip(".") for p in _LIST_SEPARATORS.split(folded) if p.strip(".")]
+    if len(pieces) < 2 or not all(
+        _LISTED_CODE.fullmatch(p) and any(c.isdigit() for c in p) for p in pieces
+    ):
+        return ()
+    return tuple(pieces)
+
+
 def _unconfused(compact: str, dotted: bool) -> str:
     """A code with the letter O typed for a zero, or a zero for the letter O.
 

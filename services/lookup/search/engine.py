@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from itertools import combinations
 
-from services.lookup.search.analysis import analyze, mended
+from services.lookup.search.analysis import analyze, code_in, codes_listed, mended
 from services.lookup.search.documents import CodeDocument, CodeFacets
 from services.lookup.search.names import Names
 from services.lookup.search.scoring import Query, rank, renamed_match
@@ -232,6 +232,9 @@ async def search(
     every match only with ``count``; otherwise it is at least what was ranked, and more
     when more match.
     """
+    if listed := codes_listed(text):
+        return await _listed(catalog, listed, systems, billable_only, chapter, offset, limit,
+                             cache, count)
     window = min(max(_MIN_WINDOW, offset + limit + 50), MAX_WINDOW)
     plan = analyze(
         text, systems=systems, billable_only=billable_only, chapter=chapter, window=window,
@@ -249,6 +252,45 @@ async def search(
     results = await _search(catalog, index, plan, offset, limit)
     cache.put(key, results.without_terms(), epoch)
     return results
+
+
+async def _listed(
+    catalog: SearchCatalog, codes: tuple[str, ...], systems: tuple[str, ...],
+    billable_only: bool, chapter: str | None, offset: int, limit: int,
+    cache: SearchCache[Results] | None, count: bool,
+) -> Results:
+    """A list of codes, each searched alone: the best match of each in the order typed,
+    then the second of each, and so on; only the codes each names (itself, the codes
+    under it), not what its characters match as words ("9" in "NIHSS score 9")."""
+    each = [
+        await search(catalog, code, systems=systems, billable_only=billable_only,
+                     chapter=chapter, limit=offset + limit, cache=cache, count=count)
+        for code in codes
+    ]
+    # Each code's count: what it names, or (a page full of them) what its search counts.
+    named = [[d for d in r.documents if _names(code_in(code) or "", d)]
+             for code, r in zip(codes, each, strict=True)]
+    counts = [r.total if len(kept) == len(r.documents) else len(kept)
+              for kept, r in zip(named, each, strict=True)]
+    each = [replace(r, documents=kept) for kept, r in zip(named, each, strict=True)]
+    merged: list[CodeDocument] = []
+    seen: set[str] = set()
+    for rank_ in range(offset + limit):
+        for results in each:
+            if rank_ < len(results.documents):
+                doc = results.documents[rank_]
+                if doc.doc_id not in seen:
+                    seen.add(doc.doc_id)
+                    merged.append(doc)
+    total = max(sum(counts), len(merged))
+    asked = tuple(word for r in each for word in r.asked)
+    return Results(merged[offset : offset + limit], total, asked)
+
+
+def _names(key: str, doc: CodeDocument) -> bool:
+    """Whether a code typed names the entry: its code, one under it, or its code with a
+    placeholder X too many ("E11.9X")."""
+    return bool(key) and (doc.compact.startswith(key) or key.rstrip("X") == doc.compact)
 
 
 async def _search(
