@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from services.lookup.lexicon import DATA, Lexicon, default_lexicon
-from services.lookup.search.analysis import analyze, code_in, codes_listed
+from services.lookup.search.analysis import analyze, code_among, code_in, codes_listed
 from services.lookup.search.documents import CodeDocument
 from services.lookup.search.readings import read
 from services.lookup.search.scoring import Query, rank
@@ -374,6 +374,23 @@ def test_stopwords_are_never_corrected_into_words_searched_for() -> None:
 )
 def test_codes_are_read_however_they_are_typed(typed: str, code: str | None) -> None:
     assert code_in(typed) == code
+
+
+@pytest.mark.parametrize(
+    ("typed", "code"),
+    [
+        ("0DTJ4ZZ appendectomy", "0DTJ4ZZ"),
+        ("is S72.001A billable", "S72001A"),
+        ("E11.65 diabetes", "E1165"),
+        ("I10 htn", None),  # no dot: as likely a word
+        ("co2 retention", None),
+        ("b12 deficiency", None),
+        ("covid19 vaccine", None),  # seven characters, but PCS has no O or I
+        ("E11.9 and E78.5 together", None),  # two codes among words: neither is the key
+    ],
+)
+def test_a_code_no_word_looks_like_is_read_among_words(typed: str, code: str | None) -> None:
+    assert code_among(typed) == code
 
 
 @pytest.mark.parametrize(

@@ -167,3 +167,13 @@ def test_a_list_of_codes_lists_each_in_the_order_typed_and_nothing_their_digits_
         CodeDocument("ICD10CM", "R29.709", "NIHSS score 9", True, "code"),
     ]
     assert _codes(docs, "I10, E11.9, e78.5") == ["I10", "E11.9", "E78.5"]
+
+
+def test_a_code_typed_among_words_comes_first() -> None:
+    docs = [
+        CodeDocument("ICD10PCS", "0DTJ0ZZ", "Resection of Appendix, Open Approach", True, "code",
+                     terms=("appendectomy",)),
+        CodeDocument("ICD10PCS", "0DTJ4ZZ", "Resection of Appendix, Percutaneous Endoscopic "
+                     "Approach", True, "code", terms=("appendectomy", "laparoscopic")),
+    ]
+    assert _codes(docs, "0DTJ4ZZ appendectomy")[0] == "0DTJ4ZZ"

@@ -66,6 +66,25 @@ def codes_listed(text: str) -> tuple[str, ...]:
     return tuple(pieces)
 
 
+# A code no word looks like, among words ("0DTJ4ZZ appendectomy", "is S72.001A
+# billable"): an ICD-10-CM code with its dot, or ICD-10-PCS's seven characters (no I or
+# O, at least two digits). "I10 htn", "b12 deficiency" and "co2 retention" stay words.
+_PLAIN_CODE = re.compile(
+    r"[a-z]\d[a-z0-9]\.[a-z0-9]{1,4}|(?=(?:[a-z]*\d){2})[0-9bcdfghx][0-9a-hj-np-z]{6}"
+)
+
+
+def code_among(text: str) -> str | None:
+    """The compact code among a query's words, when exactly one piece is plainly a code
+    (``_PLAIN_CODE``)."""
+    folded = _CODE_SET.sub("", fold(text).strip())
+    found = [p for p in _LIST_SEPARATORS.split(folded) if _PLAIN_CODE.fullmatch(p.strip(".,"))]
+    if len(found) != 1:
+        return None
+    piece = found[0].strip(".,")
+    return _unconfused(piece.replace(".", "").upper(), "." in piece)
+
+
 def _unconfused(compact: str, dotted: bool) -> str:
     """A code with the letter O typed for a zero, or a zero for the letter O.
 
@@ -120,7 +139,7 @@ def analyze(
     tokens = tuple(query_tokens(text)[:MAX_QUERY_WORDS])
     return code_plan(
         tokens,
-        code_in(text),
+        code_in(text) or code_among(text),
         systems=systems,
         billable_only=billable_only,
         chapter=chapter,
