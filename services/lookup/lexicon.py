@@ -39,6 +39,8 @@ from services.lookup.search.wording import STOPWORDS, detail_stems
 from services.shared.search.text import fold, stem, stems, words
 
 DATA = Path(__file__).parent / "data" / "lexicon.json"
+# Concept groups whose names are procedures (their names start so: "procedures_more").
+PROCEDURE_GROUPS = "procedures"
 _LATERALITY = re.compile(r"\b(left|right|bilateral)\b", re.I)
 _GENERIC_PART = re.compile(r"\b(gland|lobe)s?\b", re.I)  # "Thyroid Gland Lobe" is the thyroid
 # What a title leaves open is not what it says: "not specified as acute or chronic".
@@ -85,6 +87,7 @@ def _searched_as(phrase: str) -> tuple[str, ...]:
 class _Concept:
     needed: frozenset[str]  # the words a text must state for the synonyms to apply
     synonyms: tuple[str, ...]
+    procedures: bool = False  # a procedure's names: for ICD-10-PCS entries only
 
 
 @dataclass(frozen=True)
@@ -156,15 +159,19 @@ class Lexicon:
         operations: Iterable[str] = (),
         procedure_words: Iterable[str] = (),
         families: Mapping[str, Sequence[str]] | None = None,
+        procedures: Mapping[str, Sequence[str]] | None = None,
     ) -> None:
         self._by_word: dict[str, list[_Concept]] = {}
         self.size = 0
-        keys = {phrase: _key(phrase) for phrase in concepts}
+        named = [(phrase, synonyms, False) for phrase, synonyms in concepts.items()] + [
+            (phrase, synonyms, True) for phrase, synonyms in (procedures or {}).items()
+        ]
+        keys = {phrase: _key(phrase) for phrase, _, _ in named}
         givers: dict[tuple[str, ...], list[frozenset[str]]] = {}
-        for phrase, synonyms in concepts.items():
+        for phrase, synonyms, _ in named:
             for synonym in synonyms:
                 givers.setdefault(_name(synonym), []).append(keys[phrase])
-        for phrase, synonyms in concepts.items():
+        for phrase, synonyms, procedure in named:
             key = keys[phrase]
             # A synonym of exactly the concept's words says nothing new; one of fewer of
             # them is a shorter name ("dry eyes" for "dry eye syndrome") and stays. One a
@@ -178,7 +185,7 @@ class Lexicon:
                 continue
             # Filed under its longest word, the likeliest to be rare: few subset checks.
             anchor = max(sorted(key), key=len)
-            self._by_word.setdefault(anchor, []).append(_Concept(key, kept))
+            self._by_word.setdefault(anchor, []).append(_Concept(key, kept, procedure))
             self.size += 1
         self._defaults = {
             _key(title): tuple(f"{name} NOS" for name in names)
@@ -217,13 +224,17 @@ class Lexicon:
                 for approach, rules in (pcs.get("approach_names") or {}).items()
             },
         )
+        # The procedure groups name procedures: their concepts apply to ICD-10-PCS
+        # entries only ("detachment" is an amputation there, not a retina's).
         concepts: dict[str, list[str]] = {}
-        for group in data.get("concepts", {}).values():
+        procedures: dict[str, list[str]] = {}
+        for name, group in data.get("concepts", {}).items():
+            held = procedures if name.startswith(PROCEDURE_GROUPS) else concepts
             for phrase, synonyms in group.items():
-                concepts.setdefault(phrase, []).extend(synonyms)
+                held.setdefault(phrase, []).extend(synonyms)
         return cls(
             concepts, morphology, data.get("defaults") or {}, pcs.get("operations") or (),
-            _procedure_words(data), data.get("default_families") or {},
+            _procedure_words(data), data.get("default_families") or {}, procedures,
         )
 
     def names_needing(self, words_: Iterable[str]) -> list[str]:
@@ -238,10 +249,13 @@ class Lexicon:
             for synonym in concept.synonyms
         ]
 
-    def synonyms(self, texts: Iterable[str], operation: str | None = None) -> list[str]:
+    def synonyms(
+        self, texts: Iterable[str], operation: str | None = None, *, procedure: bool = True
+    ) -> list[str]:
         """Synonyms of every concept whose words all appear in one of the texts.
 
-        With a PCS ``operation``, concepts naming another operation do not apply.
+        With a PCS ``operation``, concepts naming another operation do not apply; for a
+        text that is no ``procedure``, the procedure groups' concepts do not.
         """
         done = {_singular(w) for w in words(operation)} if operation else set()
         found: list[str] = []
@@ -250,6 +264,8 @@ class Lexicon:
             absent = _stated(text, negations=True) - held
             for word in sorted(held | absent):  # in order: terms must not vary by process
                 for concept in self._by_word.get(word, ()):
+                    if concept.procedures and not procedure:
+                        continue
                     stated = held | absent if "without" in concept.needed else held
                     if not concept.needed <= stated:
                         continue
@@ -283,7 +299,9 @@ class Lexicon:
             *(name for start, names in self._families if fold(title).startswith(start)
               for name in names),
         ]
-        extra = self.synonyms([title, *inclusion_terms], operation)
+        extra = self.synonyms(
+            [title, *inclusion_terms], operation, procedure=system == "ICD10PCS"
+        )
         if system == "ICD10PCS" and self.morphology is not None and len(axes) >= 5:
             extra += self.morphology.terms(axes)
         title_stems = stems(title)
@@ -341,7 +359,7 @@ def _procedure_words(data: Mapping[str, Any]) -> frozenset[str]:
     named: set[str] = set()
     elsewhere: set[str] = set()
     for group, concepts in (data.get("concepts") or {}).items():
-        procedures = group.startswith("procedures")
+        procedures = group.startswith(PROCEDURE_GROUPS)
         for phrase, synonyms in concepts.items():
             (named if procedures else elsewhere).update(stem(w) for s in synonyms for w in words(s))
             if not procedures:

@@ -126,6 +126,24 @@ def test_a_family_is_what_its_condition_means_when_its_kind_is_not_said() -> Non
     )
 
 
+def test_a_procedure_name_is_given_to_procedures_only() -> None:
+    # The procedure groups' "detachment" is an amputation, "delivery products
+    # conception" a normal delivery: not a retina's detachment, nor a hemorrhage after
+    # a delivery whose inclusion term names retained products of conception.
+    lexicon = default_lexicon()
+    assert "amputation" in lexicon.terms("ICD10PCS", "Detachment at Right Foot, Open Approach")
+    assert "amputation" not in lexicon.terms(
+        "ICD10CM", "Type 2 diabetes mellitus with proliferative diabetic retinopathy with "
+        "traction retinal detachment involving the macula, right eye"
+    )
+    assert "nsvd" not in lexicon.terms(
+        "ICD10CM", "Delayed and secondary postpartum hemorrhage",
+        ["Retained products of conception NOS, following delivery"],
+    )
+    # A concept also in a group of conditions still names them.
+    assert "heart valve" in lexicon.terms("ICD10CM", "Rheumatic mitral valve disease, unspecified")
+
+
 def test_the_names_of_the_concepts_needing_a_word() -> None:
     lexicon = Lexicon({
         "fracture": ["fx", "broken bone"],
