@@ -225,3 +225,12 @@ def test_what_a_text_names_as_absent_ends_with_its_clause() -> None:
     # Not a stem a stated word has: "esophageal" is stated, "esophagitis" absent.
     assert negated_of("Gastro-esophageal reflux disease without esophagitis") == {"esophagitis"}
     assert negated_of("Acute pancreatitis") == frozenset()
+
+
+def test_a_neonatal_condition_gives_way_to_the_condition_itself() -> None:
+    # "Neonatal" sets a condition in another context, as "newborn" does.
+    neonatal = CodeDocument("ICD10CM", "P91.821", "Neonatal cerebral infarction, right side of "
+                            "brain", True, "code", chapter="16", terms=("stroke",))
+    adult = CodeDocument("ICD10CM", "I63.011", "Cerebral infarction due to thrombosis of right "
+                         "vertebral artery", True, "code", chapter="9", terms=("stroke",))
+    assert _ranked("stroke right", [neonatal, adult])[0] == "I63.011"

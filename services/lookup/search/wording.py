@@ -54,8 +54,8 @@ _ASIDE = re.compile(r"\([^()]*\)|\[[^\[\]]*\]")
 # one means the condition itself, so such titles give way.
 CONTEXT = frozenset(
     "affected childbirth complicating complication family fetal fetus history maternal"
-    " newborn perinatal personal pregnancy presence puerperium screening sequela status"
-    " subsequent underdosing".split()
+    " newborn neonatal neonate perinatal personal pregnancy presence puerperium puerperal"
+    " postpartum gestational screening sequela status subsequent underdosing".split()
 )
 
 
