@@ -349,6 +349,15 @@ def test_an_everyday_word_stays_though_a_common_word_is_a_slip_away() -> None:
     assert vocabulary.correct("shake") == "shake"
 
 
+def test_a_regular_form_of_an_indexed_word_stays_though_a_common_word_is_a_slip_away() -> None:
+    # "fainted" stems like the rare "fainting", two edits from the common "failed".
+    vocabulary = Vocabulary(["Fainting", *(f"Failed procedure {n}" for n in range(40)),
+                             "Erythema migrans", *(f"Migraine {n}" for n in range(40))])
+    assert vocabulary.correct("fainted") == "fainted"
+    # A misspelling that only stems like a rare word is still corrected.
+    assert vocabulary.correct("migrane") == "migraine"
+
+
 def test_a_word_titles_hyphenate_is_read_as_its_parts_when_typed_as_one() -> None:
     vocabulary = Vocabulary(["Pre-existing hypertension", *(["Persisting cough"] * 20)])
     assert vocabulary.split("preexisting") == ("pre", "existing")  # not "persisting"

@@ -36,6 +36,9 @@ _ADJECTIVES = (("osis", ("otic",)), ("us", ("al", "ic")), ("um", ("al",)), ("ia"
 # A word known by its stem, or only as the start of rare words, is still corrected to a
 # near word this much commoner.
 _OUTNUMBERED = 10
+# English's regular endings: a word made of an indexed word's root and one of them is
+# spelt right ("fainted" beside "fainting"), whatever a commoner word near it.
+_ENDINGS = ("ing", "ed", "es", "s", "d", "ly", "er", "ers")
 
 
 def _max_edits(word: str) -> int:
@@ -139,7 +142,10 @@ class Vocabulary:
             # Known by its stem ("sprained"), unless that stem is a rarity and a word an
             # edit or two away is common, or a word that sounds the same is commoner:
             # "migrane" stems like "migrans", means "migraine"; "oesophagitis" like
-            # "oesophagus", means "esophagitis".
+            # "oesophagus", means "esophagitis". But not a regular form of an indexed
+            # word: "fainted" (beside "fainting") is not "failed".
+            if self._inflects(word):
+                return word
             known = self.stem_counts[stem(word)]
             best = self._closest(
                 word, self._by_initial.get(word[0], []), _CUTOFF, other_than=stem(word)
@@ -179,6 +185,15 @@ class Vocabulary:
         # A correction is a slip or two, not another word: "cardioversion" is not
         # "conversion" (five edits), however alike the two look to a ratio.
         return best if OSA.distance(word, best) <= _max_edits(word) else word
+
+    def _inflects(self, word: str) -> bool:
+        """Whether the word is an indexed word's root with a regular ending (_ENDINGS):
+        "fainted" is "faint" + "ed" where "fainting" is indexed."""
+        for ending in _ENDINGS:
+            if word.endswith(ending) and len(root := word[: -len(ending)]) >= 3:
+                if any(root + other in self.counts for other in ("", "e", *_ENDINGS)):
+                    return True
+        return False
 
     def _unless_rarely_begun(self, word: str) -> str:
         """A word known only as the start of words, kept as typed, unless those words are
