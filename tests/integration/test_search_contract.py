@@ -1162,9 +1162,14 @@ async def test_facets_read_the_query_as_search_does(
         hip = await facets(catalog, "hip fracture")
         assert hip.chapters == {(ICD, "13"): 1, (ICD, "19"): 3}
         assert await facets(catalog, "  ") == CodeFacets()
+        # One billable entry of chapter 14 says both words (N18.30): search adds those
+        # missing one (N17.9, "kidney"), and counts them.
         kidney = await facets(catalog, "chronic kidney", chapter="14", billable_only=True)
-        assert kidney.chapters == {(ICD, "4"): 1, (ICD, "14"): 1}
-        assert kidney.systems == {ICD: 1} and kidney.billable == {True: 1}
+        assert kidney.chapters == {(ICD, "4"): 1, (ICD, "14"): 2}
+        assert kidney.systems == {ICD: 2} and kidney.billable == {True: 2}
+        found = await search(catalog, "chronic kidney", chapter="14", billable_only=True)
+        assert [d.code for d in found.documents] == ["N18.30", "N17.9"]
+        assert found.total == 2
 
 
 # --- the search cache: answers kept until the index changes ------------------------------

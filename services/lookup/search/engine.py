@@ -77,7 +77,7 @@ class _Analysis:
     readings: list[Query]  # the wordings as the ranker reads them
     vocabulary: Vocabulary | None
     names: Names | None  # other names of conditions (search.names), for a relaxed search
-    corrected: bool  # a word was spelling corrected (then no word is read as a prefix)
+    corrected: bool  # the last word was spelling corrected or split (then it is whole)
 
 
 @dataclass(frozen=True)
@@ -329,7 +329,9 @@ async def _analyse(catalog: SearchCatalog, index: SearchIndex, plan: QueryPlan) 
         last = len(typed) - 1
         typed = tuple(vocabulary.correct(w, as_prefix=i == last) for i, w in enumerate(typed))
     asked = query_words(typed)
-    corrected = typed != plan.words
+    # The last word as typed may be the start of one; corrected, it is whole ("diabetis
+    # hyperglyc" is still being typed: "hyperglyc" begins "hyperglycemia").
+    corrected = typed[-1:] != plan.words[-1:]
     wordings, spoken = [asked], [asked]
     singular = tuple(IRREGULAR.get(w, w) for w in asked)
     if singular != asked:  # indexes hold "flat foot" and "swollen feet" alike
@@ -342,7 +344,6 @@ async def _analyse(catalog: SearchCatalog, index: SearchIndex, plan: QueryPlan) 
             spoken.append(adjectival)
     if (content := content_words(asked)) != asked:  # also without the filler
         wordings.append(content)
-    # A corrected word is whole; a word as typed may be the start of one.
     readings = [
         Query.of(w, prefix=not corrected and i == 0, typed=" ".join(typed) if i == 0 else "")
         for i, w in enumerate(spoken)
