@@ -35,7 +35,7 @@ class CodeDocument:
     parent: str | None = None
     terms: tuple[str, ...] = ()  # inclusion terms, index entries, synonyms: searchable, not shown
     version: int = 0  # aggregate version that produced this document
-    # Read for every candidate of every plan (engine._union): set once, as a field. (A
+    # Read for every candidate of every plan (gathering._union): set once, as a field. (A
     # functools.cached_property takes a lock on first access in Python 3.11: half again
     # the cost of making the document, for each of the ~250 a first-time search reads.)
     doc_id: str = field(init=False, compare=False, repr=False)

@@ -10,20 +10,26 @@ the live index), stopwords, and which words are worth a backend's time.
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from itertools import combinations
 
 from services.lookup.search.analysis import analyze, code_in, codes_listed, mended
 from services.lookup.search.documents import CodeDocument, CodeFacets
+from services.lookup.search.gathering import (
+    Found,
+    extended,
+    gather,
+    plan_order,
+    retrievable,
+    retrieve,
+    union_found,
+)
 from services.lookup.search.names import Names
 from services.lookup.search.scoring import Query, rank, renamed_match
 from services.lookup.search.spelling import MAX_CORRECTED, MIN_CORRECTED, Vocabulary
 from services.lookup.search.wording import content_words, query_words, spinal_levels
 from services.shared.search.cache import SearchCache
 from services.shared.search.model import (
-    Candidates,
     QueryPlan,
     SearchCatalog,
     SearchIndex,
@@ -33,11 +39,10 @@ from services.shared.search.versions import PerVersion
 
 MAX_WINDOW = 1000
 _MIN_WINDOW = 200  # candidates re-ranked for any page, however small
-_SHORT = 2  # words this short are poor prefixes: sent first, so a longer word ends the plan
 # With fewer billable entries than this having every word, look at those missing one:
 # "sepsis pna" is one entry (melioidosis names both), and a coder wants sepsis and
 # pneumonia next. Those having every word are still listed first, ranked among
-# themselves (_Found.complete): the ranker can prefer three words in one text to four
+# themselves (Found.complete): the ranker can prefer three words in one text to four
 # strewn over an entry's texts ("orif left clavicle fracture" is the reduction, not the
 # fracture), and that must not let a partial match above a complete one.
 _FEW = 3
@@ -49,11 +54,6 @@ _MAX_PAIRS = 10
 # 0.87 / 0.82 -> 0.89 / 0.84 on tantivy / OpenSearch; 1,000 let in more noise than it
 # found). Shorter queries, most of what people send as they type, keep the page's window.
 _ANY_WINDOW = 600
-# A word in more entries than this ("left", "open", "encounter") costs a backend dearly
-# and selects little: it is left to the ranker while the other words find few enough
-# entries for the backend to return them all (then every entry with all the words is
-# among them).
-_COMMON = 5000
 
 
 @dataclass(frozen=True)
@@ -78,21 +78,6 @@ class _Analysis:
     vocabulary: Vocabulary | None
     names: Names | None  # other names of conditions (search.names), for a relaxed search
     corrected: bool  # the last word was spelling corrected or split (then it is whole)
-
-
-@dataclass(frozen=True)
-class _Found:
-    """Candidates gathered from one or more plans."""
-
-    documents: list[CodeDocument]
-    total: int  # the largest plan's match count
-    counted: QueryPlan | None  # that plan: the entries ``total`` counts
-    # Readings naming a condition otherwise than typed, where they found something.
-    renamed: tuple[Query, ...] = ()
-    # How many of the first documents hold every word and are listed ahead of the rest,
-    # when some billable entry does and entries missing words were added (0: all are
-    # ranked together).
-    complete: int = 0
 
 
 # The spelling vocabulary of each index version (see services.shared.search.versions).
@@ -120,94 +105,6 @@ def _needs_vocabulary(words: tuple[str, ...]) -> bool:
 def _joined(word: str) -> bool:
     """Letters run into a number ("ckd3"): maybe two words (Vocabulary.split)."""
     return word[:2].isalpha() and word[-1].isdigit() and not word.isdigit()
-
-
-def _plan_order(words: tuple[str, ...]) -> tuple[str, ...]:
-    """The words as sent to a backend: very short ones first, as backends treat the last
-    word as a prefix too, and "l" or "3a" would match the start of thousands of words."""
-    short = tuple(w for w in words if len(w) <= _SHORT)
-    return short + tuple(w for w in words if len(w) > _SHORT) if len(short) < len(words) else words
-
-
-def _retrievable(words: tuple[str, ...]) -> tuple[str, ...]:
-    """The words worth sending to a backend: one letter ("r" knee, "l" hip) matches half
-    the index, so it is left to the ranker, unless the query is nothing else ("n/v")."""
-    return tuple(w for w in words if len(w) > 1) or words
-
-
-def _selective(words: tuple[str, ...], vocabulary: Vocabulary | None) -> tuple[str, ...]:
-    """The words without the common ones, if any other is left."""
-    if vocabulary is None or len(words) < 2:
-        return words
-    kept = tuple(w for w in words if vocabulary.entries(w) <= _COMMON)
-    return kept or words
-
-
-async def _gather(
-    index: SearchIndex,
-    plan: QueryPlan,
-    wordings: Sequence[tuple[str, ...]],
-    vocabulary: Vocabulary | None,
-) -> _Found:
-    """Candidates for each wording; if a backend had more than it returned, also the
-    entries marked the default for those words.
-
-    "Stroke NOS" marks I63.9 as what "stroke" alone means; among thousands of matches a
-    backend's best few may leave it out, so it is asked for by name.
-    """
-    full = [replace(plan, words=_plan_order(_retrievable(w))) for w in wordings]
-    plans = [replace(p, words=_selective(p.words, vocabulary)) for p in full]
-    found = await asyncio.gather(*(index.candidates(p) for p in plans))
-    # Where leaving a common word out let through more than a backend returns, ask again
-    # with every word.
-    again = [
-        i
-        for i, (p, f) in enumerate(zip(plans, found, strict=True))
-        if p.words != full[i].words and f.total > len(f.documents)
-    ]
-    if again:
-        redone = await asyncio.gather(*(index.candidates(full[i]) for i in again))
-        for i, result in zip(again, redone, strict=True):
-            found[i], plans[i] = result, full[i]
-    union = _union(plans, found)
-    if union.total > len(union.documents):
-        defaults = [replace(p, words=("nos", *p.words)) for p in plans if "nos" not in p.words]
-        more = (await _retrieve(index, defaults)).documents
-        union = replace(union, documents=_extended(union.documents, more))
-    return union
-
-
-def _extended(documents: list[CodeDocument], more: Sequence[CodeDocument]) -> list[CodeDocument]:
-    """``documents``, then those of ``more`` not among them."""
-    seen = {d.doc_id for d in documents}
-    return documents + [d for d in more if d.doc_id not in seen]
-
-
-def _union(plans: Sequence[QueryPlan], found: Sequence[Candidates]) -> _Found:
-    """The candidates of several plans, once each in plan order, and the largest total
-    with its plan."""
-    seen: set[str] = set()
-    documents: list[CodeDocument] = []
-    for candidates in found:
-        for doc in candidates.documents:
-            if doc.doc_id not in seen:
-                seen.add(doc.doc_id)
-                documents.append(doc)
-    largest = max(range(len(found)), key=lambda i: found[i].total, default=None)
-    if largest is None:
-        return _Found(documents, 0, None)
-    return _Found(documents, found[largest].total, plans[largest])
-
-
-def _union_found(first: _Found, second: _Found) -> _Found:
-    """The candidates of both, and the larger total with its plan."""
-    larger = second if second.total > first.total else first
-    return _Found(_extended(first.documents, second.documents), larger.total, larger.counted)
-
-
-async def _retrieve(index: SearchIndex, plans: list[QueryPlan]) -> _Found:
-    """The union of the plans' candidates."""
-    return _union(plans, await asyncio.gather(*(index.candidates(p) for p in plans)))
 
 
 async def search(
@@ -355,17 +252,17 @@ async def _analyse(catalog: SearchCatalog, index: SearchIndex, plan: QueryPlan) 
     return _Analysis(plan, asked, wordings, readings, vocabulary, names, corrected)
 
 
-async def _find(index: SearchIndex, analysis: _Analysis) -> _Found:
+async def _find(index: SearchIndex, analysis: _Analysis) -> Found:
     """The candidates search ranks, and the plan whose matches its total counts.
 
     Every word must match when a few billable entries (_FEW) have them all; otherwise
     entries missing one word are added, then those holding two of them, then the
     backend's best matches of any word, and those holding every word once a condition
     the query names is named another way (search.names); any entries having every word
-    stay ahead of them (_Found.complete).
+    stay ahead of them (Found.complete).
     """
     plan, asked, vocabulary = analysis.plan, analysis.asked, analysis.vocabulary
-    found = await _gather(index, plan, analysis.wordings, vocabulary)
+    found = await gather(index, plan, analysis.wordings, vocabulary)
     billable = sum(d.billable for d in found.documents)
     if len(asked) > 1 and billable < _FEW:
         complete = len(found.documents) if billable else 0
@@ -373,7 +270,7 @@ async def _find(index: SearchIndex, analysis: _Analysis) -> _Found:
         relaxed = list(combinations(asked, len(asked) - 1))
         if vocabulary is not None:
             relaxed.sort(key=lambda ws: min(vocabulary.entries(w) for w in ws))
-        more = await _gather(index, plan, relaxed[:_MAX_RELAXED], vocabulary)
+        more = await gather(index, plan, relaxed[:_MAX_RELAXED], vocabulary)
         if len(asked) > 3:  # (of three words, the pairs are the above)
             # And those holding two of the words (the rarest pairs first): a sentence's
             # best few matches of any word differ from backend to backend, as each
@@ -381,22 +278,22 @@ async def _find(index: SearchIndex, analysis: _Analysis) -> _Found:
             pairs = list(combinations(asked, 2))
             if vocabulary is not None:
                 pairs.sort(key=lambda ws: max(vocabulary.entries(w) for w in ws))
-            more = _union_found(more, await _gather(index, plan, pairs[:_MAX_PAIRS], vocabulary))
+            more = union_found(more, await gather(index, plan, pairs[:_MAX_PAIRS], vocabulary))
         # And the entries holding the most of the words, whichever (the backend's best
         # matches of any word, ranked here): "type 2 diabetes with chronic kidney
         # disease stage 3" is E11.22, which lacks two of them.
         wide = max(plan.window, _ANY_WINDOW) if len(asked) > 3 else plan.window
-        anyword = replace(plan, words=_plan_order(_retrievable(asked)), match_all=False,
+        anyword = replace(plan, words=plan_order(retrievable(asked)), match_all=False,
                           window=wide)
-        more = _union_found(more, await _retrieve(index, [anyword]))
-        found = _union_found(found, more)
+        more = union_found(more, await retrieve(index, [anyword]))
+        found = union_found(found, more)
         if analysis.names is not None:
             found = await _renamed(index, analysis, analysis.names, found)
         found = replace(found, complete=complete)
     return found
 
 
-async def _renamed(index: SearchIndex, analysis: _Analysis, names: Names, found: _Found) -> _Found:
+async def _renamed(index: SearchIndex, analysis: _Analysis, names: Names, found: Found) -> Found:
     """``found``, and the combination codes found by naming a condition of the query
     another way (scoring.renamed_match), with the readings that found them; the rest of
     what those readings retrieve would crowd what the words as typed found."""
@@ -409,11 +306,11 @@ async def _renamed(index: SearchIndex, analysis: _Analysis, names: Names, found:
                  renamed=r.name)
         for r in renamed
     )
-    more = await _gather(index, analysis.plan, [r.words for r in renamed], analysis.vocabulary)
+    more = await gather(index, analysis.plan, [r.words for r in renamed], analysis.vocabulary)
     combined = [d for d in more.documents if any(renamed_match(q, d) for q in readings)]
     if not combined:
         return found
-    return replace(found, documents=_extended(found.documents, combined), renamed=readings)
+    return replace(found, documents=extended(found.documents, combined), renamed=readings)
 
 
 async def facets(

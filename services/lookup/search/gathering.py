@@ -1,0 +1,128 @@
+"""Gathering lookup's search candidates from a backend: the plans sent for each wording
+of a query, and their union, which the engine ranks.
+
+Kept apart from the engine (services.lookup.search.engine), which decides what to ask
+for: this is the part that knows what a backend costs, which words to send, in what
+order, and when to ask again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+
+from services.lookup.search.documents import CodeDocument
+from services.lookup.search.scoring import Query
+from services.lookup.search.spelling import Vocabulary
+from services.shared.search.model import Candidates, QueryPlan, SearchIndex
+
+_SHORT = 2  # words this short are poor prefixes: sent first, so a longer word ends the plan
+# A word in more entries than this ("left", "open", "encounter") costs a backend dearly
+# and selects little: it is left to the ranker while the other words find few enough
+# entries for the backend to return them all (then every entry with all the words is
+# among them).
+_COMMON = 5000
+
+
+@dataclass(frozen=True)
+class Found:
+    """Candidates gathered from one or more plans."""
+
+    documents: list[CodeDocument]
+    total: int  # the largest plan's match count
+    counted: QueryPlan | None  # that plan: the entries ``total`` counts
+    # Readings naming a condition otherwise than typed, where they found something.
+    renamed: tuple[Query, ...] = ()
+    # How many of the first documents hold every word and are listed ahead of the rest,
+    # when some billable entry does and entries missing words were added (0: all are
+    # ranked together).
+    complete: int = 0
+
+
+def plan_order(words: tuple[str, ...]) -> tuple[str, ...]:
+    """The words as sent to a backend: very short ones first, as backends treat the last
+    word as a prefix too, and "l" or "3a" would match the start of thousands of words."""
+    short = tuple(w for w in words if len(w) <= _SHORT)
+    return short + tuple(w for w in words if len(w) > _SHORT) if len(short) < len(words) else words
+
+
+def retrievable(words: tuple[str, ...]) -> tuple[str, ...]:
+    """The words worth sending to a backend: one letter ("r" knee, "l" hip) matches half
+    the index, so it is left to the ranker, unless the query is nothing else ("n/v")."""
+    return tuple(w for w in words if len(w) > 1) or words
+
+
+def _selective(words: tuple[str, ...], vocabulary: Vocabulary | None) -> tuple[str, ...]:
+    """The words without the common ones, if any other is left."""
+    if vocabulary is None or len(words) < 2:
+        return words
+    kept = tuple(w for w in words if vocabulary.entries(w) <= _COMMON)
+    return kept or words
+
+
+async def gather(
+    index: SearchIndex,
+    plan: QueryPlan,
+    wordings: Sequence[tuple[str, ...]],
+    vocabulary: Vocabulary | None,
+) -> Found:
+    """Candidates for each wording; if a backend had more than it returned, also the
+    entries marked the default for those words.
+
+    "Stroke NOS" marks I63.9 as what "stroke" alone means; among thousands of matches a
+    backend's best few may leave it out, so it is asked for by name.
+    """
+    full = [replace(plan, words=plan_order(retrievable(w))) for w in wordings]
+    plans = [replace(p, words=_selective(p.words, vocabulary)) for p in full]
+    found = await asyncio.gather(*(index.candidates(p) for p in plans))
+    # Where leaving a common word out let through more than a backend returns, ask again
+    # with every word.
+    again = [
+        i
+        for i, (p, f) in enumerate(zip(plans, found, strict=True))
+        if p.words != full[i].words and f.total > len(f.documents)
+    ]
+    if again:
+        redone = await asyncio.gather(*(index.candidates(full[i]) for i in again))
+        for i, result in zip(again, redone, strict=True):
+            found[i], plans[i] = result, full[i]
+    union = _union(plans, found)
+    if union.total > len(union.documents):
+        defaults = [replace(p, words=("nos", *p.words)) for p in plans if "nos" not in p.words]
+        more = (await retrieve(index, defaults)).documents
+        union = replace(union, documents=extended(union.documents, more))
+    return union
+
+
+def extended(documents: list[CodeDocument], more: Sequence[CodeDocument]) -> list[CodeDocument]:
+    """``documents``, then those of ``more`` not among them."""
+    seen = {d.doc_id for d in documents}
+    return documents + [d for d in more if d.doc_id not in seen]
+
+
+def _union(plans: Sequence[QueryPlan], found: Sequence[Candidates]) -> Found:
+    """The candidates of several plans, once each in plan order, and the largest total
+    with its plan."""
+    seen: set[str] = set()
+    documents: list[CodeDocument] = []
+    for candidates in found:
+        for doc in candidates.documents:
+            if doc.doc_id not in seen:
+                seen.add(doc.doc_id)
+                documents.append(doc)
+    largest = max(range(len(found)), key=lambda i: found[i].total, default=None)
+    if largest is None:
+        return Found(documents, 0, None)
+    return Found(documents, found[largest].total, plans[largest])
+
+
+def union_found(first: Found, second: Found) -> Found:
+    """The candidates of both, and the larger total with its plan."""
+    larger = second if second.total > first.total else first
+    return Found(extended(first.documents, second.documents), larger.total, larger.counted)
+
+
+async def retrieve(index: SearchIndex, plans: list[QueryPlan]) -> Found:
+    """The union of the plans' candidates."""
+    return _union(plans, await asyncio.gather(*(index.candidates(p) for p in plans)))
