@@ -1170,6 +1170,13 @@ async def test_facets_read_the_query_as_search_does(
         found = await search(catalog, "chronic kidney", chapter="14", billable_only=True)
         assert [d.code for d in found.documents] == ["N18.30", "N17.9"]
         assert found.total == 2
+        # A list of codes counts each code's entries, as its search lists them.
+        listed = await search(catalog, "N18.30, E11.22")
+        assert [d.code for d in listed.documents] == ["N18.30", "E11.22"]
+        assert (await facets(catalog, "N18.30, E11.22")).chapters == {
+            (ICD, "14"): 1, (ICD, "4"): 1
+        }
+        assert listed.total == 2
 
 
 # --- the search cache: answers kept until the index changes ------------------------------

@@ -3,7 +3,8 @@ filters and counts it."""
 
 from __future__ import annotations
 
-from collections.abc import Hashable, Mapping
+from collections import Counter
+from collections.abc import Hashable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -134,6 +135,18 @@ class CodeFacets:
     systems: dict[str, int] = field(default_factory=dict)
     chapters: dict[tuple[str, str], int] = field(default_factory=dict)
     billable: dict[bool, int] = field(default_factory=dict)
+
+    @classmethod
+    def summed(cls, parts: Iterable[CodeFacets]) -> CodeFacets:
+        """The counts of several disjoint sets of entries, added up."""
+        systems: Counter[str] = Counter()
+        chapters: Counter[tuple[str, str]] = Counter()
+        billable: Counter[bool] = Counter()
+        for part in parts:
+            systems.update(part.systems)
+            chapters.update(part.chapters)
+            billable.update(part.billable)
+        return cls(dict(systems), dict(chapters), dict(billable))
 
     @classmethod
     def of(cls, facets: Facets) -> CodeFacets:

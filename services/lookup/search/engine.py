@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from itertools import combinations
 
-from services.lookup.search.analysis import analyze, code_in, codes_listed, mended
+from services.lookup.search.analysis import analyze, codes_listed, mended
 from services.lookup.search.documents import CodeDocument, CodeFacets
 from services.lookup.search.gathering import (
     Found,
@@ -125,51 +125,54 @@ async def search(
     vocabulary. Every word must match when a few billable entries have them all;
     otherwise entries missing one word are added (after those having all), then those
     holding two, then any word may match, so a query with stray words still finds
-    something useful. ``total`` counts
+    something useful. A query listing codes lists each (``_listed``). ``total`` counts
     every match only with ``count``; otherwise it is at least what was ranked, and more
     when more match.
     """
-    if listed := codes_listed(text):
-        return await _listed(catalog, listed, systems, billable_only, chapter, offset, limit,
-                             cache, count)
     window = min(max(_MIN_WINDOW, offset + limit + 50), MAX_WINDOW)
-    plan = analyze(
-        text, systems=systems, billable_only=billable_only, chapter=chapter, window=window,
-        count=count,
-    )
-    if not plan.words and not plan.key:
+    listed = _listed_plans(text, systems, billable_only, chapter, window=window, count=count)
+    plan = analyze(text, systems=systems, billable_only=billable_only, chapter=chapter,
+                   window=window, count=count)
+    if not listed and not plan.words and not plan.key:
         return Results([], 0)
+
+    async def answer(index: SearchIndex) -> Results:
+        if listed:
+            return await _listed(catalog, index, listed, offset, limit)
+        return await _search(catalog, index, plan, offset, limit)
+
     if cache is None:
-        return await _search(catalog, await catalog.live(), plan, offset, limit)
+        return await answer(await catalog.live())
     index = await cache.live(catalog)
-    key = (index.name, plan, offset, limit)
+    key = (index.name, listed or plan, offset, limit)
     if (cached := cache.get(key)) is not None:
         return cached
     epoch = cache.epoch
-    results = await _search(catalog, index, plan, offset, limit)
+    results = await answer(index)
     cache.put(key, results.without_terms(), epoch)
     return results
 
 
+def _listed_plans(
+    text: str, systems: tuple[str, ...], billable_only: bool, chapter: str | None,
+    *, window: int = _MIN_WINDOW, count: bool = True,
+) -> tuple[QueryPlan, ...]:
+    """A plan for each code of a query that lists codes ("E11.9, I10"): the code alone,
+    not its characters as words ("9" is in "NIHSS score 9"); none for another query."""
+    return tuple(
+        replace(analyze(code, systems=systems, billable_only=billable_only, chapter=chapter,
+                        window=window, count=count), words=())
+        for code in codes_listed(text)
+    )
+
+
 async def _listed(
-    catalog: SearchCatalog, codes: tuple[str, ...], systems: tuple[str, ...],
-    billable_only: bool, chapter: str | None, offset: int, limit: int,
-    cache: SearchCache[Results] | None, count: bool,
+    catalog: SearchCatalog, index: SearchIndex, plans: tuple[QueryPlan, ...], offset: int,
+    limit: int,
 ) -> Results:
-    """A list of codes, each searched alone: the best match of each in the order typed,
-    then the second of each, and so on; only the codes each names (itself, the codes
-    under it), not what its characters match as words ("9" in "NIHSS score 9")."""
-    each = [
-        await search(catalog, code, systems=systems, billable_only=billable_only,
-                     chapter=chapter, limit=offset + limit, cache=cache, count=count)
-        for code in codes
-    ]
-    # Each code's count: what it names, or (a page full of them) what its search counts.
-    named = [[d for d in r.documents if _names(code_in(code) or "", d)]
-             for code, r in zip(codes, each, strict=True)]
-    counts = [r.total if len(kept) == len(r.documents) else len(kept)
-              for kept, r in zip(named, each, strict=True)]
-    each = [replace(r, documents=kept) for kept, r in zip(named, each, strict=True)]
+    """Each code of a list searched alone: the first match of each in the order typed
+    (the code itself), then the second of each (codes under it), and so on."""
+    each = [await _search(catalog, index, plan, 0, offset + limit) for plan in plans]
     merged: list[CodeDocument] = []
     seen: set[str] = set()
     for rank_ in range(offset + limit):
@@ -179,15 +182,8 @@ async def _listed(
                 if doc.doc_id not in seen:
                     seen.add(doc.doc_id)
                     merged.append(doc)
-    total = max(sum(counts), len(merged))
-    asked = tuple(word for r in each for word in r.asked)
-    return Results(merged[offset : offset + limit], total, asked)
-
-
-def _names(key: str, doc: CodeDocument) -> bool:
-    """Whether a code typed names the entry: its code, one under it, or its code with a
-    placeholder X too many ("E11.9X")."""
-    return bool(key) and (doc.compact.startswith(key) or key.rstrip("X") == doc.compact)
+    total = max(sum(r.total for r in each), len(merged))
+    return Results(merged[offset : offset + limit], total)
 
 
 async def _search(
@@ -332,12 +328,14 @@ async def facets(
     and counts more than it. Separate from ``search``, which never pays for it: this
     asks the backends again.
     """
+    index = await catalog.live()
+    if listed := _listed_plans(text, systems, billable_only, chapter):  # each code's, summed
+        return CodeFacets.summed([CodeFacets.of(await index.facets(p)) for p in listed])
     plan = analyze(
         text, systems=systems, billable_only=billable_only, chapter=chapter, window=_MIN_WINDOW
     )
     if not plan.words and not plan.key:
         return CodeFacets()
-    index = await catalog.live()
     found = await _find(index, await _analyse(catalog, index, plan))
     if found.counted is None:
         return CodeFacets()
