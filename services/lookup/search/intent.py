@@ -23,15 +23,15 @@ word; not a word of the lexicon's procedure names alone, as some are everyday wo
 too): "orif left clavicle fracture" is the reduction, "left clavicle fracture" the
 fracture. Either is a tie-breaker, less than one word's coverage.
 
-Injuries are held back the same way. ICD-10-CM's injury and external-cause chapters
-code a body part under every kind of injury, each side and each encounter, so their
-codes outnumber the conditions of any body part: "a rash on my arms that itches"
-reached the abrasions of the arm, "burning in my chest after I eat" the burns of the
-chest wall. A query means an injury when it names one: a kind of injury as the
-injury chapter's own axis names them (fracture, sprain, laceration, burn, poisoning,
-foreign body, ...), the everyday words for them ("broke", "cut", "fell"), how it
-happened (an accident, a vehicle, an assault), or an encounter for one (initial,
-subsequent, sequela), or by a name the lexicon gives any of those ("gsw", "jammed
+Injuries are held back too, more firmly (scoring._NOT_AN_INJURY). ICD-10-CM's injury
+and external-cause chapters code a body part under every kind of injury, each side and
+each encounter, so their codes outnumber the conditions of any body part: "a rash on my
+arms that itches" reached the abrasions of the arm, "burning in my chest after I eat"
+the burns of the chest wall. A query means an injury when it names one: a kind of
+injury as the injury chapter's own axis names them (fracture, sprain, laceration, burn,
+poisoning, foreign body, ...), the everyday words for them ("broke", "cut", "fell"),
+how it happened (an accident, a vehicle, an assault), an encounter for one (initial,
+subsequent, sequela), or a name the lexicon gives any of those ("gsw", "jammed
 finger", "road rash"). "Burning" is left out: people say it of a sensation ("burning
 in my chest") more often than of an injury; "burns" is kept, for "burns on my arm".
 """
