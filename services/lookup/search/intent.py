@@ -97,14 +97,17 @@ _SENSATIONS = frozenset({"burning"})
 
 
 @cache
-def _injury_names() -> tuple[frozenset[str], tuple[tuple[str, ...], ...]]:
+def _injury_names() -> tuple[frozenset[str], dict[str, tuple[tuple[str, ...], ...]]]:
     """The stems of the words above and of the lexicon's one-word names for them ("fx",
     "gsw", "shiner"); and its names of more words, as query words ("jammed finger",
-    "road rash", "hit head")."""
+    "road rash", "hit head"), by their first word: a query is read for every search."""
     named = default_lexicon().names_needing(_INJURY_KINDS)
     single = frozenset(stem(w) for w in (*_INJURY_KINDS, *_ENCOUNTERS, *named) if " " not in w)
     phrases = {tuple(w for w in words(n) if w not in STOPWORDS) for n in named if " " in n}
-    return single, tuple(sorted(p for p in phrases if len(p) > 1))
+    by_first: dict[str, list[tuple[str, ...]]] = {}
+    for phrase in sorted(p for p in phrases if len(p) > 1):
+        by_first.setdefault(phrase[0], []).append(phrase)
+    return single, {first: tuple(found) for first, found in by_first.items()}
 
 
 def asks_injury(words_: Sequence[str]) -> bool:
@@ -115,7 +118,7 @@ def asks_injury(words_: Sequence[str]) -> bool:
         return True
     said = tuple(words_)
     return any(
-        said[i : i + len(p)] == p for p in phrases for i in range(len(said) - len(p) + 1)
+        said[i : i + len(p)] == p for i, w in enumerate(said) for p in phrases.get(w, ())
     )
 
 
