@@ -32,10 +32,15 @@ _SEVENTH = frozenset("ABCDEFGHJKMNPQRS")
 _CM_DOTTED = re.compile(r"[a-z0-9]\d[a-z0-9]\.[a-z0-9]{1,4}")
 
 
+def _code_text(text: str) -> str:
+    """The query folded, without the words saying a code follows (``_CODE_SET``)."""
+    return _CODE_SET.sub("", fold(text).strip())
+
+
 def code_in(text: str) -> str | None:
     """The compact code a query names, when the whole query reads as one code (typed in
     full-width characters too)."""
-    folded = _CODE_SET.sub("", fold(text).strip())
+    folded = _code_text(text)
     pieces = _CODE_NOISE.split(folded)
     if any(_WORD_NOT_CODE.fullmatch(piece) for piece in pieces):
         return None
@@ -57,7 +62,7 @@ def codes_listed(text: str) -> tuple[str, ...]:
     """The codes of a query that lists two or more ("E11.9, I10, E78.5", pasted from a
     claim), each as typed; none for anything else. Pieces of one code ("s72 001a") are
     not a list: "001a" is no code."""
-    folded = _CODE_SET.sub("", fold(text).strip())
+    folded = _code_text(text)
     pieces = [p.strip(".") for p in _LIST_SEPARATORS.split(folded) if p.strip(".")]
     if len(pieces) < 2 or not all(
         _LISTED_CODE.fullmatch(p) and any(c.isdigit() for c in p) for p in pieces
@@ -77,12 +82,12 @@ _PLAIN_CODE = re.compile(
 def code_among(text: str) -> str | None:
     """The compact code among a query's words, when exactly one piece is plainly a code
     (``_PLAIN_CODE``)."""
-    folded = _CODE_SET.sub("", fold(text).strip())
-    found = [p for p in _LIST_SEPARATORS.split(folded) if _PLAIN_CODE.fullmatch(p.strip(".,"))]
+    folded = _code_text(text)
+    pieces = (p.strip(".") for p in _LIST_SEPARATORS.split(folded))  # (a comma splits)
+    found = [p for p in pieces if _PLAIN_CODE.fullmatch(p)]
     if len(found) != 1:
         return None
-    piece = found[0].strip(".,")
-    return _unconfused(piece.replace(".", "").upper(), "." in piece)
+    return _unconfused(found[0].replace(".", "").upper(), "." in found[0])
 
 
 def _unconfused(compact: str, dotted: bool) -> str:
