@@ -6,7 +6,12 @@ from __future__ import annotations
 import pytest
 
 from services.lookup.search.documents import CodeDocument, code_plan
-from services.lookup.search.intent import asks_injury, asks_procedure
+from services.lookup.search.intent import (
+    asks_injury,
+    asks_pregnancy,
+    asks_procedure,
+    names_injury,
+)
 from services.lookup.search.scoring import Query, rank
 from services.lookup.search.spelling import Vocabulary
 from services.lookup.search.wording import (
@@ -234,3 +239,66 @@ def test_a_neonatal_condition_gives_way_to_the_condition_itself() -> None:
     adult = CodeDocument("ICD10CM", "I63.011", "Cerebral infarction due to thrombosis of right "
                          "vertebral artery", True, "code", chapter="9", terms=("stroke",))
     assert _ranked("stroke right", [neonatal, adult])[0] == "I63.011"
+
+
+@pytest.mark.parametrize(("query", "both"), [
+    ("fell off a ladder and broke my wrist", True), ("car accident whiplash", True),
+    ("fall from ladder", False), ("broken wrist", False), ("gsw abdomen", False),
+    ("cutting myself on purpose", False),
+])
+def test_a_query_names_an_injury_and_its_cause_only_when_it_says_both(
+    query: str, both: bool
+) -> None:
+    assert names_injury(_words(query)) is both
+
+
+def test_an_external_cause_comes_after_the_injury_a_query_also_names() -> None:
+    """The fall is named in one text ("fell off ladder"), the fracture in two; the cause
+    is coded after the injury, never first."""
+    fall = CodeDocument("ICD10CM", "W11.XXXA", "Fall on and from ladder, initial encounter",
+                        True, "code", chapter="20", terms=("fell off ladder",))
+    fracture = CodeDocument("ICD10CM", "S62.101A", "Fracture of unspecified carpal bone, "
+                            "right wrist, initial encounter for closed fracture", True, "code",
+                            chapter="19", terms=("broke",))
+    documents = [fall, fracture]
+    assert _ranked("fell off a ladder and broke my right wrist", documents)[0] == "S62.101A"
+    assert _ranked("fell off a ladder", documents)[0] == "W11.XXXA"
+
+
+@pytest.mark.parametrize(("query", "pregnant"), [
+    ("32 weeks pregnant with high blood pressure", True), ("preeclampsia", True),
+    ("vomiting in the first trimester", True), ("my son had a seizure", False),
+    ("threw up blood this morning", False),
+])
+def test_a_query_names_a_pregnancy_only_when_it_says_one(query: str, pregnant: bool) -> None:
+    assert asks_pregnancy(_words(query)) is pregnant
+
+
+def test_a_query_naming_no_pregnancy_prefers_a_condition_to_one_complicating_pregnancy() -> None:
+    """Chapter 15's titles often name the condition alone: here both say "seizure", and
+    only the query says whether a pregnancy is meant."""
+    eclampsia = CodeDocument("ICD10CM", "O15.9", "Eclampsia, unspecified as to time period",
+                             True, "code", chapter="15", terms=("seizure",))
+    seizure = CodeDocument("ICD10CM", "R56.9", "Unspecified convulsions", True, "code",
+                           chapter="18", terms=("seizure",))
+    documents = [eclampsia, seizure]
+    assert _ranked("my son had a seizure", documents)[0] == "R56.9"
+    assert _ranked("seizure in pregnancy", documents)[0] == "O15.9"
+
+
+def test_when_something_happened_is_not_required() -> None:
+    assert content_words(("seizure", "first", "time", "today")) == ("seizure", "first")
+    assert content_words(("vomiting", "morning")) == ("vomiting",)
+
+
+def test_a_word_cut_short_is_read_as_the_commonest_word_it_begins() -> None:
+    vocabulary = Vocabulary([
+        "Tobacco dependence", "Tobacco use", "Tobramycin", "Opioid dependence",
+        "Dependent edema", "Chronic obstructive pulmonary disease with exacerbation",
+    ])
+    assert vocabulary.correct("tob") == "tobacco"
+    assert vocabulary.correct("dep") == "dependence"
+    assert vocabulary.correct("exac") == "exacerbation"
+    # The last word is being typed: it stays the start of a word.
+    assert vocabulary.correct("tob", as_prefix=True) == "tob"
+    assert vocabulary.correct("use") == "use"  # known as it is

@@ -12,6 +12,9 @@ import asyncio
 import itertools
 from dataclasses import dataclass, field
 
+import pytest
+
+from services.lookup.search import gathering
 from services.lookup.search.documents import CodeDocument
 from services.lookup.search.engine import search
 from services.shared.search.model import Candidates, QueryPlan
@@ -177,3 +180,26 @@ def test_a_code_typed_among_words_comes_first() -> None:
                      "Approach", True, "code", terms=("appendectomy", "laparoscopic")),
     ]
     assert _codes(docs, "0DTJ4ZZ appendectomy")[0] == "0DTJ4ZZ"
+
+
+def test_entries_lacking_a_common_word_the_backend_was_not_sent_do_not_stop_the_relaxed_search(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A backend is not sent common words ("bite", "right", "hand"): what it finds for
+    "dog bite right hand" is the cause's three codes, which hold neither "right" nor
+    "hand", so entries missing a word must still be looked at. (Here a word in more
+    than three texts is common.)"""
+    monkeypatch.setattr(gathering, "_COMMON", 3)
+    cause = [
+        CodeDocument("ICD10CM", f"W54.0XX{c}", f"Dog bite, {encounter}", True, "code",
+                     chapter="20")
+        for c, encounter in [("A", "initial encounter"), ("D", "subsequent encounter"),
+                             ("S", "sequela")]
+    ]
+    others = [
+        CodeDocument("ICD10CM", f"M79.64{i}", f"Pain in right hand {i}", True, "code")
+        for i in range(3)
+    ]
+    bite = CodeDocument("ICD10CM", "S61.451A", "Open bite of right hand, initial encounter",
+                        True, "code", chapter="19")
+    assert "S61.451A" in _codes([*cause, *others, bite], "dog bite right hand")

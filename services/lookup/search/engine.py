@@ -25,8 +25,8 @@ from services.lookup.search.gathering import (
     union_found,
 )
 from services.lookup.search.names import Names
-from services.lookup.search.scoring import Query, rank, renamed_match
-from services.lookup.search.spelling import MAX_CORRECTED, MIN_CORRECTED, Vocabulary
+from services.lookup.search.scoring import Query, holds, rank, renamed_match
+from services.lookup.search.spelling import MAX_CORRECTED, MIN_TRUNCATED, Vocabulary
 from services.lookup.search.wording import content_words, query_words, spinal_levels
 from services.shared.search.cache import SearchCache
 from services.shared.search.model import (
@@ -98,7 +98,7 @@ async def warm(catalog: SearchCatalog) -> None:
 
 def _needs_vocabulary(words: tuple[str, ...]) -> bool:
     return any(
-        (MIN_CORRECTED <= len(w) <= MAX_CORRECTED and w.isalpha()) or _joined(w) for w in words
+        (MIN_TRUNCATED <= len(w) <= MAX_CORRECTED and w.isalpha()) or _joined(w) for w in words
     )
 
 
@@ -258,10 +258,15 @@ async def _find(index: SearchIndex, analysis: _Analysis) -> Found:
     stay ahead of them (Found.complete).
     """
     plan, asked, vocabulary = analysis.plan, analysis.asked, analysis.vocabulary
-    found = await gather(index, plan, analysis.wordings, vocabulary)
-    billable = sum(d.billable for d in found.documents)
+    found = _holding_first(await gather(index, plan, analysis.wordings, vocabulary), analysis)
+    billable = sum(d.billable for d in found.documents[: found.complete])
     if len(asked) > 1 and billable < _FEW:
-        complete = len(found.documents) if billable else 0
+        complete = found.complete if billable else 0
+        if not complete and any(d.billable for d in found.documents):
+            # None holds every word: those the backend found stay first, as they hold
+            # the rarer ones it was sent ("kawasaki disease" is the entry saying
+            # "Kawasaki", not one of thousands saying "disease").
+            complete = len(found.documents)
         # Few entries have every word: add those that miss one (the rarest words first).
         relaxed = list(combinations(asked, len(asked) - 1))
         if vocabulary is not None:
@@ -285,8 +290,27 @@ async def _find(index: SearchIndex, analysis: _Analysis) -> Found:
         found = union_found(found, more)
         if analysis.names is not None:
             found = await _renamed(index, analysis, analysis.names, found)
-        found = replace(found, complete=complete)
-    return found
+        return replace(found, complete=complete)
+    return replace(found, complete=0)  # enough hold every word: all ranked together
+
+
+def _holding_first(found: Found, analysis: _Analysis) -> Found:
+    """``found`` with the entries holding every word first, and how many they are.
+
+    A backend is not sent the common words (gathering._selective), so what it finds for
+    "dog bite right hand" ("Bitten by dog", three codes) need not hold "right" or
+    "hand": taking those as holding every word, entries missing one ("Open bite of
+    right hand") were never looked at.
+    """
+    if not found.unsent:
+        return replace(found, complete=len(found.documents))
+    last = analysis.asked[-1]
+    prefix = last if last in found.unsent and not analysis.corrected else ""
+    unsent = tuple(found.unsent)
+    held = [holds(d, unsent, prefix=prefix) for d in found.documents]
+    holding = [d for d, h in zip(found.documents, held, strict=True) if h]
+    rest = [d for d, h in zip(found.documents, held, strict=True) if not h]
+    return replace(found, documents=holding + rest, complete=len(holding))
 
 
 async def _renamed(index: SearchIndex, analysis: _Analysis, names: Names, found: Found) -> Found:

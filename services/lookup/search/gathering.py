@@ -38,6 +38,8 @@ class Found:
     # when some billable entry does and entries missing words were added (0: all are
     # ranked together).
     complete: int = 0
+    # Common words left to the ranker (_selective): the documents need not hold them.
+    unsent: frozenset[str] = frozenset()
 
 
 def plan_order(words: tuple[str, ...]) -> tuple[str, ...]:
@@ -87,7 +89,9 @@ async def gather(
         redone = await asyncio.gather(*(index.candidates(full[i]) for i in again))
         for i, result in zip(again, redone, strict=True):
             found[i], plans[i] = result, full[i]
-    union = _union(plans, found)
+    unsent = frozenset(w for p, f in zip(plans, full, strict=True) for w in f.words
+                       if w not in p.words)
+    union = replace(_union(plans, found), unsent=unsent)
     if union.total > len(union.documents):
         defaults = [replace(p, words=("nos", *p.words)) for p in plans if "nos" not in p.words]
         more = (await retrieve(index, defaults)).documents

@@ -76,18 +76,35 @@ _STATE_WORDS = frozenset(
 )
 
 
-# Chapter 19's kinds of injury (its fourth-character axis and its blocks), their
-# everyday words, and chapter 20's causes; with what else the lexicon calls them.
+# Chapter 19's kinds of injury (its fourth-character axis and its blocks) and their
+# everyday words; with what else the lexicon calls them. A bite, a sting or a gunshot
+# also names its cause ("Bitten by dog", "gsw": the firearm's discharge), so those are
+# kept apart (names_injury).
+_ALSO_CAUSES = ("bite", "bitten", "sting", "stung", "shot", "gunshot")
 _INJURY_KINDS = (
-    "abrasion amputated avulsion bite bitten blister burn burned burnt concussion"
+    "abrasion amputated avulsion blister burn burned burnt concussion"
     " contusion corrosion crush crushed crushing dislocated dislocation displaced"
     " displacement foreign frostbite fracture fractured injured injuries injury"
     " laceration nondisplaced overdose poisoning puncture sprain sprained strain"
-    " sting stung toxic trauma traumatic underdosing whiplash wound"
+    " toxic trauma traumatic underdosing whiplash wound"
     " broke broken break bruise bruised cut gash scrape scraped scratch scratched"
-    " stab stabbed shot gunshot swallowed inhaled twisted torn tore"
-    " accident assault collision crash drowning fall fell fallen hit struck"
+    " stab stabbed swallowed inhaled twisted torn tore"
+).split()
+# Chapter 20's causes.
+_CAUSES = (
+    "accident assault collision crash drowning fall fell fallen hit struck"
     " bicycle driver motorcycle occupant passenger pedestrian vehicle"
+).split()
+# What names a pregnancy, a childbirth or the puerperium: ICD-10-CM's chapter 15 is
+# for those alone (search.intent.asks_pregnancy).
+_PREGNANCY = (
+    "pregnant pregnancy pregnancies trimester gestation gestational antepartum antenatal"
+    " prenatal intrapartum postpartum postnatal puerperal puerperium labor labour"
+    " delivery delivered childbirth obstetric obstetrical gravid gravida primigravida"
+    " multigravida miscarriage miscarried abortion ectopic eclampsia preeclampsia"
+    " hyperemesis placenta placental previa abruption cesarean caesarean amniotic"
+    " oligohydramnios polyhydramnios chorioamnionitis fetal fetus breech lactation"
+    " lactating expecting"
 ).split()
 # The encounter words of a seventh character, which only injuries have.
 _ENCOUNTERS = "encounter initial subsequent sequela sequelae init subs".split()
@@ -96,13 +113,39 @@ _ENCOUNTERS = "encounter initial subsequent sequela sequelae init subs".split()
 _SENSATIONS = frozenset({"burning"})
 
 
+_Names = tuple[frozenset[str], dict[str, tuple[tuple[str, ...], ...]]]
+
+
 @cache
-def _injury_names() -> tuple[frozenset[str], dict[str, tuple[tuple[str, ...], ...]]]:
-    """The stems of the words above and of the lexicon's one-word names for them ("fx",
+def _injury_names() -> _Names:
+    """Injuries, their causes and encounters (_names)."""
+    return _names((*_INJURY_KINDS, *_ALSO_CAUSES, *_CAUSES), _ENCOUNTERS)
+
+
+@cache
+def _injury_kind_names() -> _Names:
+    """The injuries themselves (_names)."""
+    return _names(_INJURY_KINDS, ())
+
+
+@cache
+def _cause_names() -> _Names:
+    """How injuries happen (_names)."""
+    return _names((*_CAUSES, *_ALSO_CAUSES), ())
+
+
+@cache
+def _pregnancy_names() -> _Names:
+    """Pregnancy and childbirth (_names)."""
+    return _names(_PREGNANCY, ())
+
+
+def _names(kinds: Sequence[str], more: Sequence[str]) -> _Names:
+    """The stems of the words and of the lexicon's one-word names for them ("fx",
     "gsw", "shiner"); and its names of more words, as query words ("jammed finger",
     "road rash", "hit head"), by their first word: a query is read for every search."""
-    named = default_lexicon().names_needing(_INJURY_KINDS)
-    single = frozenset(stem(w) for w in (*_INJURY_KINDS, *_ENCOUNTERS, *named) if " " not in w)
+    named = default_lexicon().names_needing(kinds)
+    single = frozenset(stem(w) for w in (*kinds, *more, *named) if " " not in w)
     phrases = {tuple(w for w in words(n) if w not in STOPWORDS) for n in named if " " in n}
     by_first: dict[str, list[tuple[str, ...]]] = {}
     for phrase in sorted(p for p in phrases if len(p) > 1):
@@ -113,7 +156,28 @@ def _injury_names() -> tuple[frozenset[str], dict[str, tuple[tuple[str, ...], ..
 def asks_injury(words_: Sequence[str]) -> bool:
     """Whether query words (folded, no stopwords) name an injury, how one happened, or
     an encounter for one (see the module docstring)."""
-    single, phrases = _injury_names()
+    return _named(words_, _injury_names())
+
+
+def names_injury(words_: Sequence[str]) -> bool:
+    """Whether query words name both an injury (a fracture, a burn) and how it happened:
+    the external cause is then coded after the injury, never first (ICD-10-CM's
+    guidelines, chapter 20): "fell off a ladder and broke my wrist" is the fracture.
+    Not an injury alone: "cutting myself on purpose" is the self-harm."""
+    return _named(words_, _injury_kind_names()) and _named(words_, _cause_names())
+
+
+def asks_pregnancy(words_: Sequence[str]) -> bool:
+    """Whether query words name a pregnancy, a childbirth or the time after one, or
+    what only they have ("morning sickness", the lexicon's names for them): chapter
+    15's codes are for nothing else. Its titles often name the condition alone
+    ("Eclampsia, unspecified as to time period"), so "my son had a seizure for the
+    first time" reached it through "seizure" and "time"."""
+    return _named(words_, _pregnancy_names())
+
+
+def _named(words_: Sequence[str], names: _Names) -> bool:
+    single, phrases = names
     if any(w not in _SENSATIONS and stem(w) in single for w in words_):
         return True
     said = tuple(words_)

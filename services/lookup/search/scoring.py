@@ -29,7 +29,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from services.lookup.search.documents import CodeDocument
-from services.lookup.search.intent import asks_injury, asks_procedure
+from services.lookup.search.intent import (
+    asks_injury,
+    asks_pregnancy,
+    asks_procedure,
+    names_injury,
+)
 from services.lookup.search.readings import Reading, read
 from services.lookup.search.wording import (
     CONTEXT,
@@ -61,6 +66,16 @@ _CONDITION_SYSTEMS = frozenset({"ICD10CM"})
 # 0.91 and procedures 0.91 -> 0.93 against 4.0, which changed nothing).
 _NOT_AN_INJURY = 12.0
 _INJURY_CHAPTERS = frozenset({"19", "20"})  # ICD-10-CM's injuries and external causes
+# An external cause for a query naming the injury too (search.intent.names_injury):
+# the cause is coded after the injury, never first. As firm as the above: "fell off a
+# ladder and broke my wrist" names the fall in one text ("fell off ladder") and the
+# fracture in two.
+_CAUSE_AFTER_INJURY = 12.0
+_CAUSES_CHAPTER = "20"
+# Pregnancy, childbirth and the puerperium for a query naming none (search.intent), as
+# firmly as an injury for a query naming none.
+_NOT_A_PREGNANCY = 12.0
+_PREGNANCY_CHAPTER = "15"
 _MIN_PREFIX = 3  # a last word this long also matches as the start of a word
 # A reading naming a condition otherwise than typed (search.names) counts this much less:
 # it wins only where it covers more of the query than the words as typed.
@@ -84,6 +99,8 @@ class Query:
     procedural: bool = False  # names a procedure done (search.intent)
     surgical: bool = False  # names one surely: not a condition (search.intent)
     injury: bool = False  # names an injury, its cause or an encounter (search.intent)
+    injured: bool = False  # names an injury and its cause (search.intent.names_injury)
+    pregnancy: bool = False  # names a pregnancy, childbirth or puerperium (search.intent)
     # Where a condition is named otherwise than typed (search.names): which words.
     renamed: range = range(0)
     spelt: bool = False  # notation spelt out as titles say it (wording.spinal_levels)
@@ -112,7 +129,7 @@ class Query:
         return cls(
             tuple(stem(w) for w in words_), words_[-1] if ok else "", name,
             asks_procedure(words_), asks_procedure(words_, surely=True), asks_injury(words_),
-            renamed, spelt, tuple(words_),
+            names_injury(words_), asks_pregnancy(words_), renamed, spelt, tuple(words_),
         )
 
     def completes(self, held: str) -> bool:
@@ -169,9 +186,14 @@ def _score(plan: QueryPlan, queries: list[Query], doc: CodeDocument) -> float:
             score -= _NOT_A_PROCEDURE
         elif doc.system in _CONDITION_SYSTEMS and queries[0].surgical:
             score -= _NOT_A_PROCEDURE
-        if (doc.system in _CONDITION_SYSTEMS and doc.chapter in _INJURY_CHAPTERS
-                and not queries[0].injury):
-            score -= _NOT_AN_INJURY
+        if doc.system in _CONDITION_SYSTEMS and doc.chapter in _INJURY_CHAPTERS:
+            if not queries[0].injury:
+                score -= _NOT_AN_INJURY
+            elif doc.chapter == _CAUSES_CHAPTER and queries[0].injured:
+                score -= _CAUSE_AFTER_INJURY
+        if (doc.system in _CONDITION_SYSTEMS and doc.chapter == _PREGNANCY_CHAPTER
+                and not queries[0].pregnancy):
+            score -= _NOT_A_PREGNANCY
     # The general entry of a family has ".9" in its code: A54.9, H66.90.
     if doc.code.partition(".")[2].startswith("9"):
         score += _UNSPECIFIED
@@ -302,6 +324,21 @@ def _words_score(query: Query, doc: CodeDocument) -> float:
         - _TITLE_EXTRA * title_extras
         - _CONTEXT * context
     )
+
+
+def holds(doc: CodeDocument, words_: Sequence[str], *, prefix: str = "") -> bool:
+    """Whether the entry's texts hold every word, by stem, each wherever it is;
+    ``prefix`` (a last word still being typed) also as the start of a word."""
+    needed = {stem(w) for w in words_ if w != prefix}
+    begun = " " + prefix
+    started = not prefix
+    for text in (doc.title, *doc.terms):
+        reading = read(text)
+        needed.difference_update(reading.stems)
+        started = started or begun in reading.spaced
+        if started and not needed:
+            return True
+    return False
 
 
 def renamed_match(query: Query, doc: CodeDocument) -> bool:

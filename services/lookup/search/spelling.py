@@ -24,6 +24,9 @@ from services.shared.search.text import fold, stem, words
 # Only words this long are corrected (shorter ones are mostly
 # abbreviations), to vocabulary words this similar (rapidfuzz ratio, 0-100).
 MIN_CORRECTED = 5
+# Words this long that the index knows only as the start of its words are read as those
+# words cut short (Vocabulary._completed).
+MIN_TRUNCATED = 3
 MAX_CORRECTED = 40
 _CUTOFF = 75.0
 _CUTOFF_OTHER_INITIAL = 85.0  # a first letter mistyped too is rarer: be surer
@@ -134,9 +137,13 @@ class Vocabulary:
         more entries use. The same first letter is preferred, another one needs a closer
         match.
         """
-        if not MIN_CORRECTED <= len(word) <= MAX_CORRECTED or not word.isalpha():
+        if not MIN_TRUNCATED <= len(word) <= MAX_CORRECTED or not word.isalpha():
             return word
         if word in self.counts or word in EVERYDAY or word in STOPWORDS:
+            return word
+        if not as_prefix and stem(word) not in self.stems and self.knows(word, as_prefix=True):
+            return self._completed(word)
+        if len(word) < MIN_CORRECTED:
             return word
         if stem(word) in self.stems:
             # Known by its stem ("sprained"), unless that stem is a rarity and a word an
@@ -194,6 +201,15 @@ class Vocabulary:
                 if any(root + other in self.counts for other in ("", "e", *_ENDINGS)):
                     return True
         return False
+
+    def _completed(self, word: str) -> str:
+        """A word cut short, as notes cut them ("tob dep", "conc", "exac"): the commonest
+        word it begins, unless it is a slip (_unless_rarely_begun). The last word of a
+        query is left as typed: it is read as the start of a word wherever it is."""
+        kept = self._unless_rarely_begun(word)
+        if kept != word:
+            return kept
+        return max(self._beginning(word), key=lambda w: (self.counts[w], w))
 
     def _unless_rarely_begun(self, word: str) -> str:
         """A word known only as the start of words, kept as typed, unless those words are

@@ -35,7 +35,11 @@ EVERYDAY = frozenset(
     " shoot shooting shoots since someone something start started stay staying stays stop"
     " stopped take taking talk talking talks thing things think thinking thought thoughts"
     " throw throwing threw told tried try trying useless want wanted wanting wants week weeks"
-    " went wont worthless year years yourself himself herself".split()
+    " went wont worthless year years yourself himself herself"
+    # When it began or happened ("for the first time today", "this morning"): titles
+    # say these words only of other things ("unspecified as to time period").
+    " today tonight yesterday morning mornings evening afternoon time times hour hours"
+    " month months ago lately recently".split()
 )
 # Title words that add no detail a query could have asked for: not counted as extras.
 # "With routine healing" is what a subsequent encounter for a fracture means unless a
