@@ -203,3 +203,17 @@ def test_entries_lacking_a_common_word_the_backend_was_not_sent_do_not_stop_the_
     bite = CodeDocument("ICD10CM", "S61.451A", "Open bite of right hand, initial encounter",
                         True, "code", chapter="19")
     assert "S61.451A" in _codes([*cause, *others, bite], "dog bite right hand")
+
+
+def test_both_sides_are_what_titles_call_bilateral() -> None:
+    docs = [
+        CodeDocument("ICD10CM", "H10.31", "Unspecified acute conjunctivitis, right eye", True,
+                     "code", terms=("pink eye",)),
+        CodeDocument("ICD10CM", "H10.33", "Unspecified acute conjunctivitis, bilateral", True,
+                     "code", terms=("pink eye",)),
+        CodeDocument("ICD10CM", "H54.0X", "Blindness, both eyes, different category levels",
+                     False, "category"),
+        CodeDocument("ICD10CM", "H54.0", "Blindness, both eyes", True, "code"),
+    ]
+    assert first(docs, "pink eye in both eyes") == ["H10.33"]
+    assert first(docs, "blindness both eyes") == ["H54.0"]  # as the title says it

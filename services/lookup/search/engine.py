@@ -230,6 +230,10 @@ async def _analyse(catalog: SearchCatalog, index: SearchIndex, plan: QueryPlan) 
     if singular != asked:  # indexes hold "flat foot" and "swollen feet" alike
         wordings.append(singular)
         spoken.append(singular)
+    if "both" in asked:  # "both eyes": titles say "bilateral" (and a few "both eyes")
+        bilateral = tuple("bilateral" if w == "both" else w for w in asked)
+        wordings.append(bilateral)
+        spoken.append(bilateral)
     if vocabulary is not None:  # "sepsis due to streptococcus": "Streptococcal sepsis"
         adjectival = tuple(vocabulary.adjective(w) for w in asked)
         if adjectival != asked:
