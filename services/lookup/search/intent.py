@@ -34,6 +34,15 @@ how it happened (an accident, a vehicle, an assault), an encounter for one (init
 subsequent, sequela), or a name the lexicon gives any of those ("gsw", "jammed
 finger", "road rash"). "Burning" is left out: people say it of a sensation ("burning
 in my chest") more often than of an injury; "burns" is kept, for "burns on my arm".
+
+A query naming both an injury and how it happened ("fell off a ladder and broke my
+wrist") wants the injury first: chapter 20's external causes are coded after it, never
+first (names_injury). A bite, a sting or a gunshot names both at once ("Bitten by dog"
+is a cause), so it counts here as a cause only.
+
+Pregnancy, childbirth and the puerperium (chapter 15) are held back in the same way for
+a query naming none of them (asks_pregnancy): their titles often name the condition
+alone ("Eclampsia, unspecified as to time period").
 """
 
 from __future__ import annotations

@@ -131,11 +131,14 @@ class Vocabulary:
     def correct(self, word: str, *, as_prefix: bool = False) -> str:
         """The word, or the vocabulary word it most likely misspells.
 
-        Short words, words with digits, known words, everyday words and stopwords
-        ("complains", dropped later) are kept. Similar words (by rapidfuzz ratio) are
-        candidates; the fewest edits win (a swap of two letters is one), then the word
-        more entries use. The same first letter is preferred, another one needs a closer
-        match.
+        Words with digits, known words, everyday words and stopwords ("complains",
+        dropped later) are kept. A word of three letters or more the index knows only
+        as the start of its words is that word cut short (``_completed``), unless it is
+        the last word (``as_prefix``), which search reads as a start anyway. Other
+        words under five letters are kept: mostly abbreviations. For the rest, similar
+        words (by rapidfuzz ratio) are candidates; the fewest edits win (a swap of two
+        letters is one), then the word more entries use. The same first letter is
+        preferred, another one needs a closer match.
         """
         if not MIN_TRUNCATED <= len(word) <= MAX_CORRECTED or not word.isalpha():
             return word
@@ -203,9 +206,10 @@ class Vocabulary:
         return False
 
     def _completed(self, word: str) -> str:
-        """A word cut short, as notes cut them ("tob dep", "conc", "exac"): the commonest
-        word it begins, unless it is a slip (_unless_rarely_begun). The last word of a
-        query is left as typed: it is read as the start of a word wherever it is."""
+        """A word cut short, as notes cut them ("tob dep" is tobacco dependence, "exac"
+        exacerbation): the commonest word it begins, unless it is a slip of a far
+        commoner word (_unless_rarely_begun). Only the commonest: "conc" is read as
+        "conception", though a note may mean concussion."""
         kept = self._unless_rarely_begun(word)
         if kept != word:
             return kept
