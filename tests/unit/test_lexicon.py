@@ -233,11 +233,14 @@ def test_pcs_index_entries_name_the_codes_they_point_to() -> None:
 # -- text ------------------------------------------------------------------------------
 
 
-def test_stems_are_porter_stems_and_irregular_plurals_meet() -> None:
+def test_stems_are_porter_stems_and_irregular_forms_meet() -> None:
     assert [stem(w) for w in ("fractures", "infarction", "hypertensive", "relational")] == [
         "fractur", "infarct", "hypertens", "relat",
     ]
     assert stem("feet") == stem("foot")
+    # Past forms meet the titles' nouns: "bitten by a dog" is an "open bite".
+    past = [stem(w) for w in ("bitten", "fell", "torn")]
+    assert past == [stem(w) for w in ("bite", "fall", "tear")]
     assert stem("i219") == "i219"
 
 

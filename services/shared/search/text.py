@@ -16,10 +16,15 @@ from services.shared.search.porter import porter
 
 _WORD = re.compile(r"[a-z0-9]+")
 
-# Plurals the Porter stemmer leaves apart from their singular ("feet" and "foot").
+# Irregular forms the Porter stemmer leaves apart from their stem: plurals ("feet" and
+# "foot") and past tenses and participles ("bitten by a dog" is an "open bite", a "torn"
+# meniscus a "tear", "fell" a "fall"). Not "swollen": titles say "swelling" of a lump
+# ("Localized swelling, mass and lump"), and a swollen ankle is "edema".
 IRREGULAR = {
     "feet": "foot", "teeth": "tooth", "children": "child", "women": "woman", "men": "man",
     "calves": "calf",
+    "bitten": "bite", "stung": "sting", "fell": "fall", "torn": "tear", "tore": "tear",
+    "bled": "bleed", "burnt": "burn",
 }  # fmt: skip
 
 
