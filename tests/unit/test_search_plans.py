@@ -217,3 +217,49 @@ def test_both_sides_are_what_titles_call_bilateral() -> None:
     ]
     assert first(docs, "pink eye in both eyes") == ["H10.33"]
     assert first(docs, "blindness both eyes") == ["H54.0"]  # as the title says it
+
+
+def test_an_entry_holding_more_of_the_words_goes_ahead_of_what_the_rarer_words_found(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """None holds every word of "I burned my hand on the stove". What the backend finds
+    for the rarest ("Contact with hot stove") holds one of them; the burns of the hand,
+    found after, hold two. (Here a word in more than three texts is common.)"""
+    monkeypatch.setattr(gathering, "_COMMON", 3)
+    stove = [
+        CodeDocument("ICD10CM", f"X15.0XX{c}", f"Contact with hot stove, {encounter}", True,
+                     "code", chapter="20")
+        for c, encounter in [("A", "initial encounter"), ("D", "subsequent encounter"),
+                             ("S", "sequela")]
+    ]
+    burns = [
+        CodeDocument("ICD10CM", f"T23.0{i}1A", f"Burn of unspecified degree of right hand {i}, "
+                     "initial encounter", True, "code", chapter="19")
+        for i in range(4)
+    ]
+    assert first([*stove, *burns], "I burned my hand on the stove")[0][:3] == "T23"
+
+
+def test_an_external_cause_found_by_the_rarer_words_does_not_go_ahead_of_its_injury(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """"fell off a ladder and broke my right wrist": the backend finds the fall for the
+    rarer words, but a query naming the injury too wants the injury first (its cause is
+    coded after it)."""
+    monkeypatch.setattr(gathering, "_COMMON", 3)
+    fall = [
+        CodeDocument("ICD10CM", f"W11.XXX{c}", f"Fall on and from ladder, {encounter}", True,
+                     "code", chapter="20", terms=("fell off ladder",))
+        for c, encounter in [("A", "initial encounter"), ("D", "subsequent encounter"),
+                             ("S", "sequela")]
+    ]
+    fractures = [
+        CodeDocument("ICD10CM", code, f"{kind}, right wrist, initial encounter for closed "
+                     "fracture", True, "code", chapter="19", terms=("broken", "broke", "rt"))
+        for code, kind in [("S62.101A", "Fracture of unspecified carpal bone"),
+                           ("S62.121A", "Displaced fracture of lunate"),
+                           ("S62.161A", "Displaced fracture of pisiform"),
+                           ("S62.171A", "Displaced fracture of trapezium")]
+    ]
+    assert first([*fall, *fractures], "fell off a ladder and broke my right wrist")[0][:3] \
+        == "S62"

@@ -179,25 +179,40 @@ def _score(plan: QueryPlan, queries: list[Query], doc: CodeDocument) -> float:
         score += _BILLABLE
     if doc.kind in _HEADINGS and not plan.key:
         score -= _HEADING
-    # Either way round: a condition for a query naming a procedure done ("orif left
-    # clavicle fracture" is the reduction, not the fracture).
-    if queries and not plan.key:
-        if doc.system in _PROCEDURE_SYSTEMS and not queries[0].procedural:
-            score -= _NOT_A_PROCEDURE
-        elif doc.system in _CONDITION_SYSTEMS and queries[0].surgical:
-            score -= _NOT_A_PROCEDURE
-        if doc.system in _CONDITION_SYSTEMS and doc.chapter in _INJURY_CHAPTERS:
-            if not queries[0].injury:
-                score -= _NOT_AN_INJURY
-            elif doc.chapter == _CAUSES_CHAPTER and queries[0].injured:
-                score -= _CAUSE_AFTER_INJURY
-        if (doc.system in _CONDITION_SYSTEMS and doc.chapter == _PREGNANCY_CHAPTER
-                and not queries[0].pregnancy):
-            score -= _NOT_A_PREGNANCY
+    if queries:
+        score -= _held_back(plan, queries[0], doc)
     # The general entry of a family has ".9" in its code: A54.9, H66.90.
     if doc.code.partition(".")[2].startswith("9"):
         score += _UNSPECIFIED
     return score
+
+
+def held_back(plan: QueryPlan, query: Query, doc: CodeDocument) -> bool:
+    """Whether ranking holds the entry back for what the query asks (``_held_back``)."""
+    return _held_back(plan, query, doc) > 0.0
+
+
+def _held_back(plan: QueryPlan, query: Query, doc: CodeDocument) -> float:
+    """How far an entry is held back for being of a kind the query does not ask for
+    (search.intent): a procedure, an injury, a pregnancy; or a condition for a query
+    naming a procedure done ("orif left clavicle fracture" is the reduction, not the
+    fracture), and an external cause for one naming its injury."""
+    if plan.key:
+        return 0.0
+    back = 0.0
+    if doc.system in _PROCEDURE_SYSTEMS and not query.procedural:
+        back += _NOT_A_PROCEDURE
+    elif doc.system in _CONDITION_SYSTEMS and query.surgical:
+        back += _NOT_A_PROCEDURE
+    if doc.system in _CONDITION_SYSTEMS and doc.chapter in _INJURY_CHAPTERS:
+        if not query.injury:
+            back += _NOT_AN_INJURY
+        elif doc.chapter == _CAUSES_CHAPTER and query.injured:
+            back += _CAUSE_AFTER_INJURY
+    if (doc.system in _CONDITION_SYSTEMS and doc.chapter == _PREGNANCY_CHAPTER
+            and not query.pregnancy):
+        back += _NOT_A_PREGNANCY
+    return back
 
 
 @dataclass(frozen=True, slots=True)
@@ -327,8 +342,13 @@ def _words_score(query: Query, doc: CodeDocument) -> float:
 
 
 def holds(doc: CodeDocument, words_: Sequence[str], *, prefix: str = "") -> bool:
-    """Whether the entry's texts hold every word, by stem, each wherever it is;
-    ``prefix`` (a last word still being typed) also as the start of a word."""
+    """Whether the entry's texts hold every word (``missing``)."""
+    return missing(doc, words_, prefix=prefix) == 0
+
+
+def missing(doc: CodeDocument, words_: Sequence[str], *, prefix: str = "") -> int:
+    """How many of the words the entry's texts do not hold, by stem, each wherever it
+    is; ``prefix`` (a last word still being typed) also as the start of a word."""
     needed = {stem(w) for w in words_ if w != prefix}
     begun = " " + prefix
     started = not prefix
@@ -337,8 +357,8 @@ def holds(doc: CodeDocument, words_: Sequence[str], *, prefix: str = "") -> bool
         needed.difference_update(reading.stems)
         started = started or begun in reading.spaced
         if started and not needed:
-            return True
-    return False
+            return 0
+    return len(needed) + (not started)
 
 
 def renamed_match(query: Query, doc: CodeDocument) -> bool:
