@@ -25,14 +25,12 @@ from services.lookup.search.gathering import (
     union_found,
 )
 from services.lookup.search.names import Names
-from services.lookup.search.scoring import (
-    Query,
-    held_back,
-    holds,
-    missing,
-    rank,
-    renamed_match,
+from services.lookup.search.precedence import (
+    asked_for_first,
+    holding_first,
+    holding_more_first,
 )
+from services.lookup.search.scoring import Query, rank, renamed_match
 from services.lookup.search.spelling import MAX_CORRECTED, MIN_TRUNCATED, Vocabulary
 from services.lookup.search.wording import content_words, query_words, spinal_levels
 from services.shared.search.cache import SearchCache
@@ -269,18 +267,17 @@ async def _find(index: SearchIndex, analysis: _Analysis) -> Found:
     stay ahead of them (Found.complete).
     """
     plan, asked, vocabulary = analysis.plan, analysis.asked, analysis.vocabulary
-    found = _holding_first(await gather(index, plan, analysis.wordings, vocabulary), analysis)
+    found = holding_first(await gather(index, plan, analysis.wordings, vocabulary), asked,
+                          analysis.corrected)
     billable = sum(d.billable for d in found.documents[: found.complete])
     if len(asked) > 1 and billable < _FEW:
         complete = found.complete if billable else 0
         fallback = False
         if not complete:
             # None holds every word: those the backend found stay first, as they hold
-            # the rarer ones it was sent ("kawasaki disease" is the entry saying
-            # "Kawasaki", not one of thousands saying "disease"); not those of a kind
-            # the query does not ask for ("fell off a ladder and broke my wrist" finds
-            # the fall, whose code follows the fracture's).
-            found, complete = _asked_for_first(found, analysis)
+            # the rarer ones it was sent, if of a kind the query asks for
+            # (search.precedence).
+            found, complete = asked_for_first(found, plan, analysis.readings[0])
             fallback = any(d.billable for d in found.documents[:complete])
             complete = complete if fallback else 0
         # Few entries have every word: add those that miss one (the rarest words first).
@@ -305,63 +302,11 @@ async def _find(index: SearchIndex, analysis: _Analysis) -> Found:
         more = union_found(more, await retrieve(index, [anyword]))
         found = union_found(found, more)
         if fallback:
-            found, complete = _holding_more_first(found, complete, analysis)
+            found, complete = holding_more_first(found, complete, asked, analysis.corrected)
         if analysis.names is not None:
             found = await _renamed(index, analysis, analysis.names, found)
         return replace(found, complete=complete)
     return replace(found, complete=0)  # enough hold every word: all ranked together
-
-
-def _holding_first(found: Found, analysis: _Analysis) -> Found:
-    """``found`` with the entries holding every word first, and how many they are.
-
-    A backend is not sent the common words (gathering._selective), so what it finds for
-    "dog bite right hand" ("Bitten by dog", three codes) need not hold "right" or
-    "hand": taking those as holding every word, entries missing one ("Open bite of
-    right hand") were never looked at.
-    """
-    if not found.unsent:
-        return replace(found, complete=len(found.documents))
-    last = analysis.asked[-1]
-    prefix = last if last in found.unsent and not analysis.corrected else ""
-    unsent = tuple(found.unsent)
-    held = [holds(d, unsent, prefix=prefix) for d in found.documents]
-    holding = [d for d, h in zip(found.documents, held, strict=True) if h]
-    rest = [d for d, h in zip(found.documents, held, strict=True) if not h]
-    return replace(found, documents=holding + rest, complete=len(holding))
-
-
-def _asked_for_first(found: Found, analysis: _Analysis) -> tuple[Found, int]:
-    """``found`` with the entries of a kind the query asks for first
-    (scoring.held_back), and how many they are."""
-    query = analysis.readings[0]
-    back = [held_back(analysis.plan, query, d) for d in found.documents]
-    asked = [d for d, b in zip(found.documents, back, strict=True) if not b]
-    rest = [d for d, b in zip(found.documents, back, strict=True) if b]
-    return replace(found, documents=asked + rest), len(asked)
-
-
-def _holding_more_first(found: Found, first: int, analysis: _Analysis) -> tuple[Found, int]:
-    """``found`` with the entries holding more of the words than any of its ``first``
-    (what the backend found for the rarer words, none holding all) moved among those,
-    and how many the first are now.
-
-    The rarer words are not always the better part of a query: for "I burned my hand on
-    the stove" the backend finds "Contact with hot stove", holding one of the three
-    words, and the burns of the hand, holding two, are among the entries added after.
-    """
-    last = analysis.asked[-1]
-    prefix = last if not analysis.corrected else ""
-    lacking = [missing(d, analysis.asked, prefix=prefix) for d in found.documents]
-    fewest = min(lacking[:first])
-    ahead = [d for d, n in zip(found.documents[first:], lacking[first:], strict=True)
-             if n < fewest]
-    if not ahead:
-        return found, first
-    moved = {d.doc_id for d in ahead}
-    documents = [*found.documents[:first], *ahead,
-                 *(d for d in found.documents[first:] if d.doc_id not in moved)]
-    return replace(found, documents=documents), first + len(ahead)
 
 
 async def _renamed(index: SearchIndex, analysis: _Analysis, names: Names, found: Found) -> Found:
