@@ -252,7 +252,8 @@ class Lexicon:
     def synonyms(
         self, texts: Iterable[str], operation: str | None = None, *, procedure: bool = True
     ) -> list[str]:
-        """Synonyms of every concept whose words all appear in one of the texts.
+        """Synonyms of every concept whose words all appear in one of the texts; of one
+        a text rules out ("without loss of consciousness"), as ruled out ("without loc").
 
         With a PCS ``operation``, concepts naming another operation do not apply; for a
         text that is no ``procedure``, the procedure groups' concepts do not.
@@ -267,12 +268,20 @@ class Lexicon:
                     if concept.procedures and not procedure:
                         continue
                     stated = held | absent if "without" in concept.needed else held
-                    if not concept.needed <= stated:
+                    # Stated only with what the text rules out.
+                    ruled_out = concept.needed <= held | absent and not concept.needed <= held
+                    if not concept.needed <= stated and not ruled_out:
                         continue
                     if operation and (named := concept.needed & self._operations):
                         if not named & done:
                             continue
-                    found.extend(concept.synonyms)
+                    if ruled_out and "without" not in concept.needed:
+                        # Named as absent as the title names it: "without loc" is
+                        # "Concussion without loss of consciousness", and the ranker
+                        # reads it as absent (wording.negated_of), not as "loc".
+                        found.extend(f"without {synonym}" for synonym in concept.synonyms)
+                    else:
+                        found.extend(concept.synonyms)
         return found
 
     def terms(

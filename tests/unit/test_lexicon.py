@@ -65,6 +65,11 @@ def test_concepts_match_what_a_title_states() -> None:
     title = "Age-related osteoporosis without current pathological fracture"
     terms = lexicon.terms("ICD10CM", title)
     assert "thin bones" in terms and "broken" not in terms
+    # ... but named as ruled out, as the title says it, and the ranker reads it so.
+    assert "without broken" in terms
+    concussion = lexicon.terms("ICD10CM", "Concussion without loss of consciousness")
+    assert "without loc" in concussion and "loc" not in concussion
+    assert "loc" in lexicon.terms("ICD10CM", "Concussion with loss of consciousness")
     # Left open: "not specified as acute or chronic" is neither.
     assert "flare" not in lexicon.terms("ICD10CM", "Bronchitis, not specified as acute or chronic")
     # Words, not Porter stems: "prostatitis" is not every prostate.
