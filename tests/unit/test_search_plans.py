@@ -263,3 +263,21 @@ def test_an_external_cause_found_by_the_rarer_words_does_not_go_ahead_of_its_inj
     ]
     assert first([*fall, *fractures], "fell off a ladder and broke my right wrist")[0][:3] \
         == "S62"
+
+
+def test_a_word_cut_short_reads_as_the_word_the_other_words_are_found_with() -> None:
+    """"conc" begins "conception" more often than "concussion"; with "w/o loc" it is the
+    concussion without loss of consciousness, and what is highlighted as asked for."""
+    docs = [
+        *(CodeDocument("ICD10CM", f"O0{i}.9", f"Complication following conception {i}", True,
+                       "code", chapter="15") for i in range(5)),
+        CodeDocument("ICD10CM", "K35.30", "Acute appendicitis with localized peritonitis, "
+                     "without perforation", True, "code"),
+        CodeDocument("ICD10CM", "S06.0X0A", "Concussion without loss of consciousness, "
+                     "initial encounter", True, "code", chapter="19", terms=("without loc",)),
+        CodeDocument("ICD10CM", "S06.0X9A", "Concussion with loss of consciousness, initial "
+                     "encounter", True, "code", chapter="19", terms=("loc",)),
+    ]
+    results = asyncio.run(search(Catalog(WorstOrderIndex(docs)), "conc w/o loc"))  # type: ignore[arg-type]
+    assert results.documents[0].code == "S06.0X0A"
+    assert results.asked == ("concussion", "without", "loc")

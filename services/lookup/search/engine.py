@@ -10,6 +10,7 @@ the live index), stopwords, and which words are worth a backend's time.
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass, replace
 from itertools import combinations
 
@@ -59,6 +60,9 @@ _MAX_PAIRS = 10
 # 0.87 / 0.82 -> 0.89 / 0.84 on tantivy / OpenSearch; 1,000 let in more noise than it
 # found). Shorter queries, most of what people send as they type, keep the page's window.
 _ANY_WINDOW = 600
+# How many of the words a word cut short begins are tried with the query's other words
+# (_completed_in_context), the commonest first.
+_COMPLETIONS = 8
 
 
 @dataclass(frozen=True)
@@ -225,7 +229,8 @@ async def _analyse(catalog: SearchCatalog, index: SearchIndex, plan: QueryPlan) 
     if vocabulary is not None and _needs_vocabulary(typed):
         typed = tuple(part for w in typed for part in vocabulary.split(w))
         last = len(typed) - 1
-        typed = tuple(vocabulary.correct(w, as_prefix=i == last) for i, w in enumerate(typed))
+        read = tuple(vocabulary.correct(w, as_prefix=i == last) for i, w in enumerate(typed))
+        typed = await _completed_in_context(index, plan, typed, read, vocabulary)
     asked = query_words(typed)
     # The last word as typed may be the start of one; corrected, it is whole ("diabetis
     # hyperglyc" is still being typed: "hyperglyc" begins "hyperglycemia").
@@ -255,6 +260,34 @@ async def _analyse(catalog: SearchCatalog, index: SearchIndex, plan: QueryPlan) 
         readings.append(Query.of(levels, spelt=True))
     names = await NAMES.of(catalog, index) if len(asked) > 1 else None
     return _Analysis(plan, asked, wordings, readings, vocabulary, names, corrected)
+
+
+async def _completed_in_context(
+    index: SearchIndex, plan: QueryPlan, typed: tuple[str, ...], read: tuple[str, ...],
+    vocabulary: Vocabulary,
+) -> tuple[str, ...]:
+    """The words as spelling ``read`` them, with each word cut short (read as the
+    commonest word it begins: Vocabulary.correct) read instead as the word it begins
+    that the most entries hold with the query's other words: "conc" alone is most often
+    "conception", but "conc w/o loc" is a concussion without loss of consciousness.
+    Left as read where no entry holds any such word with the others."""
+    cut = [i for i, (t, r) in enumerate(zip(typed, read, strict=True))
+           if r != t and r.startswith(t)]
+    words = list(read)
+    for i in cut:
+        others = query_words(tuple(words[:i] + words[i + 1 :]))
+        if not others:
+            continue
+        choices = vocabulary.completions(typed[i], _COMPLETIONS)
+        counted = await asyncio.gather(*(
+            index.candidates(replace(plan, words=plan_order(retrievable((word, *others))),
+                                     window=1, count=True))
+            for word in choices
+        ))
+        most = max(range(len(choices)), key=lambda k: (counted[k].total, -k))
+        if counted[most].total:
+            words[i] = choices[most]
+    return tuple(words)
 
 
 async def _find(index: SearchIndex, analysis: _Analysis) -> Found:

@@ -208,12 +208,17 @@ class Vocabulary:
     def _completed(self, word: str) -> str:
         """A word cut short, as notes cut them ("tob dep" is tobacco dependence, "exac"
         exacerbation): the commonest word it begins, unless it is a slip of a far
-        commoner word (_unless_rarely_begun). Only the commonest: "conc" is read as
-        "conception", though a note may mean concussion."""
+        commoner word (_unless_rarely_begun). The search engine then reads it in the
+        context of the query's other words (``completions``): "conc" alone is most
+        often "conception", "conc w/o loc" a concussion."""
         kept = self._unless_rarely_begun(word)
         if kept != word:
             return kept
-        return max(self._beginning(word), key=lambda w: (self.counts[w], w))
+        return self.completions(word, 1)[0]
+
+    def completions(self, word: str, most: int) -> list[str]:
+        """The ``most`` commonest words the word begins, commonest first."""
+        return sorted(self._beginning(word), key=lambda w: (-self.counts[w], w))[:most]
 
     def _unless_rarely_begun(self, word: str) -> str:
         """A word known only as the start of words, kept as typed, unless those words are
