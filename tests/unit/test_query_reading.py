@@ -8,6 +8,7 @@ import pytest
 from services.lookup.search.documents import CodeDocument, code_plan
 from services.lookup.search.intent import (
     asks_injury,
+    asks_later,
     asks_pregnancy,
     asks_procedure,
     names_injury,
@@ -284,6 +285,30 @@ def test_a_query_naming_no_pregnancy_prefers_a_condition_to_one_complicating_pre
     documents = [eclampsia, seizure]
     assert _ranked("my son had a seizure", documents)[0] == "R56.9"
     assert _ranked("seizure in pregnancy", documents)[0] == "O15.9"
+
+
+@pytest.mark.parametrize(("query", "later"), [
+    ("old cva w rt hemiplegia", True), ("post op infection", True),
+    ("late effect cva l hemiparesis", True), ("s/p fall", True),
+    ("weakness on one side and the ct showed a stroke", False), ("stroke", False),
+])
+def test_a_query_names_a_time_after_an_event_only_when_it_says_one(
+    query: str, later: bool
+) -> None:
+    assert asks_later(_words(query)) is later
+
+
+def test_what_came_of_an_event_gives_way_unless_a_query_asks_for_a_time_after_it() -> None:
+    """"Hemiplegia ... following cerebral infarction" holds more of the words, and is
+    what is left of a stroke; the query names the stroke itself."""
+    sequela = CodeDocument("ICD10CM", "I69.359", "Hemiplegia and hemiparesis following "
+                           "cerebral infarction affecting unspecified side", True, "code",
+                           chapter="9", terms=("stroke", "weakness one side"))
+    stroke = CodeDocument("ICD10CM", "I63.9", "Cerebral infarction, unspecified", True,
+                          "code", chapter="9", terms=("stroke",))
+    documents = [sequela, stroke]
+    assert _ranked("the ct showed a stroke and weakness", documents)[0] == "I63.9"
+    assert _ranked("old stroke with weakness", documents)[0] == "I69.359"
 
 
 def test_when_something_happened_is_not_required() -> None:

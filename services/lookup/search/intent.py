@@ -40,6 +40,10 @@ wrist") wants the injury first: chapter 20's external causes are coded after it,
 first (names_injury). A bite, a sting or a gunshot names both at once ("Bitten by dog"
 is a cause), so it counts here as a cause only.
 
+A title saying "A following B" (a sequela of a stroke, an infection following a
+procedure) names what came of B; it is held back for a query naming no time after an
+event (asks_later).
+
 Pregnancy, childbirth and the puerperium (chapter 15) are held back in the same way for
 a query naming none of them (asks_pregnancy): their titles often name the condition
 alone ("Eclampsia, unspecified as to time period").
@@ -115,6 +119,13 @@ _PREGNANCY = (
     " oligohydramnios polyhydramnios chorioamnionitis fetal fetus breech lactation"
     " lactating expecting"
 ).split()
+# What names a time after an event: a sequela, a complication, a history. Titles saying
+# "A following B" (search.intent.asks_later) name A as what came of B.
+_LATER = (
+    "after afterwards following post postop postoperative postprocedural status history"
+    " hx old late residual residuals sequela sequelae complication complications since"
+    " prior previous previously recovering"
+).split()
 # The encounter words of a seventh character, which only injuries have.
 _ENCOUNTERS = "encounter initial subsequent sequela sequelae init subs".split()
 # Said of a sensation more often than of an injury (see the module docstring); as
@@ -147,6 +158,12 @@ def _cause_names() -> _Names:
 def _pregnancy_names() -> _Names:
     """Pregnancy and childbirth (_names)."""
     return _names(_PREGNANCY, ())
+
+
+@cache
+def _later_names() -> _Names:
+    """Times after an event (_names)."""
+    return _names(_LATER, ())
 
 
 def _names(kinds: Sequence[str], more: Sequence[str]) -> _Names:
@@ -183,6 +200,13 @@ def asks_pregnancy(words_: Sequence[str]) -> bool:
     ("Eclampsia, unspecified as to time period"), so "my son had a seizure for the
     first time" reached it through "seizure" and "time"."""
     return _named(words_, _pregnancy_names())
+
+
+def asks_later(words_: Sequence[str]) -> bool:
+    """Whether query words name a time after an event ("old cva", "post op", "late
+    effect", "residual"): what a title saying "A following B" means. "sudden weakness on
+    one side and the ct showed a stroke" is the stroke, not hemiplegia following one."""
+    return _named(words_, _later_names())
 
 
 def _named(words_: Sequence[str], names: _Names) -> bool:

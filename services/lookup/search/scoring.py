@@ -31,6 +31,7 @@ from dataclasses import dataclass, field
 from services.lookup.search.documents import CodeDocument
 from services.lookup.search.intent import (
     asks_injury,
+    asks_later,
     asks_pregnancy,
     asks_procedure,
     names_injury,
@@ -76,6 +77,10 @@ _CAUSES_CHAPTER = "20"
 # firmly as an injury for a query naming none.
 _NOT_A_PREGNANCY = 12.0
 _PREGNANCY_CHAPTER = "15"
+# What came of an event ("Hemiplegia and hemiparesis following cerebral infarction") for
+# a query naming no time after one (search.intent.asks_later), as firmly.
+_NOT_LATER = 12.0
+_FOLLOWING = " following "
 _MIN_PREFIX = 3  # a last word this long also matches as the start of a word
 # A reading naming a condition otherwise than typed (search.names) counts this much less:
 # it wins only where it covers more of the query than the words as typed.
@@ -101,6 +106,7 @@ class Query:
     injury: bool = False  # names an injury, its cause or an encounter (search.intent)
     injured: bool = False  # names an injury and its cause (search.intent.names_injury)
     pregnancy: bool = False  # names a pregnancy, childbirth or puerperium (search.intent)
+    later: bool = False  # names a time after an event: a sequela, a history (search.intent)
     # Where a condition is named otherwise than typed (search.names): which words.
     renamed: range = range(0)
     spelt: bool = False  # notation spelt out as titles say it (wording.spinal_levels)
@@ -129,7 +135,8 @@ class Query:
         return cls(
             tuple(stem(w) for w in words_), words_[-1] if ok else "", name,
             asks_procedure(words_), asks_procedure(words_, surely=True), asks_injury(words_),
-            names_injury(words_), asks_pregnancy(words_), renamed, spelt, tuple(words_),
+            names_injury(words_), asks_pregnancy(words_), asks_later(words_), renamed, spelt,
+            tuple(words_),
         )
 
     def completes(self, held: str) -> bool:
@@ -194,9 +201,9 @@ def held_back(plan: QueryPlan, query: Query, doc: CodeDocument) -> bool:
 
 def _held_back(plan: QueryPlan, query: Query, doc: CodeDocument) -> float:
     """How far an entry is held back for being of a kind the query does not ask for
-    (search.intent): a procedure, an injury, a pregnancy; or a condition for a query
-    naming a procedure done ("orif left clavicle fracture" is the reduction, not the
-    fracture), and an external cause for one naming its injury."""
+    (search.intent): a procedure, an injury, a pregnancy, what came of an event; or a
+    condition for a query naming a procedure done ("orif left clavicle fracture" is the
+    reduction, not the fracture), and an external cause for one naming its injury."""
     if plan.key:
         return 0.0
     back = 0.0
@@ -212,6 +219,8 @@ def _held_back(plan: QueryPlan, query: Query, doc: CodeDocument) -> float:
     if (doc.system in _CONDITION_SYSTEMS and doc.chapter == _PREGNANCY_CHAPTER
             and not query.pregnancy):
         back += _NOT_A_PREGNANCY
+    if not query.later and _FOLLOWING in doc.title:
+        back += _NOT_LATER
     return back
 
 
