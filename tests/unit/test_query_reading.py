@@ -311,6 +311,17 @@ def test_what_came_of_an_event_gives_way_unless_a_query_asks_for_a_time_after_it
     assert _ranked("old stroke with weakness", documents)[0] == "I69.359"
 
 
+@pytest.mark.parametrize(("query", "read"), [
+    ("sugar was high but i don't have diabetes", ("sugar", "high", "but")),
+    ("chest pain, denies sob", ("chest", "pain")),
+    ("cough but does not have fever, has wheezing", ("cough", "but", "wheezing")),
+    ("i dont have diabetes", ("dont", "diabetes")),  # nothing else: as typed
+    ("migraine not intractable", ("migraine", "not", "intractable")),  # as titles say it
+])
+def test_what_a_query_denies_is_left_out(query: str, read: tuple[str, ...]) -> None:
+    assert _words(query) == read
+
+
 def test_when_something_happened_is_not_required() -> None:
     assert content_words(("seizure", "first", "time", "today")) == ("seizure", "first")
     assert content_words(("vomiting", "morning")) == ("vomiting",)

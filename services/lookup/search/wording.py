@@ -82,6 +82,13 @@ _NOTATION = (
     # "can't", "don't": one word, as the lexicon spells them ("cant sleep"), not "can t".
     (re.compile(r"(?<=[a-z])n['\u2019]t\b"), "nt"),
 )
+# What a query says is not the case, to the end of its clause: "high blood sugar but i
+# don't have diabetes" is not diabetes, "chest pain, denies sob" not shortness of
+# breath. Not "no" or "not": titles say "not intractable", and "no loc" is "without".
+_DENIED = re.compile(
+    r"\b(?:denies|denied|denying|negative for|never had|(?:do|does|did)(?: not|nt) have)\b"
+    r".*?(?=[,;.]|\bbut\b|$)"
+)
 _ROMAN = {"i": "1", "ii": "2", "iii": "3", "iv": "4", "v": "5"}
 _NUMBERED = frozenset({"type", "stage", "grade", "class", "degree", "phase"})
 # Sides as coders abbreviate them ("fx l wrist", "rt knee pain", "bilat cataracts"):
@@ -92,11 +99,14 @@ _SIDES = {"l": "left", "lt": "left", "r": "right", "rt": "right", "bilat": "bila
 def query_tokens(text: str) -> list[str]:
     """The words of a query, clinical notation spelt out: "w/o" is "without", a roman
     numeral after "type" or "stage" is a number ("type ii" is "type 2"), and a side
-    abbreviated beside other words is the side ("l wrist" is "left wrist")."""
+    abbreviated beside other words is the side ("l wrist" is "left wrist"). What the
+    query denies is left out (_DENIED), unless nothing else is left."""
     folded = fold(text)
     for pattern, replacement in _NOTATION:
         folded = pattern.sub(replacement, folded)
-    tokens = _WORD.findall(folded)
+    tokens = _WORD.findall(_DENIED.sub(" ", folded))
+    if all(t in STOPWORDS for t in tokens):
+        tokens = _WORD.findall(folded)
     sided = len(tokens) > 1
     return [
         _ROMAN[t] if t in _ROMAN and i and tokens[i - 1] in _NUMBERED
