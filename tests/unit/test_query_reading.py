@@ -17,6 +17,7 @@ from services.lookup.search.scoring import Query, rank
 from services.lookup.search.spelling import Vocabulary
 from services.lookup.search.wording import (
     content_words,
+    diagnosis_of,
     negated_of,
     query_tokens,
     query_words,
@@ -101,9 +102,11 @@ _ENCOUNTERS = {
 }
 
 
-def _ranked(text: str, documents: list[CodeDocument]) -> list[str]:
+def _ranked(
+    text: str, documents: list[CodeDocument], stressed: tuple[str, ...] = ()
+) -> list[str]:
     words = _words(text)
-    readings = [Query.of(words, prefix=True, typed=text)]
+    readings = [Query.of(words, prefix=True, typed=text, stressed=stressed)]
     return [d.code for d in rank(code_plan(words), documents, readings)]
 
 
@@ -320,6 +323,36 @@ def test_what_came_of_an_event_gives_way_unless_a_query_asks_for_a_time_after_it
 ])
 def test_what_a_query_denies_is_left_out(query: str, read: tuple[str, ...]) -> None:
     assert _words(query) == read
+
+
+@pytest.mark.parametrize(("query", "named"), [
+    ("coughing at night and the doctor said it's croup", ("croup",)),
+    ("long time smoker diagnosed with emphysema", ("emphysema",)),
+    ("weakness on one side and the ct showed a stroke, now better", ("stroke",)),
+    ("my toe is red and hot", ()),
+])
+def test_the_diagnosis_a_query_says_was_made_is_read(
+    query: str, named: tuple[str, ...]
+) -> None:
+    assert diagnosis_of(query) == named
+
+
+def test_the_diagnosis_made_counts_more_than_the_signs_that_led_to_it() -> None:
+    """Both entries hold two of the words; the diagnosis named is the code, and among
+    its entries the one holding the query's details too ("right big toe")."""
+    cough = CodeDocument("ICD10CM", "R05.9", "Cough, unspecified", True, "code",
+                         terms=("cough NOS", "dry cough", "hacking cough"))
+    croup = CodeDocument("ICD10CM", "J05.0", "Acute obstructive laryngitis [croup]", True,
+                         "code", terms=("croup", "loss of voice"))
+    query = "a bad cough at night and the doctor said its croup"
+    named = diagnosis_of(query)
+    assert _ranked(query, [cough, croup], stressed=named)[0] == "J05.0"
+    gout = CodeDocument("ICD10CM", "M10.9", "Gout, unspecified", True, "code")
+    toe = CodeDocument("ICD10CM", "M10.071", "Idiopathic gout, right ankle and foot", True,
+                       "code", terms=("big toe", "r"))
+    query = "my right big toe is swollen and the doctor said its gout"
+    named = diagnosis_of(query)
+    assert _ranked(query, [gout, toe], stressed=named)[0] == "M10.071"
 
 
 def test_when_something_happened_is_not_required() -> None:

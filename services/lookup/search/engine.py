@@ -33,7 +33,12 @@ from services.lookup.search.precedence import (
 )
 from services.lookup.search.scoring import Query, rank, renamed_match
 from services.lookup.search.spelling import MAX_CORRECTED, MIN_TRUNCATED, Vocabulary
-from services.lookup.search.wording import content_words, query_words, spinal_levels
+from services.lookup.search.wording import (
+    content_words,
+    diagnosis_of,
+    query_words,
+    spinal_levels,
+)
 from services.shared.search.cache import SearchCache
 from services.shared.search.model import (
     QueryPlan,
@@ -148,12 +153,13 @@ async def search(
     async def answer(index: SearchIndex) -> Results:
         if listed:
             return await _listed(catalog, index, listed, offset, limit)
-        return await _search(catalog, index, plan, offset, limit)
+        return await _search(catalog, index, plan, offset, limit, diagnosis)
 
+    diagnosis = diagnosis_of(text)
     if cache is None:
         return await answer(await catalog.live())
     index = await cache.live(catalog)
-    key = (index.name, listed or plan, offset, limit)
+    key = (index.name, listed or plan, diagnosis, offset, limit)
     if (cached := cache.get(key)) is not None:
         return cached
     epoch = cache.epoch
@@ -196,13 +202,15 @@ async def _listed(
 
 
 async def _search(
-    catalog: SearchCatalog, index: SearchIndex, plan: QueryPlan, offset: int, limit: int
+    catalog: SearchCatalog, index: SearchIndex, plan: QueryPlan, offset: int, limit: int,
+    diagnosis: tuple[str, ...] = (),
 ) -> Results:
-    analysis = await _analyse(catalog, index, plan)
+    analysis = await _analyse(catalog, index, plan, diagnosis)
     found = await _find(index, analysis)
     if plan.key and not any(d.compact.startswith(plan.key) for d in found.documents):
         if (other := mended(plan.key)) is not None:
-            return await _search(catalog, index, replace(plan, key=other), offset, limit)
+            return await _search(catalog, index, replace(plan, key=other), offset, limit,
+                                 diagnosis)
     # Entries holding every word, when listed first, are ranked by the words as typed:
     # other names of a condition are for finding what they do not hold.
     complete = found.complete
@@ -217,9 +225,13 @@ async def _search(
     return Results(ranked[offset : offset + limit], total, analysis.asked)
 
 
-async def _analyse(catalog: SearchCatalog, index: SearchIndex, plan: QueryPlan) -> _Analysis:
+async def _analyse(
+    catalog: SearchCatalog, index: SearchIndex, plan: QueryPlan, diagnosis: tuple[str, ...] = ()
+) -> _Analysis:
     """Correct misspelt words against the index's vocabulary, drop stopwords, and read
-    irregular plurals also as singular, and spinal levels also as titles say them.
+    irregular plurals also as singular, and spinal levels also as titles say them. The
+    ``diagnosis`` a query says was made (wording.diagnosis_of) is also searched alone,
+    and its words count more in the ranking.
     Filler ("feel", "day", "think") is also left out of one wording, so an entry need not
     hold it; the ranker still counts it where an entry says it ("heart stopped")."""
     typed = plan.words
@@ -251,8 +263,14 @@ async def _analyse(catalog: SearchCatalog, index: SearchIndex, plan: QueryPlan) 
             spoken.append(adjectival)
     if (content := content_words(asked)) != asked:  # also without the filler
         wordings.append(content)
+    named: tuple[str, ...] = ()
+    if vocabulary is not None and diagnosis:  # "... and the ct showed a stroke"
+        named = tuple(vocabulary.correct(w) for w in diagnosis)
+        if named != asked:  # found as well, where the signs strewn in the query are not
+            wordings.append(named)
     readings = [
-        Query.of(w, prefix=not corrected and i == 0, typed=" ".join(typed) if i == 0 else "")
+        Query.of(w, prefix=not corrected and i == 0, typed=" ".join(typed) if i == 0 else "",
+                 stressed=named)
         for i, w in enumerate(spoken)
     ]
     for levels in spinal_levels(asked):  # "l5": "fifth lumbar vertebra"

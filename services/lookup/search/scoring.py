@@ -7,7 +7,9 @@ distributed search answer alike.
 Ranking rewards, in order of weight:
 
 1. the code typed (exactly, then as a prefix: "I25.1" lists I25.1 itself first);
-2. covering every query word somewhere in the entry (title or searchable terms);
+2. covering every query word somewhere in the entry (title or searchable terms), the
+   words of a diagnosis the query says was made counting more ("... and the doctor said
+   it's croup");
 3. one text of the entry, its title or one of its terms, naming what was asked with
    the fewest details left over: "stroke" is I63.9 because its inclusion term is
    "Stroke NOS", not "Family history of stroke";
@@ -88,6 +90,9 @@ _RENAMED = 6.0
 # So does a reading with notation spelt out ("l5": "fifth lumbar vertebra"): where the
 # words as typed are all found ("t5 t6": "fracture of T5-T6 vertebra"), they win.
 _SPELT = 3.0
+# How much more a word of the diagnosis a query says was made counts in its coverage
+# ("... and the ct showed a stroke": the stroke, not the weakness on one side).
+_STRESS = 2.0
 _COMBINATION = re.compile(r"\b(?:with|due to)\b", re.IGNORECASE)
 
 
@@ -110,6 +115,9 @@ class Query:
     # Where a condition is named otherwise than typed (search.names): which words.
     renamed: range = range(0)
     spelt: bool = False  # notation spelt out as titles say it (wording.spinal_levels)
+    # Which words name the diagnosis the query says was made (wording.diagnosis_of): they
+    # count more in its coverage than the signs that led to it.
+    stress: frozenset[int] = frozenset()
     said: tuple[str, ...] = ()  # the words of ``stems`` as typed (folded)
     # How each text reads for this query: texts recur across candidates.
     _read: dict[str, _Read] = field(default_factory=dict, compare=False, repr=False)
@@ -128,7 +136,7 @@ class Query:
     @classmethod
     def of(
         cls, words_: Sequence[str], *, prefix: bool = False, typed: str = "",
-        renamed: range = range(0), spelt: bool = False,
+        renamed: range = range(0), spelt: bool = False, stressed: tuple[str, ...] = (),
     ) -> Query:
         ok = prefix and bool(words_) and len(words_[-1]) >= _MIN_PREFIX
         name = name_key(typed or " ".join(words_))
@@ -136,7 +144,7 @@ class Query:
             tuple(stem(w) for w in words_), words_[-1] if ok else "", name,
             asks_procedure(words_), asks_procedure(words_, surely=True), asks_injury(words_),
             names_injury(words_), asks_pregnancy(words_), asks_later(words_), renamed, spelt,
-            tuple(words_),
+            frozenset(i for i, w in enumerate(words_) if w in stressed), tuple(words_),
         )
 
     def completes(self, held: str) -> bool:
@@ -336,8 +344,11 @@ def _words_score(query: Query, doc: CodeDocument) -> float:
         return 0.0
     found_all, minus_extras, _, is_title = best
     coverage = len(covered) - (1.0 - _COMPLETED if n - 1 in covered and completed_only else 0.0)
+    stress = query.stress
+    if stress:  # each word of the diagnosis made counts as 1 + _STRESS words
+        coverage += _STRESS * len(covered & stress)
     return (
-        _COVERED * coverage / n
+        _COVERED * coverage / (n + _STRESS * len(stress))
         + _ONE_TEXT * found_all / n
         + (_PHRASE if phrase else 0.0)
         + (_EXACT if exact else 0.0)

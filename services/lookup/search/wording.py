@@ -89,6 +89,12 @@ _DENIED = re.compile(
     r"\b(?:denies|denied|denying|negative for|never had|(?:do|does|did)(?: not|nt) have)\b"
     r".*?(?=[,;.]|\bbut\b|$)"
 )
+# Where a query says which diagnosis was made (diagnosis_of).
+_DIAGNOSED = re.compile(
+    r"\b(?:diagnosed (?:with|as)|diagnosis of|dx (?:of|with)|confirmed|showed|shows"
+    r"|(?:said|says|told me|thinks) (?:it(?:'|\u2019)?s|it is|it was|(?:i|he|she|we|they)"
+    r" (?:have|has|had)))\b(.*?)(?=[,;.]|\b(?:but|and)\b|$)"
+)
 _ROMAN = {"i": "1", "ii": "2", "iii": "3", "iv": "4", "v": "5"}
 _NUMBERED = frozenset({"type", "stage", "grade", "class", "degree", "phase"})
 # Sides as coders abbreviate them ("fx l wrist", "rt knee pain", "bilat cataracts"):
@@ -162,6 +168,18 @@ def matched_spans(text: str, asked: tuple[str, ...]) -> tuple[tuple[int, int], .
         if stem(token) in wanted or token.startswith(last):
             spans.append((match.start(), match.end()))
     return tuple(spans)
+
+
+def diagnosis_of(text: str) -> tuple[str, ...]:
+    """The words of the diagnosis a query says was made, to the end of its clause
+    ("coughing up green mucus and the doctor said it's bronchitis", "the ct showed a
+    stroke", "diagnosed with emphysema"); none if it says none. A code is for the
+    diagnosis, not for the signs and symptoms that led to it (ICD-10-CM's guidelines)."""
+    made = _DIAGNOSED.search(fold(text))
+    if made is None:
+        return ()
+    named = query_words(tuple(query_tokens(made.group(1))))
+    return () if all(w in STOPWORDS for w in named) else named
 
 
 def query_words(tokens: tuple[str, ...]) -> tuple[str, ...]:
