@@ -155,6 +155,9 @@ def test_abbreviated_sides_are_spelt_out_beside_other_words() -> None:
     assert query_tokens("fx l wrist") == ["fx", "left", "wrist"]
     assert query_tokens("rt knee pain") == ["right", "knee", "pain"]
     assert query_tokens("bilat cataracts") == ["bilateral", "cataracts"]
+    assert query_tokens("dry amd os") == ["dry", "amd", "left"]  # oculus sinister
+    assert query_tokens("poag ou") == ["poag", "bilateral"]  # oculus uterque
+    assert query_tokens("od on heroin") == ["od", "on", "heroin"]  # an overdose too
     assert query_tokens("r") == ["r"]  # alone it is not a side
     assert query_tokens("s/p colostomy") == ["status", "post", "colostomy"]
 
@@ -167,6 +170,7 @@ VOCABULARY = Vocabulary([
 
 def test_letters_run_into_a_number_split_when_only_the_letters_are_known() -> None:
     assert VOCABULARY.split("ckd3") == ("ckd", "3")
+    assert VOCABULARY.split("ckd3a") == ("ckd", "3a")  # a stage's letter too
     assert VOCABULARY.split("dm2") == ("dm2",)  # known as it is
     assert VOCABULARY.split("xyz3") == ("xyz3",)  # nothing known to split into
 

@@ -281,3 +281,13 @@ def test_a_word_cut_short_reads_as_the_word_the_other_words_are_found_with() -> 
     results = asyncio.run(search(Catalog(WorstOrderIndex(docs)), "conc w/o loc"))  # type: ignore[arg-type]
     assert results.documents[0].code == "S06.0X0A"
     assert results.asked == ("concussion", "without", "loc")
+
+
+def test_a_stage_run_into_its_letters_is_read_as_two_words() -> None:
+    docs = [
+        CodeDocument("ICD10CM", "N18.31", "Chronic kidney disease, stage 3a", True, "code",
+                     terms=("ckd",)),
+        CodeDocument("ICD10CM", "N18.32", "Chronic kidney disease, stage 3b", True, "code",
+                     terms=("ckd",)),
+    ]
+    assert first(docs, "ckd3b") == ["N18.32"]

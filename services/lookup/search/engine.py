@@ -32,7 +32,7 @@ from services.lookup.search.precedence import (
     holding_more_first,
 )
 from services.lookup.search.scoring import Query, rank, renamed_match
-from services.lookup.search.spelling import MAX_CORRECTED, MIN_TRUNCATED, Vocabulary
+from services.lookup.search.spelling import MAX_CORRECTED, MIN_TRUNCATED, Vocabulary, joined
 from services.lookup.search.wording import (
     content_words,
     diagnosis_of,
@@ -112,13 +112,10 @@ async def warm(catalog: SearchCatalog) -> None:
 
 def _needs_vocabulary(words: tuple[str, ...]) -> bool:
     return any(
-        (MIN_TRUNCATED <= len(w) <= MAX_CORRECTED and w.isalpha()) or _joined(w) for w in words
+        (MIN_TRUNCATED <= len(w) <= MAX_CORRECTED and w.isalpha()) or joined(w) for w in words
     )
 
 
-def _joined(word: str) -> bool:
-    """Letters run into a number ("ckd3"): maybe two words (Vocabulary.split)."""
-    return word[:2].isalpha() and word[-1].isdigit() and not word.isdigit()
 
 
 async def search(

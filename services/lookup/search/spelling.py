@@ -31,7 +31,7 @@ MAX_CORRECTED = 40
 _CUTOFF = 75.0
 _CUTOFF_OTHER_INITIAL = 85.0  # a first letter mistyped too is rarer: be surer
 
-_JOINED = re.compile(r"([a-z]{2,})(\d{1,2})")  # "ckd3", "stage3"
+_JOINED = re.compile(r"([a-z]{2,})(\d{1,2}[a-z]?)")  # "ckd3", "stage3", "ckd3a"
 # A word titles write with hyphens ("Pre-existing", "non-ST elevation"): typed as one.
 _HYPHENATED = re.compile(r"[a-z]+(?:-[a-z]+)+")
 # Noun endings and the adjective endings made of them (Vocabulary.adjective).
@@ -42,6 +42,11 @@ _OUTNUMBERED = 10
 # English's regular endings: a word made of an indexed word's root and one of them is
 # spelt right ("fainted" beside "fainting"), whatever a commoner word near it.
 _ENDINGS = ("ing", "ed", "es", "s", "d", "ly", "er", "ers")
+
+
+def joined(word: str) -> bool:
+    """Letters run into a number ("ckd3", "ckd3a"): maybe two words (Vocabulary.split)."""
+    return _JOINED.fullmatch(word) is not None
 
 
 def _max_edits(word: str) -> int:
@@ -111,10 +116,10 @@ class Vocabulary:
         ("preexisting" is "pre existing")."""
         if (parts := self._hyphenated.get(word)) is not None and not self.knows(word):
             return parts
-        joined = _JOINED.fullmatch(word)
-        if joined is None or self.knows(word) or not self.knows(joined.group(1)):
+        run = _JOINED.fullmatch(word)
+        if run is None or self.knows(word) or not self.knows(run.group(1)):
             return (word,)
-        return joined.group(1), joined.group(2)
+        return run.group(1), run.group(2)
 
     def adjective(self, word: str) -> str:
         """The adjective the index uses for a noun of Latin or Greek form, when it knows

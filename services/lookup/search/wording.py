@@ -97,9 +97,11 @@ _DIAGNOSED = re.compile(
 )
 _ROMAN = {"i": "1", "ii": "2", "iii": "3", "iv": "4", "v": "5"}
 _NUMBERED = frozenset({"type", "stage", "grade", "class", "degree", "phase"})
-# Sides as coders abbreviate them ("fx l wrist", "rt knee pain", "bilat cataracts"):
+# Sides as coders abbreviate them ("fx l wrist", "rt knee pain", "bilat cataracts"), and
+# eyes as ophthalmology does ("os" the left, "ou" both; not "od", also an overdose):
 # spelt out beside other words, since titles and PCS body parts say "left" and "right".
-_SIDES = {"l": "left", "lt": "left", "r": "right", "rt": "right", "bilat": "bilateral"}
+_SIDES = {"l": "left", "lt": "left", "r": "right", "rt": "right", "bilat": "bilateral",
+          "os": "left", "ou": "bilateral"}
 
 
 def query_tokens(text: str) -> list[str]:
