@@ -25,6 +25,7 @@ from services.lookup.search.gathering import (
     retrieve,
     union_found,
 )
+from services.lookup.search.intent import asks_procedure
 from services.lookup.search.names import Names
 from services.lookup.search.precedence import (
     asked_for_first,
@@ -261,7 +262,9 @@ async def _analyse(
     if (content := content_words(asked)) != asked:  # also without the filler
         wordings.append(content)
     named: tuple[str, ...] = ()
-    if vocabulary is not None and diagnosis:  # "... and the ct showed a stroke"
+    # "... and the ct showed a stroke"; not for a procedure ("reduction of dislocated
+    # shoulder" is the reduction).
+    if vocabulary is not None and diagnosis and not asks_procedure(asked, surely=True):
         named = tuple(vocabulary.correct(w) for w in diagnosis)
         if named != asked:  # found as well, where the signs strewn in the query are not
             wordings.append(named)

@@ -95,6 +95,14 @@ _DIAGNOSED = re.compile(
     r"|(?:said|says|told me|thinks) (?:it(?:'|\u2019)?s|it is|it was|(?:i|he|she|we|they)"
     r" (?:have|has|had)))\b(.*?)(?=[,;.]|\b(?:but|and)\b|$)"
 )
+# Or the injury it says was suffered, the injury word with it ("fell at home and broke
+# his left hip", "twisted my ankle playing basketball"), to where how and where it
+# happened begin.
+_INJURED = re.compile(
+    r"\b((?:broke|broken|fractured|sprained|twisted|dislocated|tore|torn|sliced|cut|"
+    r"burned|burnt|bruised|injured)\b.*?)"
+    r"(?=[,;.]|\b(?:but|and|while|when|after|playing|at|from|with|on|in|by|doing)\b|$)"
+)
 _ROMAN = {"i": "1", "ii": "2", "iii": "3", "iv": "4", "v": "5"}
 _NUMBERED = frozenset({"type", "stage", "grade", "class", "degree", "phase"})
 # Sides as coders abbreviate them ("fx l wrist", "rt knee pain", "bilat cataracts"), and
@@ -175,13 +183,18 @@ def matched_spans(text: str, asked: tuple[str, ...]) -> tuple[tuple[int, int], .
 def diagnosis_of(text: str) -> tuple[str, ...]:
     """The words of the diagnosis a query says was made, to the end of its clause
     ("coughing up green mucus and the doctor said it's bronchitis", "the ct showed a
-    stroke", "diagnosed with emphysema"); none if it says none. A code is for the
-    diagnosis, not for the signs and symptoms that led to it (ICD-10-CM's guidelines)."""
-    made = _DIAGNOSED.search(fold(text))
-    if made is None:
-        return ()
-    named = query_words(tuple(query_tokens(made.group(1))))
-    return () if all(w in STOPWORDS for w in named) else named
+    stroke", "diagnosed with emphysema"), or of the injury it says was suffered ("fell
+    at the nursing home and broke his left hip"); none if it says neither. A code is for
+    the diagnosis, not for the signs and symptoms that led to it (ICD-10-CM's
+    guidelines), and for the injury before how or where it happened."""
+    folded = fold(text)
+    if (made := _DIAGNOSED.search(folded)) is not None:
+        named = query_words(tuple(query_tokens(made.group(1))))
+        return () if all(w in STOPWORDS for w in named) else named
+    if (made := _INJURED.search(folded)) is not None:
+        named = query_words(tuple(query_tokens(made.group(1))))
+        return named if len(named) > 1 else ()  # the injury and what it was done to
+    return ()
 
 
 def query_words(tokens: tuple[str, ...]) -> tuple[str, ...]:
