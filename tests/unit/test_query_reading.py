@@ -334,6 +334,7 @@ def test_what_a_query_denies_is_left_out(query: str, read: tuple[str, ...]) -> N
     ("long time smoker diagnosed with emphysema", ("emphysema",)),
     ("weakness on one side and the ct showed a stroke, now better", ("stroke",)),
     ("my toe is red and hot", ()),
+    ("tested positive for covid, fever and cough", ("covid",)),
     # An injury: the injury word and what it was done to, not how or where it happened.
     ("dad fell at the nursing home and broke his left hip", ("broke", "left", "hip")),
     ("twisted my right ankle playing basketball", ("twisted", "right", "ankle")),

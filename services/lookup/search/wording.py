@@ -92,6 +92,7 @@ _DENIED = re.compile(
 # Where a query says which diagnosis was made (diagnosis_of).
 _DIAGNOSED = re.compile(
     r"\b(?:diagnosed (?:with|as)|diagnosis of|dx (?:of|with)|confirmed|showed|shows"
+    r"|found to have|positive for"
     r"|(?:said|says|told me|thinks) (?:it(?:'|\u2019)?s|it is|it was|(?:i|he|she|we|they)"
     r" (?:have|has|had)))\b(.*?)(?=[,;.]|\b(?:but|and)\b|$)"
 )
