@@ -88,7 +88,7 @@ class _Analysis:
 
     plan: QueryPlan  # as typed (filters, code, window)
     asked: tuple[str, ...]  # the words, spelling corrected, stopwords dropped
-    wordings: list[tuple[str, ...]]  # asked, and its singular when that differs
+    wordings: list[tuple[str, ...]]  # asked, and other wordings of it (_analyse)
     readings: list[Query]  # the wordings as the ranker reads them
     vocabulary: Vocabulary | None
     names: Names | None  # other names of conditions (search.names), for a relaxed search
@@ -115,8 +115,6 @@ def _needs_vocabulary(words: tuple[str, ...]) -> bool:
     return any(
         (MIN_TRUNCATED <= len(w) <= MAX_CORRECTED and w.isalpha()) or joined(w) for w in words
     )
-
-
 
 
 async def search(
@@ -147,13 +145,13 @@ async def search(
                    window=window, count=count)
     if not listed and not plan.words and not plan.key:
         return Results([], 0)
+    diagnosis = diagnosis_of(text)
 
     async def answer(index: SearchIndex) -> Results:
         if listed:
             return await _listed(catalog, index, listed, offset, limit)
         return await _search(catalog, index, plan, offset, limit, diagnosis)
 
-    diagnosis = diagnosis_of(text)
     if cache is None:
         return await answer(await catalog.live())
     index = await cache.live(catalog)
@@ -227,7 +225,8 @@ async def _analyse(
     catalog: SearchCatalog, index: SearchIndex, plan: QueryPlan, diagnosis: tuple[str, ...] = ()
 ) -> _Analysis:
     """Correct misspelt words against the index's vocabulary, drop stopwords, and read
-    irregular plurals also as singular, and spinal levels also as titles say them. The
+    irregular forms also as their base ("feet", "bitten"), and spinal levels also as
+    titles say them. The
     ``diagnosis`` a query says was made (wording.diagnosis_of) is also searched alone,
     and its words count more in the ranking.
     Filler ("feel", "day", "think") is also left out of one wording, so an entry need not
@@ -246,10 +245,10 @@ async def _analyse(
     # hyperglyc" is still being typed: "hyperglyc" begins "hyperglycemia").
     corrected = typed[-1:] != plan.words[-1:]
     wordings, spoken = [asked], [asked]
-    singular = tuple(IRREGULAR.get(w, w) for w in asked)
-    if singular != asked:  # indexes hold "flat foot" and "swollen feet" alike
-        wordings.append(singular)
-        spoken.append(singular)
+    base = tuple(IRREGULAR.get(w, w) for w in asked)
+    if base != asked:  # indexes hold "flat foot" and "swollen feet" alike
+        wordings.append(base)
+        spoken.append(base)
     if "both" in asked:  # "both eyes": titles say "bilateral" (and a few "both eyes")
         bilateral = tuple("bilateral" if w == "both" else w for w in asked)
         wordings.append(bilateral)
