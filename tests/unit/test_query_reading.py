@@ -65,7 +65,8 @@ def test_a_procedure_is_named_surely_only_by_operations_and_surgical_words(
     "broke my wrist", "hip fx subsequent", "burns on my arm", "car accident",
     "fell off a ladder", "dog bite", "sprained ankle",
     # Names the lexicon gives injuries: one word, or more.
-    "gsw abdomen", "fb eye", "jammed finger", "road rash on my knee",
+    "gsw abdomen", "fb eye", "jammed finger", "road rash on my knee", "attacked by a dog",
+    "bitten on the leg",
 ])
 def test_a_query_naming_an_injury_its_cause_or_an_encounter_asks_for_one(query: str) -> None:
     assert asks_injury(_words(query))
@@ -74,6 +75,8 @@ def test_a_query_naming_an_injury_its_cause_or_an_encounter_asks_for_one(query: 
 @pytest.mark.parametrize("query", [
     "there is a rash on my arms that itches a lot", "burning in my chest after i eat",
     "my knee gives out when i walk", "left arm pain", "burning feet",
+    # A word stemmed like a name the lexicon gives an injury ("attacked", an assault).
+    "heart attack", "panic attacks",
 ])
 def test_a_query_naming_no_injury_does_not(query: str) -> None:
     assert not asks_injury(_words(query))
@@ -277,6 +280,7 @@ def test_an_external_cause_comes_after_the_injury_a_query_also_names() -> None:
     ("32 weeks pregnant with high blood pressure", True), ("preeclampsia", True),
     ("vomiting in the first trimester", True), ("my son had a seizure", False),
     ("threw up blood this morning", False),
+    ("school nurse found lice", False),  # not "nursing", a name of lactation
 ])
 def test_a_query_names_a_pregnancy_only_when_it_says_one(query: str, pregnant: bool) -> None:
     assert asks_pregnancy(_words(query)) is pregnant

@@ -57,7 +57,7 @@ from functools import cache
 
 from services.lookup.lexicon import default_lexicon
 from services.lookup.search.wording import STOPWORDS
-from services.shared.search.text import stem, words
+from services.shared.search.text import IRREGULAR, fold, stem, words
 
 _ENDINGS = re.compile(
     r"[a-z]{2,}(?:ectomy|otomy|ostomy|tomy|plasty|scopy|scopic|pexy|desis|rrhaphy|centesis"
@@ -133,7 +133,7 @@ _ENCOUNTERS = "encounter initial subsequent sequela sequelae init subs".split()
 _SENSATIONS = frozenset({"burning"})
 
 
-_Names = tuple[frozenset[str], dict[str, tuple[tuple[str, ...], ...]]]
+_Names = tuple[frozenset[str], frozenset[str], dict[str, tuple[tuple[str, ...], ...]]]
 
 
 @cache
@@ -167,16 +167,19 @@ def _later_names() -> _Names:
 
 
 def _names(kinds: Sequence[str], more: Sequence[str]) -> _Names:
-    """The stems of the words and of the lexicon's one-word names for them ("fx",
-    "gsw", "shiner"); and its names of more words, as query words ("jammed finger",
-    "road rash", "hit head"), by their first word: a query is read for every search."""
+    """The stems of the words; the lexicon's one-word names for them as written ("fx",
+    "gsw", "shiner"; "bitten" as "bite") and not by stem, as "attacked", a name of an
+    assault, stems like the "attack" of "heart attack"; and its names of more words, as
+    query words ("jammed finger", "road rash", "hit head"), by their first word: a query
+    is read for every search."""
     named = default_lexicon().names_needing(kinds)
-    single = frozenset(stem(w) for w in (*kinds, *more, *named) if " " not in w)
+    single = frozenset(stem(w) for w in (*kinds, *more))
+    exact = frozenset(fold(n) for n in named if " " not in n)
     phrases = {tuple(w for w in words(n) if w not in STOPWORDS) for n in named if " " in n}
     by_first: dict[str, list[tuple[str, ...]]] = {}
     for phrase in sorted(p for p in phrases if len(p) > 1):
         by_first.setdefault(phrase[0], []).append(phrase)
-    return single, {first: tuple(found) for first, found in by_first.items()}
+    return single, exact, {first: tuple(found) for first, found in by_first.items()}
 
 
 def asks_injury(words_: Sequence[str]) -> bool:
@@ -210,8 +213,9 @@ def asks_later(words_: Sequence[str]) -> bool:
 
 
 def _named(words_: Sequence[str], names: _Names) -> bool:
-    single, phrases = names
-    if any(w not in _SENSATIONS and stem(w) in single for w in words_):
+    single, exact, phrases = names
+    if any(w not in _SENSATIONS and (stem(w) in single or IRREGULAR.get(w, w) in exact)
+           for w in words_):
         return True
     said = tuple(words_)
     return any(
