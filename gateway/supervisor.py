@@ -62,32 +62,55 @@ def _follow(parent: int) -> None:
 _PR_SET_PDEATHSIG = 1
 
 
-class Supervisor:
-    """Forks ``count`` serving processes that share ``sockets``; keeps ``count`` running
-    until SIGTERM or SIGINT, then stops them (SIGTERM: uvicorn finishes what it serves)
-    and waits for them."""
+def listening(host: str, port: int, count: int) -> list[socket.socket]:
+    """``count`` sockets listening on one address, one per serving process.
 
-    def __init__(self, config: uvicorn.Config, sockets: list[socket.socket], count: int) -> None:
+    Each process accepts from its own (SO_REUSEPORT), and the kernel spreads new
+    connections over them. From one shared socket, whichever process woke first took
+    every connection of a burst: under 16 clients' keep-alive connections, one process
+    served them all while the other idled (bench/throughput.py: 110 req/s, one core).
+    """
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sockets: list[socket.socket] = []
+    for _ in range(count):
+        sock = socket.socket(family, socket.SOCK_STREAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+        sock.bind((host, port))
+        port = sock.getsockname()[1]  # port 0: the one the first was given, for all
+        sock.listen(2048)
+        sock.set_inheritable(True)
+        sockets.append(sock)
+    return sockets
+
+
+class Supervisor:
+    """Forks a serving process for each of ``sockets`` (``listening``); keeps one on
+    each running until SIGTERM or SIGINT, then stops them (SIGTERM: uvicorn finishes
+    what it serves) and waits for them."""
+
+    def __init__(self, config: uvicorn.Config, sockets: list[socket.socket]) -> None:
         self.config = config
         self.sockets = sockets
-        self.count = count
-        self.children: dict[int, float] = {}  # pid -> when it started (monotonic)
+        # pid -> when it started (monotonic) and the socket it accepts from
+        self.children: dict[int, tuple[float, socket.socket]] = {}
         self.stopping = False
         self.exit_code = 0
 
     def run(self) -> int:
         signal.signal(signal.SIGTERM, self._stop)
         signal.signal(signal.SIGINT, self._stop)
-        for _ in range(self.count):
-            self._fork()
+        for sock in self.sockets:
+            self._fork(sock)
         while self.children:
             try:
                 pid, status = os.wait()
             except ChildProcessError:  # none left (every one was waited for)
                 break
-            started = self.children.pop(pid, None)
-            if started is None or self.stopping:
+            child = self.children.pop(pid, None)
+            if child is None or self.stopping:
                 continue
+            started, sock = child
             code = os.waitstatus_to_exitcode(status)
             if code == STARTUP_FAILURE:  # the app cannot start: it would fail again
                 log.error("serving process %d could not start (see its log above): "
@@ -99,10 +122,10 @@ class Supervisor:
             if (lived := time.monotonic() - started) < _SETTLE:
                 time.sleep(_SETTLE - lived)
             if not self.stopping:
-                self._fork()
+                self._fork(sock)
         return self.exit_code
 
-    def _fork(self) -> None:
+    def _fork(self, sock: socket.socket) -> None:
         parent = os.getpid()
         pid = os.fork()
         if pid == 0:  # the serving process
@@ -111,7 +134,7 @@ class Supervisor:
                 signal.signal(signal.SIGTERM, signal.SIG_DFL)  # uvicorn installs its own
                 signal.signal(signal.SIGINT, signal.SIG_DFL)
                 _follow(parent)
-                uvicorn.Server(self.config).run(sockets=self.sockets)
+                uvicorn.Server(self.config).run(sockets=[sock])
             except SystemExit as exit_:
                 code = exit_.code if isinstance(exit_.code, int) else 1
             except BaseException:
@@ -120,7 +143,7 @@ class Supervisor:
             finally:
                 logging.shutdown()
                 os._exit(code)
-        self.children[pid] = time.monotonic()
+        self.children[pid] = (time.monotonic(), sock)
 
     def _stop(self, signum: int, frame: FrameType | None) -> None:
         self.stopping = True
@@ -146,8 +169,8 @@ def main() -> None:
     gc.freeze()
     config = uvicorn.Config("gateway.app:serving_app", factory=True, host=settings.host,
                             port=settings.port, log_config=None)
-    sockets = [config.bind_socket()]
-    sys.exit(Supervisor(config, sockets, worker_count(settings)).run())
+    sockets = listening(settings.host, settings.port, worker_count(settings))
+    sys.exit(Supervisor(config, sockets).run())
 
 
 if __name__ == "__main__":
