@@ -76,7 +76,14 @@ def listening(host: str, port: int, count: int) -> list[socket.socket]:
         sock = socket.socket(family, socket.SOCK_STREAM)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
-        sock.bind((host, port))
+        try:
+            sock.bind((host, port))
+        except OSError as error:
+            sock.close()
+            for made in sockets:
+                made.close()
+            raise SystemExit(f"cannot listen on {host}:{port} ({error.strerror}): another "
+                             "server may hold the port; stop it or set PORT") from error
         port = sock.getsockname()[1]  # port 0: the one the first was given, for all
         sock.listen(2048)
         sock.set_inheritable(True)

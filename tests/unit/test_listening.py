@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import socket
 
+import pytest
+
 from gateway.supervisor import listening
 
 
@@ -36,3 +38,14 @@ def test_each_serving_process_accepts_its_share_of_the_connections() -> None:
     finally:
         for sock in (*clients, *sockets):
             sock.close()
+
+
+def test_a_port_another_server_holds_is_refused_with_what_to_do() -> None:
+    taken = socket.socket()
+    taken.bind(("127.0.0.1", 0))
+    taken.listen()
+    try:
+        with pytest.raises(SystemExit, match="stop it or set PORT"):
+            listening("127.0.0.1", taken.getsockname()[1], 2)
+    finally:
+        taken.close()
