@@ -34,20 +34,23 @@ def holding_first(found: Found, asked: tuple[str, ...], corrected: bool) -> Foun
     last = asked[-1]
     prefix = last if last in found.unsent and not corrected else ""
     unsent = tuple(found.unsent)
-    held = [holds(d, unsent, prefix=prefix) for d in found.documents]
-    holding = [d for d, h in zip(found.documents, held, strict=True) if h]
-    rest = [d for d, h in zip(found.documents, held, strict=True) if not h]
-    return replace(found, documents=holding + rest, complete=len(holding))
+    found, holding = _first(found, [holds(d, unsent, prefix=prefix) for d in found.documents])
+    return replace(found, complete=holding)
 
 
 def asked_for_first(found: Found, plan: QueryPlan, query: Query) -> tuple[Found, int]:
     """``found`` with the entries of a kind the query asks for first
     (scoring.held_back), and how many they are: "fell off a ladder and broke my wrist"
     finds the fall for its rarer words, and the fall's code follows the fracture's."""
-    back = [held_back(plan, query, d) for d in found.documents]
-    wanted = [d for d, b in zip(found.documents, back, strict=True) if not b]
-    rest = [d for d, b in zip(found.documents, back, strict=True) if b]
-    return replace(found, documents=wanted + rest), len(wanted)
+    return _first(found, [not held_back(plan, query, d) for d in found.documents])
+
+
+def _first(found: Found, chosen: list[bool]) -> tuple[Found, int]:
+    """``found`` with the chosen documents first, each part in its order, and how many
+    were chosen."""
+    first = [d for d, c in zip(found.documents, chosen, strict=True) if c]
+    rest = [d for d, c in zip(found.documents, chosen, strict=True) if not c]
+    return replace(found, documents=first + rest), len(first)
 
 
 def holding_more_first(
