@@ -263,6 +263,10 @@ def test_queries_spell_out_clinical_notation() -> None:
     assert query_tokens("etoh w/d") == ["etoh", "withdrawal"]
     assert query_tokens("h/a w nausea") == ["headache", "w", "nausea"]
     assert query_tokens("I&D abscess") == ["incision", "and", "drainage", "abscess"]
+    assert query_tokens("migraine with no aura") == ["migraine", "without", "aura"]
+    assert query_tokens("there's no protein in it") == ["without", "protein", "in", "it"]
+    assert query_tokens("theres no blood") == ["without", "blood"]
+    assert query_tokens("no energy") == ["no", "energy"]  # a complaint, not an absence
     assert query_words(("fluid", "on", "the", "knee")) == ("fluid", "knee")
     assert query_words(("a",)) == ("a",)
 

@@ -22,6 +22,7 @@ from services.lookup.search.wording import (
     query_tokens,
     query_words,
     spinal_levels,
+    trimester_weeks,
 )
 
 
@@ -198,6 +199,24 @@ def test_spinal_levels_are_spelt_out_as_titles_say_them(
     query: str, readings: list[tuple[str, ...]]
 ) -> None:
     assert spinal_levels(_words(query)) == readings
+
+
+@pytest.mark.parametrize(("query", "readings"), [
+    ("high blood pressure at 32 weeks pregnant",
+     [("high", "blood", "pressure", "third", "trimester", "pregnant")]),
+    ("pregnant 13 wks bleeding", [("pregnant", "first", "trimester", "bleeding")]),
+    ("14 weeks pregnant", [("second", "trimester", "pregnant")]),  # from 14 weeks 0 days
+    ("28 weeks pregnant", [("third", "trimester", "pregnant")]),
+    ("27 weeks second trimester", [("second", "trimester")]),  # not said twice
+    ("born at 32 weeks", []),  # a newborn's gestational age
+    ("prematurity 32 weeks", []),
+    ("pregnant 0 weeks", []),
+    ("pregnant for 3 months", []),
+])
+def test_weeks_of_pregnancy_are_named_as_their_trimester(
+    query: str, readings: list[tuple[str, ...]]
+) -> None:
+    assert trimester_weeks(_words(query)) == readings
 
 
 def test_the_words_as_typed_win_over_levels_spelt_out_where_both_are_found() -> None:

@@ -25,7 +25,7 @@ from services.lookup.search.gathering import (
     retrieve,
     union_found,
 )
-from services.lookup.search.intent import asks_procedure
+from services.lookup.search.intent import asks_pregnancy, asks_procedure
 from services.lookup.search.names import Names
 from services.lookup.search.precedence import (
     asked_for_first,
@@ -39,6 +39,7 @@ from services.lookup.search.wording import (
     diagnosis_of,
     query_words,
     spinal_levels,
+    trimester_weeks,
 )
 from services.shared.search.cache import SearchCache
 from services.shared.search.model import (
@@ -272,9 +273,12 @@ async def _analyse(
                  stressed=named)
         for i, w in enumerate(spoken)
     ]
-    for levels in spinal_levels(asked):  # "l5": "fifth lumbar vertebra"
-        wordings.append(levels)
-        readings.append(Query.of(levels, spelt=True))
+    spelt = spinal_levels(asked)  # "l5": "fifth lumbar vertebra"
+    if asks_pregnancy(asked):  # "32 weeks pregnant": "third trimester pregnant"
+        spelt += trimester_weeks(asked)
+    for words in spelt:
+        wordings.append(words)
+        readings.append(Query.of(words, spelt=True))
     names = await NAMES.of(catalog, index) if len(asked) > 1 else None
     return _Analysis(plan, asked, wordings, readings, vocabulary, names, corrected)
 

@@ -66,6 +66,9 @@ CONTEXT = frozenset(
 # Clinical notation, spelt out before the query is split into words.
 _NOTATION = (
     (re.compile(r"\bw/o\b"), " without "),
+    # Absence said in words, as titles say it: "migraine with no aura" is "without aura",
+    # "there's no protein in my urine" "without" it.
+    (re.compile(r"\b(?:with|there(?:['\u2019]?s| is| are| was| were)) no\b"), " without "),
     (re.compile(r"\bh/o\b"), " history of "),
     (re.compile(r"\bs/p\b"), " status post "),
     (re.compile(r"\bd/o\b"), " disorder "),
@@ -252,6 +255,35 @@ def spinal_levels(words: tuple[str, ...]) -> list[tuple[str, ...]]:
                                                                    if w not in names)
         for names in spelt
     ]
+
+
+# Weeks of a pregnancy as people say them ("32 weeks", "12 wks"): chapter 15's titles say
+# the trimester instead, which its notes define from the first day of the last period:
+# the first to 14 weeks, the second to 28, the third from then until delivery.
+_WEEKS = frozenset({"week", "weeks", "wk", "wks"})
+_TRIMESTER_STARTS = ((28, "third"), (14, "second"), (0, "first"))
+_LONGEST_PREGNANCY = 45
+_NEWBORN = frozenset(
+    {"born", "newborn", "baby", "babies", "infant", "neonate", "preemie", "prematurity"}
+)
+
+
+def trimester_weeks(words: tuple[str, ...]) -> list[tuple[str, ...]]:
+    """A reading of the words with weeks of pregnancy named as their trimester ("32
+    weeks pregnant": "third trimester pregnant"), none when they name no weeks. For the
+    engine to try where the query names a pregnancy; not for a newborn: "born at 32
+    weeks" is a gestational age, not a trimester."""
+    if not _NEWBORN.isdisjoint(words):
+        return []
+    for i in range(len(words) - 1):
+        if words[i].isdigit() and words[i + 1] in _WEEKS:
+            weeks = int(words[i])
+            if not 0 < weeks <= _LONGEST_PREGNANCY:
+                continue
+            ordinal = next(name for start, name in _TRIMESTER_STARTS if weeks >= start)
+            rest = tuple(w for w in words[i + 2 :] if w not in ("trimester", ordinal))
+            return [(*words[:i], ordinal, "trimester", *rest)]
+    return []
 
 
 def content_words(words: tuple[str, ...]) -> tuple[str, ...]:
