@@ -21,6 +21,7 @@ from services.lookup.search.wording import (
     negated_of,
     query_tokens,
     query_words,
+    said,
     spinal_levels,
     trimester_weeks,
 )
@@ -403,3 +404,13 @@ def test_a_word_cut_short_is_read_as_the_commonest_word_it_begins() -> None:
     # The last word is being typed: it stays the start of a word.
     assert vocabulary.correct("tob", as_prefix=True) == "tob"
     assert vocabulary.correct("use") == "use"  # known as it is
+
+
+@pytest.mark.parametrize(("query", "spoken"), [
+    ("my psoriasis keeps flaring up", True),
+    ("the doctor said its shingles", True),
+    ("uc pancolitis w rectal bleeding", False),  # a note
+    ("hx of cva w rt hemiparesis", False),
+])
+def test_a_query_with_pronouns_or_articles_is_said_as_a_sentence(query: str, spoken: bool) -> None:
+    assert said(tuple(query_tokens(query))) is spoken

@@ -96,3 +96,27 @@ def test_the_other_name_must_be_written_whole_not_strewn_over_texts() -> None:
         terms=("uti with blood", "blood in urine", "bladder infection"),
     )
     assert first([sepsis, cystitis], "uti w sepsis") == ["A41.9"]
+
+
+PSORIASIS = CodeDocument(
+    "ICD10CM", "L40.9", "Psoriasis, unspecified", True, "code", terms=("psoriasis NOS",)
+)
+FLARE = CodeDocument(
+    "ICD10CM", "J45.901", "Unspecified asthma with (acute) exacerbation", True, "code",
+    terms=("flare up", "asthma flare"),
+)
+
+
+def test_the_words_of_a_query_that_name_a_condition_are_known_longest_first() -> None:
+    names = Names.of([PSORIASIS, ANGIOPATHY, DIABETES])
+    assert names.named(("psoriasis", "keeps", "flaring", "elbows")) == ("psoriasis",)
+    assert names.named(("peripheral", "angiopathy", "legs")) == ("peripheral", "angiopathy")
+    assert names.named(("legs", "hurt")) == ()
+
+
+def test_a_sentence_naming_a_condition_finds_it_before_entries_holding_its_other_words() -> None:
+    """Two of the sentence's words are an asthma flare's; the condition it names is the
+    psoriasis. Written as a note, no word counts more than another."""
+    docs = [FLARE, PSORIASIS]
+    assert first(docs, "my psoriasis keeps flaring up on my elbows") == ["L40.9"]
+    assert first(docs, "psoriasis flaring up elbows") == ["J45.901"]

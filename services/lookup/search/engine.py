@@ -38,6 +38,7 @@ from services.lookup.search.wording import (
     content_words,
     diagnosis_of,
     query_words,
+    said,
     spinal_levels,
     trimester_weeks,
 )
@@ -67,6 +68,9 @@ _MAX_PAIRS = 10
 # 0.87 / 0.82 -> 0.89 / 0.84 on tantivy / OpenSearch; 1,000 let in more noise than it
 # found). Shorter queries, most of what people send as they type, keep the page's window.
 _ANY_WINDOW = 600
+# A query said in words (wording.said) this long is a sentence: the conditions it names
+# count more than its other words (search.names).
+_SENTENCE = 4
 # How many of the words a word cut short begins are tried with the query's other words
 # (_completed_in_context), the commonest first.
 _COMPLETIONS = 8
@@ -268,6 +272,12 @@ async def _analyse(
         named = tuple(vocabulary.correct(w) for w in diagnosis)
         if named != asked:  # found as well, where the signs strewn in the query are not
             wordings.append(named)
+    names = await NAMES.of(catalog, index) if len(asked) > 1 else None
+    if (not named and names is not None and len(asked) >= _SENTENCE and said(plan.words)
+            and not asks_procedure(asked, surely=True)):
+        # A sentence names no diagnosis made, but may name conditions among its words
+        # ("my psoriasis keeps flaring up on my elbows"): they count more than the rest.
+        named = names.named(asked)
     readings = [
         Query.of(w, prefix=not corrected and i == 0, typed=" ".join(typed) if i == 0 else "",
                  stressed=named)
@@ -279,7 +289,6 @@ async def _analyse(
     for words in spelt:
         wordings.append(words)
         readings.append(Query.of(words, spelt=True))
-    names = await NAMES.of(catalog, index) if len(asked) > 1 else None
     return _Analysis(plan, asked, wordings, readings, vocabulary, names, corrected)
 
 

@@ -8,6 +8,10 @@ query already finds the entry whose names they are: what it adds is the combinat
 The engine tries such readings only when no billable entry holds every word as typed,
 and the ranker counts one only for a combination code holding all of it, a little less
 than the query as typed (search.scoring).
+
+The same names tell which words of a sentence name a condition (``Names.named``): "my
+psoriasis keeps flaring up on my elbows" is about the psoriasis, and the engine has
+those words count more than the others, as it does a diagnosis a query says was made.
 """
 
 from __future__ import annotations
@@ -38,7 +42,11 @@ def _name(term: str) -> tuple[str, ...]:
 class Names:
     """The names of each condition the index marks two ways, by their stems."""
 
-    def __init__(self, groups: Iterable[Iterable[tuple[str, ...]]]) -> None:
+    def __init__(
+        self, groups: Iterable[Iterable[tuple[str, ...]]],
+        conditions: Iterable[tuple[str, ...]] = (),
+    ) -> None:
+        self.conditions = frozenset(tuple(stem(w) for w in name) for name in conditions)
         self._others: dict[tuple[str, ...], list[tuple[str, ...]]] = {}
         for group in groups:
             names = list(dict.fromkeys(group))
@@ -52,13 +60,26 @@ class Names:
     @classmethod
     def of(cls, documents: Iterable[CodeDocument]) -> Names:
         groups = []
+        conditions: set[tuple[str, ...]] = set()
         for doc in documents:
             if doc.system != _SYSTEM:
                 continue
             names = {n for t in doc.terms if t.endswith(" NOS") and (n := _name(t))}
+            conditions |= names
             if len(names) > 1:
                 groups.append(sorted(names))
-        return cls(groups)
+        return cls(groups, conditions)
+
+    def named(self, asked: tuple[str, ...]) -> tuple[str, ...]:
+        """The words of ``asked`` that name a condition, longest names first."""
+        stems = tuple(stem(w) for w in asked)
+        found: set[int] = set()
+        for length in range(min(_MAX_WORDS, len(asked)), 0, -1):
+            for start in range(len(asked) - length + 1):
+                span = range(start, start + length)
+                if found.isdisjoint(span) and stems[start : start + length] in self.conditions:
+                    found.update(span)
+        return tuple(asked[i] for i in sorted(found))
 
     def __len__(self) -> int:
         return len(self._others)

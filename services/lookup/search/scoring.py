@@ -115,8 +115,9 @@ class Query:
     # Where a condition is named otherwise than typed (search.names): which words.
     renamed: range = range(0)
     spelt: bool = False  # notation spelt out as titles say it (wording.spinal_levels)
-    # Which words name the diagnosis the query says was made (wording.diagnosis_of): they
-    # count more in its coverage than the signs that led to it.
+    # Which words name the diagnosis the query says was made (wording.diagnosis_of), or
+    # else the conditions a sentence names (names.Names.named): they count more in its
+    # coverage than the signs that led to it and the rest of what is said.
     stress: frozenset[int] = frozenset()
     said: tuple[str, ...] = ()  # the words of ``stems`` as typed (folded)
     # How each text reads for this query: texts recur across candidates.

@@ -286,6 +286,19 @@ def trimester_weeks(words: tuple[str, ...]) -> list[tuple[str, ...]]:
     return []
 
 
+# Pronouns and articles: a query that has them is said in words, as a patient tells it,
+# not written as a note ("uc pancolitis w rectal bleeding").
+_SPOKEN = frozenset(
+    "i im me my mine he his him she her we our us they their them it its you your a an the"
+    .split()
+)
+
+
+def said(words: tuple[str, ...]) -> bool:
+    """Whether a query's words (stopwords and all) are said as a sentence."""
+    return not _SPOKEN.isdisjoint(words)
+
+
 def content_words(words: tuple[str, ...]) -> tuple[str, ...]:
     """The words an entry must hold: everyday filler out ("feel", "day", "think": no
     title says them), unless nothing else is left."""
