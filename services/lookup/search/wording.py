@@ -69,6 +69,9 @@ _NOTATION = (
     # Absence said in words, as titles say it: "migraine with no aura" is "without aura",
     # "there's no protein in my urine" "without" it.
     (re.compile(r"\b(?:with|there(?:['\u2019]?s| is| are| was| were)) no\b"), " without "),
+    # "The dog bit me": the past of "bite" (text.IRREGULAR reads "bitten"), where "a bit"
+    # is not meant.
+    (re.compile(r"\bbit(?= (?:me|him|her|us|them|my|his|our|their|your|you)\b)"), "bitten"),
     (re.compile(r"\bh/o\b"), " history of "),
     (re.compile(r"\bs/p\b"), " status post "),
     (re.compile(r"\bd/o\b"), " disorder "),
