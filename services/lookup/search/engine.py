@@ -25,7 +25,7 @@ from services.lookup.search.gathering import (
     retrieve,
     union_found,
 )
-from services.lookup.search.intent import asks_pregnancy, asks_procedure
+from services.lookup.search.intent import asks_pregnancy, asks_procedure, prepare
 from services.lookup.search.names import Names
 from services.lookup.search.precedence import (
     asked_for_first,
@@ -110,7 +110,8 @@ NAMES: PerVersion[Names] = PerVersion(lambda documents: Names.of(documents), lam
 
 async def warm(catalog: SearchCatalog) -> None:
     """Derive from the live index now (seconds for a full one) what searches read from
-    it, rather than in the first search that needs it."""
+    it, and read the query word lists, rather than in the first search that needs them."""
+    prepare()
     index = await catalog.live()
     await VOCABULARIES.of(catalog, index)
     await NAMES.of(catalog, index)

@@ -182,6 +182,15 @@ def _names(kinds: Sequence[str], more: Sequence[str]) -> _Names:
     return single, exact, {first: tuple(found) for first, found in by_first.items()}
 
 
+def prepare() -> None:
+    """Read the lexicon and derive the names of each kind now, not in the first search
+    that asks (a fifth of a second)."""
+    default_lexicon()
+    for names in (_injury_names, _injury_kind_names, _cause_names, _pregnancy_names,
+                  _later_names):
+        names()
+
+
 def asks_injury(words_: Sequence[str]) -> bool:
     """Whether query words (folded, no stopwords) name an injury, how one happened, or
     an encounter for one (see the module docstring)."""
