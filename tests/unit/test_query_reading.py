@@ -22,6 +22,7 @@ from services.lookup.search.wording import (
     query_tokens,
     query_words,
     said,
+    said_to_be,
     spinal_levels,
     trimester_weeks,
 )
@@ -386,6 +387,34 @@ def test_the_diagnosis_made_counts_more_than_the_signs_that_led_to_it() -> None:
     query = "my right big toe is swollen and the doctor said its gout"
     named = diagnosis_of(query)
     assert _ranked(query, [gout, toe], stressed=named)[0] == "M10.071"
+
+
+@pytest.mark.parametrize(("query", "told"), [
+    ("the doctor said the painful rash on my side is shingles", ("shingles",)),
+    ("the doctor said her ear drum is red and bulging", ("red",)),  # a sign, not a name
+    ("my side hurts", ()),
+])
+def test_what_a_query_says_someone_said_a_thing_is_is_read(
+    query: str, told: tuple[str, ...]
+) -> None:
+    assert said_to_be(query) == told
+
+
+def test_a_condition_someone_said_a_thing_is_counts_as_the_diagnosis() -> None:
+    """"The doctor said the rash is shingles": the shingles, not the flank pain or the
+    rash the sentence also names."""
+    from tests.unit.test_search_plans import first
+
+    flank = CodeDocument("ICD10CM", "R10.A0", "Flank pain, unspecified side", True, "code",
+                         terms=("side pain", "painful side"))
+    rash = CodeDocument("ICD10CM", "R21", "Rash and other nonspecific skin eruption", True,
+                        "code", terms=("rash NOS", "painful rash"))
+    zoster = CodeDocument("ICD10CM", "B02.9", "Zoster without complications", True, "code",
+                          terms=("shingles NOS",))
+    docs = [flank, rash, zoster]
+    assert first(docs, "the doctor said the painful rash on my side is shingles") == ["B02.9"]
+    # What is said to be no condition is no diagnosis: the sentence's names count.
+    assert first(docs, "the doctor said the painful rash on my side is red") == ["R21"]
 
 
 def test_when_something_happened_is_not_required() -> None:

@@ -39,6 +39,7 @@ from services.lookup.search.wording import (
     diagnosis_of,
     query_words,
     said,
+    said_to_be,
     spinal_levels,
     trimester_weeks,
 )
@@ -152,16 +153,17 @@ async def search(
     if not listed and not plan.words and not plan.key:
         return Results([], 0)
     diagnosis = diagnosis_of(text)
+    told = () if diagnosis else said_to_be(text)
 
     async def answer(index: SearchIndex) -> Results:
         if listed:
             return await _listed(catalog, index, listed, offset, limit)
-        return await _search(catalog, index, plan, offset, limit, diagnosis)
+        return await _search(catalog, index, plan, offset, limit, diagnosis, told)
 
     if cache is None:
         return await answer(await catalog.live())
     index = await cache.live(catalog)
-    key = (index.name, listed or plan, diagnosis, offset, limit)
+    key = (index.name, listed or plan, diagnosis, told, offset, limit)
     if (cached := cache.get(key)) is not None:
         return cached
     epoch = cache.epoch
@@ -205,14 +207,14 @@ async def _listed(
 
 async def _search(
     catalog: SearchCatalog, index: SearchIndex, plan: QueryPlan, offset: int, limit: int,
-    diagnosis: tuple[str, ...] = (),
+    diagnosis: tuple[str, ...] = (), told: tuple[str, ...] = (),
 ) -> Results:
-    analysis = await _analyse(catalog, index, plan, diagnosis)
+    analysis = await _analyse(catalog, index, plan, diagnosis, told)
     found = await _find(index, analysis)
     if plan.key and not any(d.compact.startswith(plan.key) for d in found.documents):
         if (other := mended(plan.key)) is not None:
             return await _search(catalog, index, replace(plan, key=other), offset, limit,
-                                 diagnosis)
+                                 diagnosis, told)
     # Entries holding every word, when listed first, are ranked by the words as typed:
     # other names of a condition are for finding what they do not hold.
     complete = found.complete
@@ -228,13 +230,15 @@ async def _search(
 
 
 async def _analyse(
-    catalog: SearchCatalog, index: SearchIndex, plan: QueryPlan, diagnosis: tuple[str, ...] = ()
+    catalog: SearchCatalog, index: SearchIndex, plan: QueryPlan,
+    diagnosis: tuple[str, ...] = (), told: tuple[str, ...] = (),
 ) -> _Analysis:
     """Correct misspelt words against the index's vocabulary, drop stopwords, and read
-    irregular forms also as their base ("feet", "bitten"), and spinal levels also as
-    titles say them. The
-    ``diagnosis`` a query says was made (wording.diagnosis_of) is also searched alone,
-    and its words count more in the ranking.
+    irregular forms also as their base ("feet", "bitten"), and spinal levels and weeks of
+    pregnancy also as titles say them. The ``diagnosis`` a query says was made
+    (wording.diagnosis_of), or the condition it says someone ``told`` a thing is
+    (wording.said_to_be), is also searched alone, and its words count more in the
+    ranking; in a sentence saying neither, so do the words naming a condition.
     Filler ("feel", "day", "think") is also left out of one wording, so an entry need not
     hold it; the ranker still counts it where an entry says it ("heart stopped")."""
     typed = plan.words
@@ -267,13 +271,16 @@ async def _analyse(
     if (content := content_words(asked)) != asked:  # also without the filler
         wordings.append(content)
     named: tuple[str, ...] = ()
+    names = await NAMES.of(catalog, index) if len(asked) > 1 else None
+    if told and names is not None and vocabulary is not None:
+        # "the doctor said the rash on my side is shingles"; not "... her ear is red".
+        diagnosis = names.named(tuple(vocabulary.correct(w) for w in told))
     # "... and the ct showed a stroke"; not for a procedure ("reduction of dislocated
     # shoulder" is the reduction).
     if vocabulary is not None and diagnosis and not asks_procedure(asked, surely=True):
         named = tuple(vocabulary.correct(w) for w in diagnosis)
         if named != asked:  # found as well, where the signs strewn in the query are not
             wordings.append(named)
-    names = await NAMES.of(catalog, index) if len(asked) > 1 else None
     if (not named and names is not None and len(asked) >= _SENTENCE and said(plan.words)
             and not asks_procedure(asked, surely=True)):
         # A sentence names no diagnosis made, but may name conditions among its words

@@ -204,6 +204,24 @@ def diagnosis_of(text: str) -> tuple[str, ...]:
     return ()
 
 
+# What a sentence says someone said a thing is ("the doctor said the rash on my side is
+# shingles"): a diagnosis, or a sign ("her ear drum is red").
+_SAID_IS = re.compile(
+    r"\b(?:said|says|told (?:me|us|him|her|them)|thinks)\b.*?\b(?:is|was|are|were)\b"
+    r"(.*?)(?=[,;.]|\b(?:but|and)\b|$)"
+)
+
+
+def said_to_be(text: str) -> tuple[str, ...]:
+    """The words of what a query says someone said a thing is, to the end of its clause
+    (stopwords out); none if it says no such thing. Only the names of conditions among
+    them name a diagnosis (the engine asks search.names): "red" does not."""
+    folded = fold(text)
+    if (told := _SAID_IS.search(folded)) is None:
+        return ()
+    return tuple(w for w in query_tokens(told.group(1)) if w not in STOPWORDS)
+
+
 def query_words(tokens: tuple[str, ...]) -> tuple[str, ...]:
     """The words of a query that say what is sought: stopwords out.
 
