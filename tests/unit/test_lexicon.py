@@ -269,6 +269,7 @@ def test_queries_spell_out_clinical_notation() -> None:
     assert query_tokens("no energy") == ["no", "energy"]  # a complaint, not an absence
     assert query_tokens("the dog bit me") == ["the", "dog", "bitten", "me"]
     assert query_tokens("a bit dizzy") == ["a", "bit", "dizzy"]
+    assert query_tokens("had it out last year") == ["had", "it", "out", "year", "ago"]
     assert query_words(("fluid", "on", "the", "knee")) == ("fluid", "knee")
     assert query_words(("a",)) == ("a",)
 

@@ -44,6 +44,8 @@ def test_a_query_naming_a_procedure_asks_for_one(query: str) -> None:
     "my knee gives out when i walk", "left foot swollen", "s/p colostomy",
     "history of appendectomy", "infected knee replacement", "trach dependent",
     "pacemaker in place",  # ICD-10-CM's "Presence of cardiac pacemaker"
+    # Done long ago: the patient's history, not the procedure coded now.
+    "had my gallbladder removed last year", "knee replacement 3 years ago",
 ])
 def test_a_condition_or_a_state_after_a_procedure_does_not(query: str) -> None:
     assert not asks_procedure(_words(query))

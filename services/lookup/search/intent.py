@@ -85,6 +85,7 @@ _STATE_WORDS = frozenset(
     for w in (
         "absence absent complication dependence dependent displacement failed failure"
         " history hx infected infection leak malfunction presence rejection status"
+        " ago"  # "had my gallbladder out two years ago": the patient's history
     ).split()
 )
 

@@ -72,6 +72,8 @@ _NOTATION = (
     # "The dog bit me": the past of "bite" (text.IRREGULAR reads "bitten"), where "a bit"
     # is not meant.
     (re.compile(r"\bbit(?= (?:me|him|her|us|them|my|his|our|their|your|you)\b)"), "bitten"),
+    # A time past by its name ("last year"), as one gone by ("a year ago").
+    (re.compile(r"\blast (year|month|spring|summer|fall|autumn|winter)\b"), r" \1 ago "),
     (re.compile(r"\bh/o\b"), " history of "),
     (re.compile(r"\bs/p\b"), " status post "),
     (re.compile(r"\bd/o\b"), " disorder "),
