@@ -74,6 +74,9 @@ _NOTATION = (
     (re.compile(r"\bbit(?= (?:me|him|her|us|them|my|his|our|their|your|you)\b)"), "bitten"),
     # A time past by its name ("last year"), as one gone by ("a year ago").
     (re.compile(r"\blast (year|month|spring|summer|fall|autumn|winter)\b"), r" \1 ago "),
+    # "A rash that burns", "it burns when I pee": a burning, the sensation (intent), not
+    # burns, the injuries.
+    (re.compile(r"\b(it|that|which|this) burns\b"), r"\1 burning"),
     (re.compile(r"\bh/o\b"), " history of "),
     (re.compile(r"\bs/p\b"), " status post "),
     (re.compile(r"\bd/o\b"), " disorder "),
