@@ -8,6 +8,7 @@ that sounds the same), preferring the same first letter and the commoner word.
 from __future__ import annotations
 
 import bisect
+import heapq
 import itertools
 import re
 import string
@@ -223,7 +224,7 @@ class Vocabulary:
 
     def completions(self, word: str, most: int) -> list[str]:
         """The ``most`` commonest words the word begins, commonest first."""
-        return sorted(self._beginning(word), key=lambda w: (-self.counts[w], w))[:most]
+        return heapq.nsmallest(most, self._beginning(word), key=lambda w: (-self.counts[w], w))
 
     def _unless_rarely_begun(self, word: str) -> str:
         """A word known only as the start of words, kept as typed, unless those words are
