@@ -270,6 +270,7 @@ def test_queries_spell_out_clinical_notation() -> None:
     assert query_tokens("the dog bit me") == ["the", "dog", "bitten", "me"]
     assert query_tokens("a bit dizzy") == ["a", "bit", "dizzy"]
     assert query_tokens("had it out last year") == ["had", "it", "out", "year", "ago"]
+    assert query_tokens("since my last fall") == ["since", "my", "last", "fall"]
     assert query_tokens("a rash that burns") == ["a", "rash", "that", "burning"]
     assert query_tokens("burns on my arm") == ["burns", "on", "my", "arm"]  # the injuries
     assert query_words(("fluid", "on", "the", "knee")) == ("fluid", "knee")

@@ -40,7 +40,8 @@ def _name(term: str) -> tuple[str, ...]:
 
 
 class Names:
-    """The names of each condition the index marks two ways, by their stems."""
+    """The names of each condition the index marks two ways, and every name it marks
+    (``conditions``), by their stems."""
 
     def __init__(
         self, groups: Iterable[Iterable[tuple[str, ...]]],

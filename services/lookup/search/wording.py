@@ -72,8 +72,9 @@ _NOTATION = (
     # "The dog bit me": the past of "bite" (text.IRREGULAR reads "bitten"), where "a bit"
     # is not meant.
     (re.compile(r"\bbit(?= (?:me|him|her|us|them|my|his|our|their|your|you)\b)"), "bitten"),
-    # A time past by its name ("last year"), as one gone by ("a year ago").
-    (re.compile(r"\blast (year|month|spring|summer|fall|autumn|winter)\b"), r" \1 ago "),
+    # A time past by its name ("last year"), as one gone by ("a year ago"). Not "last
+    # fall": also the latest fall, an injury's cause.
+    (re.compile(r"\blast (year|month|spring|summer|autumn|winter)\b"), r" \1 ago "),
     # "A rash that burns", "it burns when I pee": a burning, the sensation (intent), not
     # burns, the injuries.
     (re.compile(r"\b(it|that|which|this) burns\b"), r"\1 burning"),
