@@ -26,6 +26,7 @@ from services.lookup.search.wording import (
     spinal_levels,
     trimester_weeks,
 )
+from tests.unit.test_search_plans import first
 
 
 def _words(text: str) -> tuple[str, ...]:
@@ -405,8 +406,6 @@ def test_what_a_query_says_someone_said_a_thing_is_is_read(
 def test_a_condition_someone_said_a_thing_is_counts_as_the_diagnosis() -> None:
     """"The doctor said the rash is shingles": the shingles, not the flank pain or the
     rash the sentence also names."""
-    from tests.unit.test_search_plans import first
-
     flank = CodeDocument("ICD10CM", "R10.A0", "Flank pain, unspecified side", True, "code",
                          terms=("side pain", "painful side"))
     rash = CodeDocument("ICD10CM", "R21", "Rash and other nonspecific skin eruption", True,
