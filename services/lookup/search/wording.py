@@ -41,6 +41,8 @@ EVERYDAY = frozenset(
     " today tonight yesterday morning mornings evening afternoon time times hour hours"
     " month months ago lately recently".split()
 )
+# Their stems: "coming" is "come" however the list spells it, not "cooing".
+EVERYDAY_STEMS = frozenset(stem(w) for w in EVERYDAY)
 # Title words that add no detail a query could have asked for: not counted as extras.
 # "With routine healing" is what a subsequent encounter for a fracture means unless a
 # query says otherwise (delayed healing, nonunion, malunion are stated when so).
