@@ -19,7 +19,7 @@ from rapidfuzz import fuzz, process
 from rapidfuzz.distance import OSA
 
 from services.lookup.search.documents import CodeDocument
-from services.lookup.search.wording import EVERYDAY, EVERYDAY_STEMS, STOPWORDS
+from services.lookup.search.wording import EVERYDAY_STEMS, STOPWORDS
 from services.shared.search.text import fold, stem, words
 
 # Only words this long are corrected (shorter ones are mostly
@@ -148,8 +148,7 @@ class Vocabulary:
         """
         if not MIN_TRUNCATED <= len(word) <= MAX_CORRECTED or not word.isalpha():
             return word
-        if (word in self.counts or word in EVERYDAY or word in STOPWORDS
-                or stem(word) in EVERYDAY_STEMS):
+        if word in self.counts or word in STOPWORDS or stem(word) in EVERYDAY_STEMS:
             return word
         if not as_prefix and stem(word) not in self.stems and self.knows(word, as_prefix=True):
             return self._completed(word)
