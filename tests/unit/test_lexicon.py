@@ -468,6 +468,20 @@ def test_everyday_words_are_not_corrected_into_index_words(word: str) -> None:
     assert EVERYDAY_VOCABULARY.correct(word) == word
 
 
+def test_common_english_words_are_kept_and_rare_ones_still_corrected() -> None:
+    vocabulary = Vocabulary([
+        *(["Grey matter"] * 5), *(["Battery ingestion"] * 5), *(["Inner ear"] * 5),
+        "Hyperplasia of prostate", "Acute myocardial infarction", "Plantar fasciitis",
+    ])
+    # Spelt right, a sentence's everyday words are meant: "greasy food", "after dinner".
+    for word in ("greasy", "better", "dinner"):
+        assert vocabulary.correct(word) == word
+    # Rare words that are also slips of clinical ones are still read as the slips.
+    assert vocabulary.correct("prostrate") == "prostate"
+    assert vocabulary.correct("infraction") == "infarction"
+    assert vocabulary.correct("planter") == "plantar"
+
+
 def test_a_correction_takes_a_slip_or_two_not_another_word() -> None:
     assert EVERYDAY_VOCABULARY.correct("cardioversion") == "cardioversion"  # 5 edits
     assert EVERYDAY_VOCABULARY.correct("bullemia") == "bulimia"

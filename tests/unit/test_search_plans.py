@@ -295,14 +295,17 @@ def test_a_stage_run_into_its_letters_is_read_as_two_words() -> None:
 
 def test_warming_reads_the_query_word_lists_before_the_first_search() -> None:
     """The lexicon's names of injuries, pregnancy and the rest take a fifth of a second
-    to derive: a serving process derives them as it starts, not in someone's search."""
+    to derive, and the common English words a tenth: a serving process reads them as it
+    starts, not in someone's search."""
     from services.lookup import lexicon
-    from services.lookup.search import intent
+    from services.lookup.search import english, intent
     from services.lookup.search.engine import warm
 
     lexicon.default_lexicon.cache_clear()
     intent._pregnancy_names.cache_clear()
+    english.common_words.cache_clear()
     docs = [CodeDocument("ICD10CM", "R51.9", "Headache, unspecified", True, "code")]
     asyncio.run(warm(Catalog(WorstOrderIndex(docs))))  # type: ignore[arg-type]
     assert lexicon.default_lexicon.cache_info().currsize == 1
     assert intent._pregnancy_names.cache_info().currsize == 1
+    assert english.common_words.cache_info().currsize == 1

@@ -16,6 +16,7 @@ from itertools import combinations
 
 from services.lookup.search.analysis import analyze, codes_listed, mended
 from services.lookup.search.documents import CodeDocument, CodeFacets
+from services.lookup.search.english import common_words
 from services.lookup.search.gathering import (
     Found,
     extended,
@@ -113,6 +114,7 @@ async def warm(catalog: SearchCatalog) -> None:
     """Derive from the live index now (seconds for a full one) what searches read from
     it, and read the query word lists, rather than in the first search that needs them."""
     prepare()
+    common_words()
     index = await catalog.live()
     await VOCABULARIES.of(catalog, index)
     await NAMES.of(catalog, index)

@@ -19,6 +19,7 @@ from rapidfuzz import fuzz, process
 from rapidfuzz.distance import OSA
 
 from services.lookup.search.documents import CodeDocument
+from services.lookup.search.english import common_words
 from services.lookup.search.wording import EVERYDAY_STEMS, STOPWORDS
 from services.shared.search.text import fold, stem, words
 
@@ -137,8 +138,9 @@ class Vocabulary:
     def correct(self, word: str, *, as_prefix: bool = False) -> str:
         """The word, or the vocabulary word it most likely misspells.
 
-        Words with digits, known words, everyday words and stopwords ("complains",
-        dropped later) are kept. A word of three letters or more the index knows only
+        Words with digits, known words, everyday words, common English words
+        (search.english: "greasy" is not "grey") and stopwords ("complains", dropped
+        later) are kept. A word of three letters or more the index knows only
         as the start of its words is that word cut short (``_completed``), unless it is
         the last word (``as_prefix``), which search reads as a start anyway. Other
         words under five letters are kept: mostly abbreviations. For the rest, similar
@@ -148,7 +150,8 @@ class Vocabulary:
         """
         if not MIN_TRUNCATED <= len(word) <= MAX_CORRECTED or not word.isalpha():
             return word
-        if word in self.counts or word in STOPWORDS or stem(word) in EVERYDAY_STEMS:
+        if (word in self.counts or word in STOPWORDS or stem(word) in EVERYDAY_STEMS
+                or word in common_words()):
             return word
         if not as_prefix and stem(word) not in self.stems and self.knows(word, as_prefix=True):
             return self._completed(word)
