@@ -19,6 +19,7 @@ from services.lookup.search.wording import (
     content_words,
     diagnosis_of,
     negated_of,
+    painful,
     query_tokens,
     query_words,
     said,
@@ -444,3 +445,19 @@ def test_a_word_cut_short_is_read_as_the_commonest_word_it_begins() -> None:
 ])
 def test_a_query_with_pronouns_or_articles_is_said_as_a_sentence(query: str, spoken: bool) -> None:
     assert said(tuple(query_tokens(query))) is spoken
+
+
+def test_the_everyday_verb_of_pain_reads_as_the_noun_titles_use() -> None:
+    assert painful(("right", "ear", "hurts")) == ("right", "ear", "pain")
+    assert painful(("hurt", "back")) == ("pain", "back")
+    # Denied, it is no pain: "blood in my urine but it doesn't hurt".
+    assert painful(("blood", "urine", "doesnt", "hurt")) == ("blood", "urine", "doesnt", "hurt")
+
+
+def test_a_part_that_hurts_finds_its_pain() -> None:
+    docs = [
+        CodeDocument("ICD10CM", "H92.01", "Otalgia, right ear", True, "code",
+                     terms=("ear pain",)),
+        CodeDocument("ICD10CM", "H93.91", "Unspecified disorder of right ear", True, "code"),
+    ]
+    assert first(docs, "my right ear hurts")[0] == "H92.01"

@@ -38,6 +38,7 @@ from services.lookup.search.spelling import MAX_CORRECTED, MIN_TRUNCATED, Vocabu
 from services.lookup.search.wording import (
     content_words,
     diagnosis_of,
+    painful,
     query_words,
     said,
     said_to_be,
@@ -261,6 +262,9 @@ async def _analyse(
     if base != asked:  # indexes hold "flat foot" and "swollen feet" alike
         wordings.append(base)
         spoken.append(base)
+    if (pain := painful(asked)) != asked:  # "my ear hurts": titles say "ear pain"
+        wordings.append(pain)
+        spoken.append(pain)
     if "both" in asked:  # "both eyes": titles say "bilateral" (and a few "both eyes")
         bilateral = tuple("bilateral" if w == "both" else w for w in asked)
         wordings.append(bilateral)

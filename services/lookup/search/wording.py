@@ -3,6 +3,9 @@ the details a title states, a title as a name, and where asked words stand in a 
 
 Folding and stemming are the shared search layer's (services.shared.search.text), so
 these read words as every backend indexes them.
+
+A little over 400 lines on purpose: the word lists and the small readings that use them
+(spelt notation, weeks, pain, absence) are read together, and mypyc compiles them as one.
 """
 
 from __future__ import annotations
@@ -326,6 +329,20 @@ _SPOKEN = frozenset(
 def said(words: tuple[str, ...]) -> bool:
     """Whether a query's words (stopwords and all) are said as a sentence."""
     return not _SPOKEN.isdisjoint(words)
+
+
+_HURTS = frozenset({"hurt", "hurts", "hurting"})
+_NOT = frozenset({"not", "no", "never", "dont", "doesnt", "didnt", "wont", "without"})
+
+
+def painful(words: tuple[str, ...]) -> tuple[str, ...]:
+    """The words with the everyday verb of pain as the noun titles use: "my ear hurts"
+    is ear pain ("Otalgia" has the term "ear pain"). Not where it is denied: "it doesn't
+    hurt" is no pain at all."""
+    return tuple(
+        "pain" if w in _HURTS and (i == 0 or words[i - 1] not in _NOT) else w
+        for i, w in enumerate(words)
+    )
 
 
 def content_words(words: tuple[str, ...]) -> tuple[str, ...]:
