@@ -309,3 +309,18 @@ def test_warming_reads_the_query_word_lists_before_the_first_search() -> None:
     assert lexicon.default_lexicon.cache_info().currsize == 1
     assert intent._pregnancy_names.cache_info().currsize == 1
     assert english.common_words.cache_info().currsize == 1
+
+
+def test_words_no_entry_holds_do_not_use_up_the_pairs_a_sentence_is_searched_by() -> None:
+    # "months" and "ago" are in no entry: pairs with them find nothing, and before they
+    # were sent first, "heart attack" (two common words) came too late to be sent.
+    crowd = [
+        CodeDocument("ICD10CM", f"Z{i:03d}", f"{word} {i}", True, "code")
+        for i, word in zip(range(700), itertools.cycle(
+            ["Heart murmur", "Panic attack", "Heart block", "Asthma attack",
+             "Three vessel disease", "Follow up exam", "Fed up"]))
+    ]
+    wanted = CodeDocument("ICD10CM", "I25.2", "Old myocardial infarction", True, "code",
+                          terms=("previous heart attack",))
+    text = "had a heart attack three months ago and this is my follow up"
+    assert first([*crowd, wanted], text) == ["I25.2"]

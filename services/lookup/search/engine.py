@@ -358,7 +358,11 @@ async def _find(index: SearchIndex, analysis: _Analysis) -> Found:
             fallback = any(d.billable for d in found.documents[:complete])
             complete = complete if fallback else 0
         # Few entries have every word: add those that miss one (the rarest words first).
-        relaxed = list(combinations(asked, len(asked) - 1))
+        # Words no entry holds find nothing in any combination ("months ago"): left out.
+        held = _held(asked, vocabulary)
+        relaxed = list(combinations(held, len(held) - 1)) if len(held) > 1 else []
+        if len(held) < len(asked):
+            relaxed.insert(0, held)
         if vocabulary is not None:
             relaxed.sort(key=lambda ws: min(vocabulary.entries(w) for w in ws))
         more = await gather(index, plan, relaxed[:_MAX_RELAXED], vocabulary)
@@ -366,7 +370,7 @@ async def _find(index: SearchIndex, analysis: _Analysis) -> Found:
             # And those holding two of the words (the rarest pairs first): a sentence's
             # best few matches of any word differ from backend to backend, as each
             # scores them its own way; the entries holding a pair are the same in both.
-            pairs = list(combinations(asked, 2))
+            pairs = list(combinations(held, 2))
             if vocabulary is not None:
                 pairs.sort(key=lambda ws: max(vocabulary.entries(w) for w in ws))
             more = union_found(more, await gather(index, plan, pairs[:_MAX_PAIRS], vocabulary))
@@ -384,6 +388,14 @@ async def _find(index: SearchIndex, analysis: _Analysis) -> Found:
             found = await _renamed(index, analysis, analysis.names, found)
         return replace(found, complete=complete)
     return replace(found, complete=0)  # enough hold every word: all ranked together
+
+
+def _held(asked: tuple[str, ...], vocabulary: Vocabulary | None) -> tuple[str, ...]:
+    """The words some entry holds; the last always (it may be a word still typed)."""
+    if vocabulary is None:
+        return asked
+    last = len(asked) - 1
+    return tuple(w for i, w in enumerate(asked) if i == last or vocabulary.entries(w))
 
 
 async def _renamed(index: SearchIndex, analysis: _Analysis, names: Names, found: Found) -> Found:
