@@ -273,6 +273,8 @@ def test_queries_spell_out_clinical_notation() -> None:
     assert query_tokens("since my last fall") == ["since", "my", "last", "fall"]
     assert query_tokens("a rash that burns") == ["a", "rash", "that", "burning"]
     assert query_tokens("burns on my arm") == ["burns", "on", "my", "arm"]  # the injuries
+    assert query_tokens("my eyes burn") == ["my", "eyes", "burning"]
+    assert query_tokens("her skin burns") == ["her", "skin", "burning"]
     assert query_words(("fluid", "on", "the", "knee")) == ("fluid", "knee")
     assert query_words(("a",)) == ("a",)
 

@@ -80,9 +80,10 @@ _NOTATION = (
     # A time past by its name ("last year"), as one gone by ("a year ago"). Not "last
     # fall": also the latest fall, an injury's cause.
     (re.compile(r"\blast (year|month|spring|summer|autumn|winter)\b"), r" \1 ago "),
-    # "A rash that burns", "it burns when I pee": a burning, the sensation (intent), not
-    # burns, the injuries.
+    # "A rash that burns", "it burns when I pee", "my stomach burns", "my eyes burn": a
+    # burning, the sensation (intent), not burns, the injuries ("burns on my arm").
     (re.compile(r"\b(it|that|which|this) burns\b"), r"\1 burning"),
+    (re.compile(r"\b((?:my|his|her|your|their|our) [a-z]+) burns?\b"), r"\1 burning"),
     (re.compile(r"\bh/o\b"), " history of "),
     (re.compile(r"\bs/p\b"), " status post "),
     (re.compile(r"\bd/o\b"), " disorder "),
