@@ -324,3 +324,17 @@ def test_words_no_entry_holds_do_not_use_up_the_pairs_a_sentence_is_searched_by(
                           terms=("previous heart attack",))
     text = "had a heart attack three months ago and this is my follow up"
     assert first([*crowd, wanted], text) == ["I25.2"]
+
+
+def test_the_condition_a_sentence_names_is_searched_for_by_itself() -> None:
+    # Each other word of the sentence is in many entries, and "seizure" with any of them
+    # in none: the entry named is found by its name alone.
+    crowd = [
+        CodeDocument("ICD10CM", f"Z{i:03d}", f"{word} {i}", True, "code")
+        for i, word in zip(range(700), itertools.cycle(
+            ["Son of a parent", "First degree burn", "Problem at park", "Time zone change"]))
+    ]
+    wanted = CodeDocument("ICD10CM", "R56.9", "Unspecified convulsions", True, "code",
+                          terms=("Seizure NOS",))
+    text = "my son had a seizure for the first time at the park"
+    assert first([*crowd, wanted], text) == ["R56.9"]

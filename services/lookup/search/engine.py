@@ -101,6 +101,8 @@ class _Analysis:
     vocabulary: Vocabulary | None
     names: Names | None  # other names of conditions (search.names), for a relaxed search
     corrected: bool  # the last word was spelling corrected or split (then it is whole)
+    # The conditions a sentence names (search.names), where no wording is just them.
+    named: tuple[str, ...] = ()
 
 
 # The spelling vocabulary of each index version (see services.shared.search.versions).
@@ -303,7 +305,8 @@ async def _analyse(
     for words in spelt:
         wordings.append(words)
         readings.append(Query.of(words, spelt=True))
-    return _Analysis(plan, asked, wordings, readings, vocabulary, names, corrected)
+    return _Analysis(plan, asked, wordings, readings, vocabulary, names, corrected,
+                     () if named in wordings else named)
 
 
 async def _completed_in_context(
@@ -339,7 +342,8 @@ async def _find(index: SearchIndex, analysis: _Analysis) -> Found:
 
     Every word must match when a few billable entries (_FEW) have them all; otherwise
     entries missing one word are added, then those holding two of them, then the
-    backend's best matches of any word, and those holding every word once a condition
+    backend's best matches of any word, then those holding the conditions a sentence
+    names (search.names), and those holding every word once a condition
     the query names is named another way (search.names); any entries having every word
     stay ahead of them (Found.complete).
     """
@@ -381,6 +385,8 @@ async def _find(index: SearchIndex, analysis: _Analysis) -> Found:
         anyword = replace(plan, words=plan_order(retrievable(asked)), match_all=False,
                           window=wide)
         more = union_found(more, await retrieve(index, [anyword]))
+        if analysis.named:  # and those holding the conditions a sentence names
+            more = union_found(more, await gather(index, plan, [analysis.named], vocabulary))
         found = union_found(found, more)
         if fallback:
             found, complete = holding_more_first(found, complete, asked, analysis.corrected)
