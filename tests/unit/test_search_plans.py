@@ -338,3 +338,15 @@ def test_the_condition_a_sentence_names_is_searched_for_by_itself() -> None:
                           terms=("Seizure NOS",))
     text = "my son had a seizure for the first time at the park"
     assert first([*crowd, wanted], text) == ["R56.9"]
+
+
+def test_the_entry_a_condition_names_alone_is_found_among_many_holding_its_name() -> None:
+    # Hundreds of entries hold "hives", none "hives" with "all" or "over": "Hives NOS"
+    # (what hives alone means) is asked for by name, as the words alone would be.
+    crowd = [CodeDocument("ICD10CM", f"L{600 + i}", f"Hives of kind {i}", True, "code")
+             for i in range(300)]
+    crowd += [CodeDocument("ICD10CM", f"Z{i:03d}", f"Over the counter drug {i}", True, "code")
+              for i in range(300)]
+    wanted = CodeDocument("ICD10CM", "L50.9", "Urticaria, unspecified", True, "code",
+                          terms=("Hives NOS",))
+    assert first([*crowd, wanted], "hives all over") == ["L50.9"]

@@ -101,7 +101,7 @@ class _Analysis:
     vocabulary: Vocabulary | None
     names: Names | None  # other names of conditions (search.names), for a relaxed search
     corrected: bool  # the last word was spelling corrected or split (then it is whole)
-    # The conditions a sentence names (search.names), where no wording is just them.
+    # The conditions the query names (search.names), where no wording is just them.
     named: tuple[str, ...] = ()
 
 
@@ -305,8 +305,11 @@ async def _analyse(
     for words in spelt:
         wordings.append(words)
         readings.append(Query.of(words, spelt=True))
+    sought = named  # and searched for by themselves, in any query (_find)
+    if not named and names is not None and not asks_procedure(asked, surely=True):
+        sought = names.named(asked)
     return _Analysis(plan, asked, wordings, readings, vocabulary, names, corrected,
-                     () if named in wordings else named)
+                     () if sought in wordings or sought == asked else sought)
 
 
 async def _completed_in_context(
@@ -342,7 +345,7 @@ async def _find(index: SearchIndex, analysis: _Analysis) -> Found:
 
     Every word must match when a few billable entries (_FEW) have them all; otherwise
     entries missing one word are added, then those holding two of them, then the
-    backend's best matches of any word, then those holding the conditions a sentence
+    backend's best matches of any word, then those holding the conditions the query
     names (search.names), and those holding every word once a condition
     the query names is named another way (search.names); any entries having every word
     stay ahead of them (Found.complete).
@@ -385,7 +388,7 @@ async def _find(index: SearchIndex, analysis: _Analysis) -> Found:
         anyword = replace(plan, words=plan_order(retrievable(asked)), match_all=False,
                           window=wide)
         more = union_found(more, await retrieve(index, [anyword]))
-        if analysis.named:  # and those holding the conditions a sentence names
+        if analysis.named:  # and those holding the conditions the query names
             more = union_found(more, await gather(index, plan, [analysis.named], vocabulary))
         found = union_found(found, more)
         if fallback:
