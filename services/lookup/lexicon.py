@@ -47,6 +47,7 @@ _GENERIC_PART = re.compile(r"\b(gland|lobe)s?\b", re.I)  # "Thyroid Gland Lobe" 
 _OPEN_QUESTION = re.compile(r"\b(?:unspecified|not specified) as\b[^,;]*", re.I)
 # Nor what it rules out: "osteoporosis without current pathological fracture".
 _WITHOUT = re.compile(r"\bwithout\b[^,;]*", re.I)
+_NON = re.compile(r"\bnon[\s-]+(?=[a-z])", re.I)
 
 
 @lru_cache(maxsize=65536)
@@ -59,8 +60,11 @@ def _singular(word: str) -> str:
 
 
 def _key(phrase: str) -> frozenset[str]:
-    """The words a text must hold for the phrase to apply (stopwords aside)."""
-    return frozenset(_singular(w) for w in words(phrase) if w not in STOPWORDS)
+    """The words a text must hold for the phrase to apply (stopwords aside). A word
+    after "non" is one with it: a "Non-pressure chronic ulcer" states no pressure
+    ulcer ("bed sore"), "non-insulin antidiabetic drugs" no insulin."""
+    joined = _NON.sub("non", phrase)
+    return frozenset(_singular(w) for w in words(joined) if w not in STOPWORDS)
 
 
 @lru_cache(maxsize=262144)

@@ -560,3 +560,16 @@ def test_headings_and_prefix_completions_give_way() -> None:
         _doc("L50.9", "Urticaria, unspecified", "hives NOS"),
         _doc("B20", "Human immunodeficiency virus [HIV] disease", "hiv NOS"),
     ) == ["B20", "L50.9", "B20-B20"]
+
+
+def test_a_word_after_non_is_not_stated_by_the_title() -> None:
+    lexicon = default_lexicon()
+    nonpressure = lexicon.terms(
+        "ICD10CM", "Non-pressure chronic ulcer of right heel and midfoot with fat layer exposed"
+    )
+    assert "bed sore" not in nonpressure and "chronic ulcer" in nonpressure
+    assert "bed sore" in lexicon.terms("ICD10CM", "Pressure ulcer of right heel, stage 1")
+    noninsulin = "Long-term (current) use of injectable non-insulin antidiabetic drugs"
+    assert "on insulin" not in lexicon.terms("ICD10CM", noninsulin)
+    # A concept named with "non" still applies: non-Hodgkin lymphoma is "nhl".
+    assert "nhl" in lexicon.terms("ICD10CM", "Non-Hodgkin lymphoma, unspecified")
