@@ -47,6 +47,10 @@ _GENERIC_PART = re.compile(r"\b(gland|lobe)s?\b", re.I)  # "Thyroid Gland Lobe" 
 _OPEN_QUESTION = re.compile(r"\b(?:unspecified|not specified) as\b[^,;]*", re.I)
 # Nor what it rules out: "osteoporosis without current pathological fracture".
 _WITHOUT = re.compile(r"\bwithout\b[^,;]*", re.I)
+# Nor is the encounter a seventh character adds ("Infection following immunization,
+# initial encounter" is no encounter for immunization).
+_SEVENTH = re.compile(r"\b(?:initial|subsequent) encounter\b", re.I)
+# A word after "non" is one with it (_key).
 _NON = re.compile(r"\bnon[\s-]+(?=[a-z])", re.I)
 
 
@@ -71,7 +75,7 @@ def _key(phrase: str) -> frozenset[str]:
 def _stated(text: str, *, negations: bool = False) -> frozenset[str]:
     """The words a text states, in the form concepts are matched on; what it says is
     absent ("without ...") only for a concept about absence, ``negations``."""
-    text = _OPEN_QUESTION.sub(" ", text)
+    text = _SEVENTH.sub(" ", _OPEN_QUESTION.sub(" ", text))
     return _key(text if negations else _WITHOUT.sub(" ", text))
 
 

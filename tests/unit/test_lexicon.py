@@ -573,3 +573,10 @@ def test_a_word_after_non_is_not_stated_by_the_title() -> None:
     assert "on insulin" not in lexicon.terms("ICD10CM", noninsulin)
     # A concept named with "non" still applies: non-Hodgkin lymphoma is "nhl".
     assert "nhl" in lexicon.terms("ICD10CM", "Non-Hodgkin lymphoma, unspecified")
+
+
+def test_the_encounter_of_a_seventh_character_is_no_visit_reason() -> None:
+    lexicon = default_lexicon()
+    assert "flu shot" in lexicon.terms("ICD10CM", "Encounter for immunization")
+    injury = "Infection following immunization, initial encounter"
+    assert "flu shot" not in lexicon.terms("ICD10CM", injury)
