@@ -120,3 +120,31 @@ def test_a_sentence_naming_a_condition_finds_it_before_entries_holding_its_other
     docs = [FLARE, PSORIASIS]
     assert first(docs, "my psoriasis keeps flaring up on my elbows") == ["L40.9"]
     assert first(docs, "psoriasis flaring up elbows") == ["J45.901"]
+
+
+SWELLING = CodeDocument(
+    "ICD10CM", "R22.31", "Localized swelling, mass and lump, right upper limb", True, "code",
+    chapter="18", terms=("swelling NOS", "swollen arm"),
+)
+STING = CodeDocument(
+    "ICD10CM", "T63.441A", "Toxic effect of venom of bees, accidental (unintentional), initial "
+    "encounter", True, "code", chapter="19", terms=("bee sting", "stung by a bee"),
+)
+BURN = CodeDocument(
+    "ICD10CM", "T30.0", "Burn of unspecified body region, unspecified degree", True, "code",
+    chapter="19", terms=("burn NOS",),
+)
+
+
+def test_symptoms_and_the_burning_sensation_are_named_but_not_as_diagnoses() -> None:
+    names = Names.of([PSORIASIS, SWELLING, BURN])
+    assert names.named(("psoriasis", "swelling")) == ("psoriasis", "swelling")
+    assert names.named(("psoriasis", "swelling"), diagnoses=True) == ("psoriasis",)
+    assert names.named(("skin", "burning")) == ()  # a sensation, not "Burn NOS"
+    assert names.named(("burn", "arm")) == ("burn",)
+
+
+def test_a_sentence_naming_a_symptom_of_what_happened_finds_what_happened() -> None:
+    """The swelling is the sting's: symptoms count no more than the other words."""
+    docs = [SWELLING, STING]
+    assert first(docs, "a bee stung me and my right arm is swelling") == ["T63.441A"]

@@ -292,8 +292,9 @@ async def _analyse(
     if (not named and names is not None and len(asked) >= _SENTENCE and said(plan.words)
             and not asks_procedure(asked, surely=True)):
         # A sentence names no diagnosis made, but may name conditions among its words
-        # ("my psoriasis keeps flaring up on my elbows"): they count more than the rest.
-        named = names.named(asked)
+        # ("my psoriasis keeps flaring up on my elbows"): they count more than the rest,
+        # symptoms aside (search.names).
+        named = names.named(asked, diagnoses=True)
     readings = [
         Query.of(w, prefix=not corrected and i == 0, typed=" ".join(typed) if i == 0 else "",
                  stressed=named)

@@ -131,7 +131,7 @@ _LATER = (
 _ENCOUNTERS = "encounter initial subsequent sequela sequelae init subs".split()
 # Said of a sensation more often than of an injury (see the module docstring); as
 # typed, as its stem is the injury's ("burn").
-_SENSATIONS = frozenset({"burning"})
+SENSATIONS = frozenset({"burning"})
 
 
 _Names = tuple[frozenset[str], frozenset[str], dict[str, tuple[tuple[str, ...], ...]]]
@@ -224,7 +224,7 @@ def asks_later(words_: Sequence[str]) -> bool:
 
 def _named(words_: Sequence[str], names: _Names) -> bool:
     single, exact, phrases = names
-    if any(w not in _SENSATIONS and (stem(w) in single or IRREGULAR.get(w, w) in exact)
+    if any(w not in SENSATIONS and (stem(w) in single or IRREGULAR.get(w, w) in exact)
            for w in words_):
         return True
     said = tuple(words_)

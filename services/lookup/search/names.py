@@ -12,6 +12,11 @@ than the query as typed (search.scoring).
 The same names tell which words of a sentence name a condition (``Names.named``): "my
 psoriasis keeps flaring up on my elbows" is about the psoriasis, and the engine has
 those words count more than the others, as it does a diagnosis a query says was made.
+Not the names of symptoms (those only chapter 18's entries are named by): signs and
+symptoms are coded when no related diagnosis is (ICD-10-CM's guidelines, I.B.4-5), so
+"a bee stung me and my arm swelled up" is the sting, "a painful red lump full of pus
+in my armpit" the abscess. Nor "burning", said of a sensation (search.intent), though
+it stems as "Burn NOS" does.
 """
 
 from __future__ import annotations
@@ -20,10 +25,12 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from services.lookup.search.documents import CodeDocument
+from services.lookup.search.intent import SENSATIONS
 from services.lookup.search.wording import STOPWORDS
 from services.shared.search.text import stem, words
 
 _SYSTEM = "ICD10CM"  # conditions: PCS "NOS" terms name root operations, not synonyms
+_SYMPTOMS = "18"  # ICD-10-CM's chapter of symptoms, signs and abnormal findings
 _MAX_WORDS = 4  # a name longer than this is a description, not a name
 _PER_PART = 3  # other names of one part of a query, the longest (most spelt out) first
 _MAX_READINGS = 6  # other readings of one query: each is searched and ranked
@@ -40,14 +47,16 @@ def _name(term: str) -> tuple[str, ...]:
 
 
 class Names:
-    """The names of each condition the index marks two ways, and every name it marks
-    (``conditions``), by their stems."""
+    """The names of each condition the index marks two ways, every name it marks
+    (``conditions``), and those only symptoms have (``symptoms``), by their stems."""
 
     def __init__(
         self, groups: Iterable[Iterable[tuple[str, ...]]],
         conditions: Iterable[tuple[str, ...]] = (),
+        symptoms: Iterable[tuple[str, ...]] = (),
     ) -> None:
         self.conditions = frozenset(tuple(stem(w) for w in name) for name in conditions)
+        self.symptoms = frozenset(tuple(stem(w) for w in name) for name in symptoms)
         self._others: dict[tuple[str, ...], list[tuple[str, ...]]] = {}
         for group in groups:
             names = list(dict.fromkeys(group))
@@ -62,24 +71,35 @@ class Names:
     def of(cls, documents: Iterable[CodeDocument]) -> Names:
         groups = []
         conditions: set[tuple[str, ...]] = set()
+        diagnoses: set[tuple[str, ...]] = set()  # names of an entry outside chapter 18
         for doc in documents:
             if doc.system != _SYSTEM:
                 continue
             names = {n for t in doc.terms if t.endswith(" NOS") and (n := _name(t))}
             conditions |= names
+            if doc.chapter != _SYMPTOMS:
+                diagnoses |= names
             if len(names) > 1:
                 groups.append(sorted(names))
-        return cls(groups, conditions)
+        return cls(groups, conditions, conditions - diagnoses)
 
-    def named(self, asked: tuple[str, ...]) -> tuple[str, ...]:
-        """The words of ``asked`` that name a condition, longest names first."""
+    def named(self, asked: tuple[str, ...], *, diagnoses: bool = False) -> tuple[str, ...]:
+        """The words of ``asked`` that name a condition, longest names first; with
+        ``diagnoses``, not those naming a symptom (see the module docstring)."""
         stems = tuple(stem(w) for w in asked)
         found: set[int] = set()
+        symptoms: set[int] = set()
         for length in range(min(_MAX_WORDS, len(asked)), 0, -1):
             for start in range(len(asked) - length + 1):
                 span = range(start, start + length)
-                if found.isdisjoint(span) and stems[start : start + length] in self.conditions:
+                name = stems[start : start + length]
+                if (found.isdisjoint(span) and name in self.conditions
+                        and not any(asked[i] in SENSATIONS for i in span)):
                     found.update(span)
+                    if name in self.symptoms:
+                        symptoms.update(span)
+        if diagnoses:
+            found -= symptoms
         return tuple(asked[i] for i in sorted(found))
 
     def __len__(self) -> int:
