@@ -10,9 +10,11 @@ word counts whole when
 
 - the code sets use it widely: many indexed entries hold it (titles, inclusion terms,
   the lexicon's lay words: "tummy", "sore", "knee"); or
-- the best search hit's title holds it, so a rare condition or an external cause named
-  as the code set names it ("struck by a football") counts, while one incidental word
-  matched ("cup" among "who won the world cup") does not make the rest clinical; or
+- the best search hit's title holds it and another of them, so a rare condition or an
+  external cause named as the code set names it ("struck by a football") counts, while
+  one incidental word matched ("cup" among "who won the world cup", "tall" among "how
+  tall is the tallest building": "Constitutional tall stature") does not make the rest
+  clinical; or
 - it names a procedure by its suffix ("splenectomy"),
 
 and half when only a few entries use it (a lay word of one concept, "tightness", or an
@@ -46,9 +48,11 @@ def clinical_share(content: list[str], entries: list[int], best_title: str) -> f
     module docstring), given how many indexed entries use each and the best search hit's
     title."""
     held = {stem(w) for w in words(best_title)}
+    named = [w for w in content if stem(w) in held]
+    named = named if len(named) > 1 or len(content) == 1 else []  # one alone: incidental
     weights = []
     for word, n in zip(content, entries, strict=True):
-        if n >= MEDICAL_WORD_ENTRIES or stem(word) in held or word.endswith(PROCEDURE_SUFFIXES):
+        if n >= MEDICAL_WORD_ENTRIES or word in named or word.endswith(PROCEDURE_SUFFIXES):
             weights.append(1.0)
         elif n:
             weights.append(0.5)

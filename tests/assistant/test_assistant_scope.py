@@ -54,6 +54,9 @@ def test_one_incidental_word_in_the_best_title_is_not_clinical() -> None:
     assert not clinical(["won", "world", "cup"], [0, 0, 2], "Cup of something")
     assert not clinical(["won", "football", "game", "last", "night"], [0, 12, 7, 6, 31],
                         "Nightmare disorder")
+    # Nor one beside a word the external causes use ("building" collapsed).
+    assert not clinical(["tall", "tallest", "building", "world"], [4, 0, 150, 0],
+                        "Constitutional tall stature")
     # Words many entries use are clinical, whatever the title says.
     assert clinical(["tummy", "hurts"], [1841, 1742], "Abdominal pain")
     # A rare word the title holds counts, beside a common one or alone.
