@@ -21,6 +21,8 @@ from services.shared.supervision import Backoff, Health, supervise
 from services.shared.threads import run_in_threadpool
 
 log = logging.getLogger(__name__)
+# How long a cancelled task is given to end before it is cancelled again (``cancelled``).
+STOP_GRACE = 5.0
 
 
 def make_bus(settings: Settings) -> Bus:
@@ -236,10 +238,7 @@ class Platform:
         }
 
     async def stop(self) -> None:
-        background = [*self.tasks, *self._warming]
-        for task in background:
-            task.cancel()
-        await asyncio.gather(*background, return_exceptions=True)
+        await cancelled([*self.tasks, *self._warming])
         self.tasks.clear()
         # A cancelled task's worker thread runs on; close no store under it.
         if not await threads.idle(timeout=30):
@@ -252,3 +251,20 @@ class Platform:
         await self.bus.close()
         if self.dead_letters is not None:
             self.dead_letters.close()
+
+
+async def cancelled(tasks: list[asyncio.Task[Any]], grace: float = STOP_GRACE) -> None:
+    """Cancel the tasks and wait until every one has ended. One still running ``grace``
+    seconds after a cancellation (it swallowed it, or awaits something that does) is
+    named in the log and cancelled again, rather than holding the stop for ever."""
+    pending = set(tasks)
+    while pending:
+        for task in pending:
+            task.cancel()
+        done, pending = await asyncio.wait(pending, timeout=grace)
+        for task in done:  # retrieved: a failure was logged by the task's own callback
+            if not task.cancelled():
+                task.exception()
+        if pending:
+            log.warning("still running %g s after being cancelled, cancelled again: %s",
+                        grace, ", ".join(sorted(t.get_name() for t in pending)))
