@@ -310,7 +310,7 @@ async def _analyse(
     if not named and names is not None and not asks_procedure(asked, surely=True):
         sought = names.named(asked)
     return _Analysis(plan, asked, wordings, readings, vocabulary, names, corrected,
-                     () if sought in wordings or sought == asked else sought)
+                     () if sought in wordings else sought)
 
 
 async def _completed_in_context(
@@ -369,7 +369,7 @@ async def _find(index: SearchIndex, analysis: _Analysis) -> Found:
         # Words no entry holds find nothing in any combination ("months ago"): left out.
         held = _held(asked, vocabulary)
         relaxed = list(combinations(held, len(held) - 1)) if len(held) > 1 else []
-        if len(held) < len(asked):
+        if len(held) < len(asked):  # every word some entry holds: first among equals
             relaxed.insert(0, held)
         if vocabulary is not None:
             relaxed.sort(key=lambda ws: min(vocabulary.entries(w) for w in ws))
