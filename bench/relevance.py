@@ -10,7 +10,7 @@ Sets reported apart, the honest one first:
 - heldout (tests/relevance/heldout.tsv): the first held-out set. Written blind too, but
   its misses were read in later rounds of work, so it has become development data.
 - tuning (tests/relevance/queries.tsv) grew together with the lexicon and ranking, and
-  probe, probe2 and probe3 were written to develop against: they measure fit.
+  probe, probe2, probe3 and probe4 were written to develop against: they measure fit.
 
 The embedded index (tantivy) is read from DATA_DIR/search (import ICD-10-CM
 first, e.g. with `make serve`). For OpenSearch, the documents of that embedded index are
@@ -20,7 +20,7 @@ through the same shared engine. --compare evaluates both and lists the queries w
 top five differ.
 
 Usage: DATA_DIR=var python bench/relevance.py [--backend tantivy|opensearch|both]
-           [--set heldout2|heldout|tuning|probe|probe2|probe3|all] [--compare]
+           [--set heldout2|heldout|tuning|probe|probe2|probe3|probe4|all] [--compare]
            [--opensearch-url URL] [--batch N] [--misses]
 """
 
@@ -69,6 +69,9 @@ SETS = {
     # A fourth, of sentences, shorthand and lay names, written blind on 2026-12-05 to
     # develop against: tuning too. Its queries found in another set were left out.
     "probe3": EVALUATION / "probe3.tsv",
+    # A fifth, of sentences only, written blind on 2026-12-06 to develop against: tuning
+    # too. Its one query found in another set was left out.
+    "probe4": EVALUATION / "probe4.tsv",
 }
 TOP = 5  # recall@5, and the top five compared between backends
 PREFIX = "medcode-relevance"  # the OpenSearch alias this bench fills and searches
