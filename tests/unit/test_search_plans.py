@@ -350,3 +350,33 @@ def test_the_entry_a_condition_names_alone_is_found_among_many_holding_its_name(
     wanted = CodeDocument("ICD10CM", "L50.9", "Urticaria, unspecified", True, "code",
                           terms=("Hives NOS",))
     assert first([*crowd, wanted], "hives all over") == ["L50.9"]
+
+
+def test_an_entry_needing_a_seventh_character_brings_its_codes_onto_the_page() -> None:
+    """An injury's code is its entry's with an encounter added: the entry alone is no
+    code to report. A backend's best few may hold the entry and not its codes (whose
+    titles are longer), so they are fetched by code."""
+    crowd = [CodeDocument("ICD10CM", f"S99.{i:03d}", f"Wrist thing {i}", True, "code")
+             for i in range(300)]
+    entry = CodeDocument("ICD10CM", "S63.502", "Unspecified sprain of left wrist", False,
+                         "code", terms=("twisted wrist",))
+    initial = CodeDocument("ICD10CM", "S63.502A", "Unspecified sprain of left wrist, "
+                           "initial encounter", True, "code")
+    later = CodeDocument("ICD10CM", "S63.502D", "Unspecified sprain of left wrist, "
+                         "subsequent encounter", True, "code")
+    results = asyncio.run(search(Catalog(WorstOrderIndex([*crowd, entry, initial, later])),  # type: ignore[arg-type]
+                                 "twisted wrist"))
+    codes = [d.code for d in results.documents]
+    assert codes[:2] == ["S63.502", "S63.502A"]
+
+
+def test_seventh_characters_are_fetched_only_for_entries_whose_codes_are_not_listed() -> None:
+    entry = CodeDocument("ICD10CM", "T18.9", "Foreign body of alimentary tract", False, "code")
+    code = CodeDocument("ICD10CM", "T18.9XXA", "Foreign body of alimentary tract, initial "
+                        "encounter", True, "code")
+    billable = CodeDocument("ICD10CM", "K21.9", "Reflux", True, "code")
+    index = WorstOrderIndex([entry, code, billable])
+    plan = QueryPlan(words=("foreign",))
+    fetched = asyncio.run(gathering.encounters(index, plan, [entry, billable], [entry]))  # type: ignore[arg-type]
+    assert fetched == [(entry, [code])]
+    assert asyncio.run(gathering.encounters(index, plan, [entry], [entry, code])) == []  # type: ignore[arg-type]

@@ -19,6 +19,7 @@ from services.lookup.search.documents import CodeDocument, CodeFacets
 from services.lookup.search.english import common_words
 from services.lookup.search.gathering import (
     Found,
+    encounters,
     extended,
     gather,
     plan_order,
@@ -230,8 +231,33 @@ async def _search(
         if complete
         else rank(plan, found.documents, readings)
     )
+    ranked = await _with_encounters(index, plan, ranked, offset + limit, complete,
+                                    analysis.readings, readings)
     total = max(found.total, len(ranked))
     return Results(ranked[offset : offset + limit], total, analysis.asked)
+
+
+async def _with_encounters(
+    index: SearchIndex, plan: QueryPlan, ranked: list[CodeDocument], page: int,
+    complete: int, as_typed: list[Query], readings: list[Query],
+) -> list[CodeDocument]:
+    """``ranked``, with the seventh-character codes of the entries on the page that need
+    one (gathering.encounters) ranked among them, each with the entries its own entry
+    is ranked with (those holding every word, listed first, or the rest)."""
+    head = ranked[:page]
+    found = await encounters(index, plan, head, ranked)
+    if not found:
+        return ranked
+    first = {d.doc_id for d in ranked[:complete]}
+    joining = [c for entry, codes in found if entry.doc_id in first for c in codes]
+    rest = [c for entry, codes in found if entry.doc_id not in first for c in codes]
+    if not complete:
+        return rank(plan, head + rest, readings) + ranked[page:]
+    return (
+        rank(plan, head[:complete] + joining, as_typed)
+        + rank(plan, head[complete:] + rest, readings)
+        + ranked[page:]
+    )
 
 
 async def _analyse(

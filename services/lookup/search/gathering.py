@@ -23,6 +23,14 @@ _SHORT = 2  # words this short are poor prefixes: sent first, so a longer word e
 # entries for the backend to return them all (then every entry with all the words is
 # among them).
 _COMMON = 5000
+# ICD-10-CM's seventh character (the encounter of an injury, a fracture's healing, a
+# fetus, a side): its codes are the entry's code padded with "X" to six characters, then
+# one more ("S06.0X1" -> "S06.0X1A", "T18.9" -> "T18.9XXA"). The first few by code are
+# fetched: the initial encounter "A" (and an open fracture's "B", or the subsequent
+# "D"); a query asking for a later one names it, and finds it by its words.
+_SEVENTH = 6
+_SEVENTH_FIRST = 2
+_CONDITIONS = "ICD10CM"
 
 
 @dataclass(frozen=True)
@@ -130,3 +138,37 @@ def union_found(first: Found, second: Found) -> Found:
 async def retrieve(index: SearchIndex, plans: list[QueryPlan]) -> Found:
     """The union of the plans' candidates."""
     return _union(plans, await asyncio.gather(*(index.candidates(p) for p in plans)))
+
+
+async def encounters(
+    index: SearchIndex, plan: QueryPlan, entries: Sequence[CodeDocument],
+    listed: Sequence[CodeDocument],
+) -> list[tuple[CodeDocument, list[CodeDocument]]]:
+    """Each of those ``entries`` that needs a seventh character, where no code with one
+    is ``listed``, with those codes: "S93.401" is no code to report, "S93.401A" is; and
+    a backend's best few matches of a sentence may hold the first, whose title is
+    shorter, and not the second (development: "i twisted my right ankle ... the doctor
+    said its sprained")."""
+    have = {d.compact for d in listed if d.system == _CONDITIONS}
+    extended_ = {c[:_SEVENTH] for c in have if len(c) == _SEVENTH + 1}
+    needing: dict[str, CodeDocument] = {}
+    for doc in entries:
+        if doc.system != _CONDITIONS or doc.billable or len(doc.compact) > _SEVENTH:
+            continue
+        key = doc.compact.ljust(_SEVENTH, "X")
+        if key not in extended_:
+            needing.setdefault(key, doc)
+    if not needing:
+        return []
+    plans = [
+        replace(plan, words=(), key=key, match_all=True, window=1 + _SEVENTH_FIRST,
+                count=False)
+        for key in needing
+    ]
+    found = await asyncio.gather(*(index.candidates(p) for p in plans))
+    pairs = []
+    for doc, candidates in zip(needing.values(), found, strict=True):
+        codes = [d for d in candidates.documents if len(d.compact) == _SEVENTH + 1]
+        if codes:
+            pairs.append((doc, codes))
+    return pairs
