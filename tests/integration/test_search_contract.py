@@ -389,6 +389,20 @@ async def test_zero_window_still_counts(index: SearchIndex) -> None:
     assert result.documents == [] and result.total == 5
 
 
+async def test_an_uncounted_plan_says_whether_more_match_than_it_returns(
+    index: SearchIndex,
+) -> None:
+    """A search box asks for no count (no totalCount selected): ``total`` is then at
+    least what was returned, and more when more match, by key or by word."""
+    for plan in (Plan(words=(), code="I21", window=2), Plan(words=("diabetes",), window=1)):
+        result = await index.candidates(replace(plan.generic(), count=False))
+        assert len(result.documents) == plan.window
+        assert result.total > plan.window
+    whole = await index.candidates(replace(Plan(words=(), code="I21").generic(), count=False))
+    assert [d.code for d in whole.documents] == ["I21", "I21.9", "I21.A1"]
+    assert whole.total == 3
+
+
 async def test_system_filter(index: SearchIndex) -> None:
     assert await codes(index, Plan(words=(), code="E", systems=("HCPCS",))) == ["E0100"]
     icd_only = await codes(index, Plan(words=(), code="E", systems=(ICD,)))
@@ -1138,6 +1152,17 @@ async def test_parity_same_top_five(
     assert found["tantivy"] == found["opensearch"]
     if first is not None:
         assert found["tantivy"][0][:1] == [first]
+
+
+async def test_parity_without_a_count(both_backends: dict[str, SearchCatalog]) -> None:
+    """A search box selects no totalCount: the page is the same as with one, on both."""
+    for text, _ in PARITY_QUERIES:
+        pages = set()
+        for catalog in both_backends.values():
+            for count in (True, False):
+                found = await search(catalog, text, limit=5, count=count)
+                pages.add(tuple(d.code for d in found.documents))
+        assert len(pages) == 1, text
 
 
 @pytest.mark.parametrize(("text", "first"), parity_cases())

@@ -120,7 +120,9 @@ class OpenSearchIndex(Generic[D]):
         """Documents matching the plan (queries.py), for the product's ranker to order.
 
         The parts are disjoint queries sent in one ``_msearch``; ``total`` is the sum of
-        their hit counts (exact when the plan asks for a count).
+        their hit counts: exact when the plan asks for a count, else counted one past the
+        window, which tells whether more match than are returned (a response tracking no
+        hits at all has no total).
         """
         window = max(0, min(plan.window, _MAX_WINDOW))
         searches = parts(self._schema, plan, filters(plan))
@@ -128,7 +130,8 @@ class OpenSearchIndex(Generic[D]):
             return Candidates(documents=[], total=0)
         documents: list[D] = []
         total = 0
-        for result in await self._search(searches, window, track=plan.count):
+        track = True if plan.count else window + 1
+        for result in await self._search(searches, window, track=track):
             hits = result["hits"]
             total += int(hits["total"]["value"])
             documents.extend(self._load(hit["_source"]) for hit in hits["hits"])
@@ -147,7 +150,7 @@ class OpenSearchIndex(Generic[D]):
         return read_facets(self._schema, result["aggregations"])
 
     async def _search(
-        self, searches: list[dict[str, Any]], window: int, *, track: bool = True
+        self, searches: list[dict[str, Any]], window: int, *, track: bool | int = True
     ) -> list[Any]:
         """Each search's response; from the alias's target when a promote dropped this
         version after the caller resolved it."""
@@ -159,7 +162,7 @@ class OpenSearchIndex(Generic[D]):
         return list(response["responses"])
 
     async def _msearch(
-        self, target: str, searches: list[dict[str, Any]], window: int, track: bool
+        self, target: str, searches: list[dict[str, Any]], window: int, track: bool | int
     ) -> Any:
         body: list[dict[str, Any]] = []
         for search in searches:
