@@ -18,6 +18,7 @@ from services.lookup.search.spelling import Vocabulary
 from services.lookup.search.wording import (
     content_words,
     diagnosis_of,
+    first_person,
     negated_of,
     painful,
     query_tokens,
@@ -84,6 +85,8 @@ def test_a_query_naming_an_injury_its_cause_or_an_encounter_asks_for_one(query: 
     "my knee gives out when i walk", "left arm pain", "burning feet",
     # A word stemmed like a name the lexicon gives an injury ("attacked", an assault).
     "heart attack", "panic attacks",
+    # What breaks out is a rash.
+    "i broke out in hives", "breaking out in a rash",
 ])
 def test_a_query_naming_no_injury_does_not(query: str) -> None:
     assert not asks_injury(_words(query))
@@ -368,6 +371,7 @@ def test_what_a_query_denies_is_left_out(query: str, read: tuple[str, ...]) -> N
     ("dad fell at the nursing home and broke his left hip", ("broke", "left", "hip")),
     ("twisted my right ankle playing basketball", ("twisted", "right", "ankle")),
     ("my ankle is swollen and bruised", ()),  # to what is not said
+    ("i broke out in itchy hives", ()),  # an eruption
 ])
 def test_the_diagnosis_a_query_says_was_made_is_read(
     query: str, named: tuple[str, ...]
@@ -461,3 +465,15 @@ def test_a_part_that_hurts_finds_its_pain() -> None:
         CodeDocument("ICD10CM", "H93.91", "Unspecified disorder of right ear", True, "code"),
     ]
     assert first(docs, "my right ear hurts")[0] == "H92.01"
+
+
+def test_a_reflexive_said_of_someone_else_reads_as_the_lexicon_says_it() -> None:
+    assert first_person(("daughter", "cutting", "herself")) == ("daughter", "cutting", "myself")
+    assert first_person(("kill", "himself")) == ("kill", "myself")
+
+
+def test_who_has_it_is_no_word_to_find() -> None:
+    """"she" began "shellfish"; "us" stays, an ultrasound."""
+    assert _words("she wants to kill herself") == ("wants", "kill", "herself")
+    assert _words("he says they hurt him") == ("says", "hurt")
+    assert _words("us guided biopsy") == ("us", "guided", "biopsy")

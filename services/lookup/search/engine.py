@@ -39,6 +39,7 @@ from services.lookup.search.spelling import MAX_CORRECTED, MIN_TRUNCATED, Vocabu
 from services.lookup.search.wording import (
     content_words,
     diagnosis_of,
+    first_person,
     painful,
     query_words,
     said,
@@ -281,7 +282,8 @@ async def _analyse(
         last = len(typed) - 1
         read = tuple(vocabulary.correct(w, as_prefix=i == last) for i, w in enumerate(typed))
         typed = await _completed_in_context(index, plan, typed, read, vocabulary)
-    asked = query_words(typed)
+    # No entry says "herself": the lexicon says "cutting myself" (wording.first_person).
+    asked = first_person(query_words(typed))
     # The last word as typed may be the start of one; corrected, it is whole ("diabetis
     # hyperglyc" is still being typed: "hyperglyc" begins "hyperglycemia").
     corrected = typed[-1:] != plan.words[-1:]

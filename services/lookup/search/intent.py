@@ -195,7 +195,19 @@ def prepare() -> None:
 def asks_injury(words_: Sequence[str]) -> bool:
     """Whether query words (folded, no stopwords) name an injury, how one happened, or
     an encounter for one (see the module docstring)."""
-    return _named(words_, _injury_names())
+    return _named(_unbroken(words_), _injury_names())
+
+
+# What breaks out is a rash ("i broke out in hives"): no fracture.
+_BREAK = frozenset({"break", "breaks", "breaking", "broke", "broken"})
+
+
+def _unbroken(words_: Sequence[str]) -> Sequence[str]:
+    """The words without a break that is a breaking out."""
+    if "out" not in words_:
+        return words_
+    return [w for i, w in enumerate(words_)
+            if not (w in _BREAK and i + 1 < len(words_) and words_[i + 1] == "out")]
 
 
 def names_injury(words_: Sequence[str]) -> bool:
@@ -203,7 +215,7 @@ def names_injury(words_: Sequence[str]) -> bool:
     the external cause is then coded after the injury, never first (ICD-10-CM's
     guidelines, chapter 20): "fell off a ladder and broke my wrist" is the fracture.
     Not an injury alone: "cutting myself on purpose" is the self-harm."""
-    return _named(words_, _injury_kind_names()) and _named(words_, _cause_names())
+    return _named(_unbroken(words_), _injury_kind_names()) and _named(words_, _cause_names())
 
 
 def asks_pregnancy(words_: Sequence[str]) -> bool:

@@ -24,7 +24,10 @@ STOPWORDS = frozenset(
     "a an and are as at be by for from had has have her his i im in is it its me my of on"
     " or our s the their to was w when where which while who with"
     " am been being did do does due during got into onto than that these this those upon"
-    " very complains complaining patient pt presenting presents".split()
+    " very complains complaining patient pt presenting presents"
+    # Who has it, said of someone else ("she wants to kill herself"): "she" began
+    # "shellfish". Not "us", an ultrasound.
+    " he she they him them we you".split()
 )
 # Everyday words patients type that are spelt right, though no code title uses them:
 # never "corrected" into a clinical word ("making" is not "main", "killing" not
@@ -117,9 +120,9 @@ _DIAGNOSED = re.compile(
 # Or the injury it says was suffered, the injury word with it ("fell at home and broke
 # his left hip", "twisted my ankle playing basketball"), to where how and where it
 # happened begin.
-_INJURED = re.compile(
+_INJURED = re.compile(  # not "broke out in hives", an eruption (intent._unbroken)
     r"\b((?:broke|broken|fractured|sprained|twisted|dislocated|tore|torn|sliced|cut|"
-    r"burned|burnt|bruised|injured)\b.*?)"
+    r"burned|burnt|bruised|injured)\b(?!\s+out\b).*?)"
     r"(?=[,;.]|\b(?:but|and|while|when|after|playing|at|from|with|on|in|by|doing)\b|$)"
 )
 _ROMAN = {"i": "1", "ii": "2", "iii": "3", "iv": "4", "v": "5"}
@@ -344,6 +347,16 @@ def painful(words: tuple[str, ...]) -> tuple[str, ...]:
         "pain" if w in _HURTS and (i == 0 or words[i - 1] not in _NOT) else w
         for i, w in enumerate(words)
     )
+
+
+_REFLEXIVE = frozenset({"herself", "himself", "themselves", "themself", "yourself", "ourselves"})
+
+
+def first_person(words: tuple[str, ...]) -> tuple[str, ...]:
+    """The words with a reflexive said of someone else as the lexicon's phrasings say
+    it, of oneself: "my daughter has been cutting herself" is "cutting myself" (the
+    self-harm), "he keeps wetting himself", "peeing myself"."""
+    return tuple("myself" if w in _REFLEXIVE else w for w in words)
 
 
 def content_words(words: tuple[str, ...]) -> tuple[str, ...]:
