@@ -17,6 +17,7 @@ from services.lookup.search.scoring import Query, rank
 from services.lookup.search.spelling import Vocabulary
 from services.lookup.search.wording import (
     content_words,
+    denied,
     diagnosis_of,
     first_person,
     negated_of,
@@ -74,7 +75,7 @@ def test_a_procedure_is_named_surely_only_by_operations_and_surgical_words(
     "fell off a ladder", "dog bite", "sprained ankle",
     # Names the lexicon gives injuries: one word, or more.
     "gsw abdomen", "fb eye", "jammed finger", "road rash on my knee", "attacked by a dog",
-    "bitten on the leg",
+    "bitten on the leg", "sliced my finger",
 ])
 def test_a_query_naming_an_injury_its_cause_or_an_encounter_asks_for_one(query: str) -> None:
     assert asks_injury(_words(query))
@@ -269,6 +270,11 @@ def test_what_a_text_names_as_absent_ends_with_its_clause() -> None:
     # Not a stem a stated word has: "esophageal" is stated, "esophagitis" absent.
     assert negated_of("Gastro-esophageal reflux disease without esophagitis") == {"esophagitis"}
     assert negated_of("Acute pancreatitis") == frozenset()
+    # A side begins the site of the laceration, not of the foreign body it rules out.
+    assert not {"left", "index", "finger"} & negated_of(
+        "Laceration without foreign body of left index finger without damage to nail"
+    )
+    assert "consciousness" in negated_of("Concussion without loss of consciousness")
 
 
 def test_a_neonatal_condition_gives_way_to_the_condition_itself() -> None:
@@ -477,3 +483,21 @@ def test_who_has_it_is_no_word_to_find() -> None:
     assert _words("she wants to kill herself") == ("wants", "kill", "herself")
     assert _words("he says they hurt him") == ("says", "hurt")
     assert _words("us guided biopsy") == ("us", "guided", "biopsy")
+
+
+def test_a_denial_reads_as_titles_say_one() -> None:
+    assert denied(("concussion", "didnt", "pass", "out")) == ("concussion", "without", "pass",
+                                                               "out")
+    assert denied(("no", "fever")) == ("without", "fever")
+
+
+def test_a_sign_denied_is_the_entry_saying_without_it() -> None:
+    without = CodeDocument("ICD10CM", "S06.0X0A", "Concussion without loss of consciousness, "
+                           "initial encounter", True, "code", chapter="19",
+                           terms=("without knocked out",))
+    with_ = CodeDocument("ICD10CM", "S06.0X1A", "Concussion with loss of consciousness of 30 "
+                         "minutes or less, initial encounter", True, "code", chapter="19",
+                         terms=("knocked out",))
+    assert first([without, with_], "he has a concussion but he didnt get knocked out") == [
+        "S06.0X0A"
+    ]

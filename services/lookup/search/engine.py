@@ -38,6 +38,7 @@ from services.lookup.search.scoring import Query, rank, renamed_match
 from services.lookup.search.spelling import MAX_CORRECTED, MIN_TRUNCATED, Vocabulary, joined
 from services.lookup.search.wording import (
     content_words,
+    denied,
     diagnosis_of,
     first_person,
     painful,
@@ -295,6 +296,10 @@ async def _analyse(
     if (pain := painful(asked)) != asked:  # "my ear hurts": titles say "ear pain"
         wordings.append(pain)
         spoken.append(pain)
+    # "didnt pass out": "without loss of ...". Ranked only: "without" is in thousands of
+    # titles, and entries holding it with the rest ("no periods") are not what is meant.
+    if (denial := denied(asked)) != asked:
+        spoken.append(denial)
     if "both" in asked:  # "both eyes": titles say "bilateral" (and a few "both eyes")
         bilateral = tuple("bilateral" if w == "both" else w for w in asked)
         wordings.append(bilateral)

@@ -102,7 +102,7 @@ _INJURY_KINDS = (
     " laceration nondisplaced overdose poisoning puncture sprain sprained strain"
     " toxic trauma traumatic underdosing whiplash wound"
     " broke broken break bruise bruised cut gash scrape scraped scratch scratched"
-    " stab stabbed swallowed inhaled twisted torn tore"
+    " stab stabbed swallowed inhaled twisted torn tore sliced slit"
 ).split()
 # Chapter 20's causes.
 _CAUSES = (

@@ -349,6 +349,17 @@ def painful(words: tuple[str, ...]) -> tuple[str, ...]:
     )
 
 
+# How a sentence denies a sign: "no", "never", "didn't" (as typed without the apostrophe).
+_DENIALS = frozenset({"no", "not", "never", "didnt", "doesnt", "wasnt", "isnt", "hasnt",
+                      "havent", "hadnt", "without"})
+
+
+def denied(words: tuple[str, ...]) -> tuple[str, ...]:
+    """The words with a denial as titles put one: "a concussion but he didn't pass out"
+    is "Concussion without loss of consciousness", "no fever" is "without fever"."""
+    return tuple("without" if w in _DENIALS else w for w in words)
+
+
 _REFLEXIVE = frozenset({"herself", "himself", "themselves", "themself", "yourself", "ourselves"})
 
 
@@ -383,22 +394,30 @@ def detail_stems(text: str) -> frozenset[str]:
 _CLAUSED = re.compile(r"[a-z0-9]+|[,;()\[\]]")
 
 
+# A side begins the site of what the title names, not of what it rules out: "Laceration
+# without foreign body of left index finger" is a laceration of that finger.
+_SITED = frozenset({"left", "right", "bilateral", "unspecified"})
+
+
 def negated_of(text: str) -> frozenset[str]:
     """The words a text names only as absent: in a clause after "without" ("reflux
-    disease without esophagitis", "Cholelithiasis (without cholecystitis)"); and their
+    disease without esophagitis", "Cholelithiasis (without cholecystitis)"), up to the
+    side of its site (_SITED); and their
     stems, where no word it states has the same. Both, as a query may type another form
     of the word ("lut" for "LUTS") or a word whose stem a stated word shares
     ("esophagitis" and "esophageal" are both "esophag")."""
     absent: set[str] = set()
     stated: set[str] = set()
     negating = False
+    before = ""
     for word in _CLAUSED.findall(fold(text)):
-        if not word[0].isalnum():
+        if not word[0].isalnum() or (before == "of" and word in _SITED):
             negating = False
-        elif word == "without":
+        if word == "without":
             negating = True
-        elif word not in STOPWORDS:
+        elif word[0].isalnum() and word not in STOPWORDS:
             (absent if negating else stated).add(word)
+        before = word
     absent -= stated
     if not absent:
         return frozenset()
