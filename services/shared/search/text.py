@@ -24,7 +24,7 @@ IRREGULAR = {
     "feet": "foot", "teeth": "tooth", "children": "child", "women": "woman", "men": "man",
     "calves": "calf",
     "bitten": "bite", "stung": "sting", "fell": "fall", "torn": "tear", "tore": "tear",
-    "bled": "bleed", "burnt": "burn",
+    "bled": "bleed", "burnt": "burn", "fallen": "fall",
 }  # fmt: skip
 
 
