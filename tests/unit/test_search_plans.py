@@ -380,3 +380,18 @@ def test_seventh_characters_are_fetched_only_for_entries_whose_codes_are_not_lis
     fetched = asyncio.run(gathering.encounters(index, plan, [entry, billable], [entry]))  # type: ignore[arg-type]
     assert fetched == [(entry, [code])]
     assert asyncio.run(gathering.encounters(index, plan, [entry], [entry, code])) == []  # type: ignore[arg-type]
+
+
+def test_a_sentence_is_searched_by_its_neighbouring_words_before_others() -> None:
+    """A sentence's phrases are its neighbours: "blacked out" is searched for before
+    pairs of rarer words strewn apart, though "out" is common."""
+    rare = "alpha bravo charlie delta echo foxtrot golf".split()
+    docs = [CodeDocument("ICD10CM", f"A{i:02d}", f"{w.title()} thing", True, "code")
+            for i, w in enumerate(rare)]
+    docs += [CodeDocument("ICD10CM", f"Z{i:03d}", f"Out thing {i}", True, "code")
+             for i in range(700)]
+    wanted = CodeDocument("ICD10CM", "S06.0X1A", "Concussion with loss of consciousness",
+                          True, "code", terms=("blacked out",))
+    text = "alpha bravo charlie delta blacked out echo foxtrot golf"
+    results = asyncio.run(search(Catalog(WorstOrderIndex([*docs, wanted])), text))  # type: ignore[arg-type]
+    assert "S06.0X1A" in [d.code for d in results.documents]

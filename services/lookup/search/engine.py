@@ -414,6 +414,9 @@ async def _find(index: SearchIndex, analysis: _Analysis) -> Found:
             pairs = list(combinations(held, 2))
             if vocabulary is not None:
                 pairs.sort(key=lambda ws: max(vocabulary.entries(w) for w in ws))
+            # Words side by side first, the rarest of them first: a sentence's phrases
+            # ("blacked out", "heart attack") are its neighbours.
+            pairs.sort(key=lambda ws: held.index(ws[1]) - held.index(ws[0]) > 1)
             more = union_found(more, await gather(index, plan, pairs[:_MAX_PAIRS], vocabulary))
         # And the entries holding the most of the words, whichever (the backend's best
         # matches of any word, ranked here): "type 2 diabetes with chronic kidney
