@@ -42,6 +42,9 @@ def test_the_shipped_lexicon_loads_and_is_broad() -> None:
         ("Tinea pedis", {"athletes foot"}),
         # The code set's "medicaments" are what everyone else calls medications.
         ("Hypothyroidism due to medicaments and other exogenous substances", {"medication"}),
+        # The code set's regions, as a limb is an arm or a leg: the trunk is one's back.
+        ("Benign lipomatous neoplasm of skin and subcutaneous tissue of trunk",
+         {"back", "chest"}),
     ],
 )
 def test_titles_get_lay_words_and_shorthand(title: str, wanted: set[str]) -> None:
