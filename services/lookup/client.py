@@ -25,7 +25,8 @@ from services.lookup.domain import (
 )
 from services.lookup.note_codes import references
 from services.lookup.search.documents import CodeDocument
-from services.lookup.search.engine import VOCABULARIES, Results, facets, search, warm
+from services.lookup.search.engine import Results, facets, search, warm
+from services.lookup.search.interpretation import VOCABULARIES
 
 # How lookup reads a query's words, for clients that read questions the same way
 # (CasePilot tells a question's content words from filler with them).

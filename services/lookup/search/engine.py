@@ -3,14 +3,14 @@ rank, page.
 
 What people type reaches the codes through the index itself: the lookup service's
 projection writes lay words, abbreviations and procedure names into each entry's terms
-(services/lookup/lexicon.py), so every caller and both backends search them alike. This
-module adds what only the query can tell: misspellings (corrected against the words of
-the live index), stopwords, and which words are worth a backend's time.
+(services/lookup/lexicon.py), so every caller and both backends search them alike. What
+only the query can tell (misspellings corrected against the words of the live index,
+stopwords, other wordings, the conditions it names) is read by search.interpretation;
+this module decides what to ask a backend for, in what order, and ranks what comes back.
 """
 
 from __future__ import annotations
 
-import asyncio
 from dataclasses import dataclass, replace
 from itertools import combinations
 
@@ -27,7 +27,13 @@ from services.lookup.search.gathering import (
     retrieve,
     union_found,
 )
-from services.lookup.search.intent import asks_pregnancy, asks_procedure, prepare
+from services.lookup.search.intent import prepare
+from services.lookup.search.interpretation import (
+    NAMES,
+    VOCABULARIES,
+    Interpretation,
+    interpret,
+)
 from services.lookup.search.names import Names
 from services.lookup.search.precedence import (
     asked_for_first,
@@ -35,27 +41,14 @@ from services.lookup.search.precedence import (
     holding_more_first,
 )
 from services.lookup.search.scoring import Query, rank, renamed_match
-from services.lookup.search.spelling import MAX_CORRECTED, MIN_TRUNCATED, Vocabulary, joined
-from services.lookup.search.wording import (
-    content_words,
-    denied,
-    diagnosis_of,
-    first_person,
-    painful,
-    query_words,
-    said,
-    said_to_be,
-    spinal_levels,
-    trimester_weeks,
-)
+from services.lookup.search.spelling import Vocabulary
+from services.lookup.search.wording import diagnosis_of, said_to_be
 from services.shared.search.cache import SearchCache
 from services.shared.search.model import (
     QueryPlan,
     SearchCatalog,
     SearchIndex,
 )
-from services.shared.search.text import IRREGULAR
-from services.shared.search.versions import PerVersion
 
 MAX_WINDOW = 1000
 _MIN_WINDOW = 200  # candidates re-ranked for any page, however small
@@ -74,12 +67,6 @@ _MAX_PAIRS = 10
 # 0.87 / 0.82 -> 0.89 / 0.84 on tantivy / OpenSearch; 1,000 let in more noise than it
 # found). Shorter queries, most of what people send as they type, keep the page's window.
 _ANY_WINDOW = 600
-# A query said in words (wording.said) this long is a sentence: the conditions it names
-# count more than its other words (search.names).
-_SENTENCE = 4
-# How many of the words a word cut short begins are tried with the query's other words
-# (_completed_in_context), the commonest first.
-_COMPLETIONS = 8
 
 
 @dataclass(frozen=True)
@@ -93,29 +80,6 @@ class Results:
         return replace(self, documents=[replace(d, terms=()) for d in self.documents])
 
 
-@dataclass(frozen=True)
-class _Analysis:
-    """What the query asks for, as search reads it before asking a backend."""
-
-    plan: QueryPlan  # as typed (filters, code, window)
-    asked: tuple[str, ...]  # the words, spelling corrected, stopwords dropped
-    wordings: list[tuple[str, ...]]  # asked, and other wordings of it (_analyse)
-    readings: list[Query]  # the wordings as the ranker reads them
-    vocabulary: Vocabulary | None
-    names: Names | None  # other names of conditions (search.names), for a relaxed search
-    corrected: bool  # the last word was spelling corrected or split (then it is whole)
-    # The conditions the query names (search.names), where no wording is just them.
-    named: tuple[str, ...] = ()
-
-
-# The spelling vocabulary of each index version (see services.shared.search.versions).
-VOCABULARIES: PerVersion[Vocabulary] = PerVersion(
-    lambda documents: Vocabulary.of(documents), lambda: Vocabulary(())
-)
-# The other names of conditions (search.names), likewise.
-NAMES: PerVersion[Names] = PerVersion(lambda documents: Names.of(documents), lambda: Names(()))
-
-
 async def warm(catalog: SearchCatalog) -> None:
     """Derive from the live index now (seconds for a full one) what searches read from
     it, and read the query word lists, rather than in the first search that needs them."""
@@ -124,12 +88,6 @@ async def warm(catalog: SearchCatalog) -> None:
     index = await catalog.live()
     await VOCABULARIES.of(catalog, index)
     await NAMES.of(catalog, index)
-
-
-def _needs_vocabulary(words: tuple[str, ...]) -> bool:
-    return any(
-        (MIN_TRUNCATED <= len(w) <= MAX_CORRECTED and w.isalpha()) or joined(w) for w in words
-    )
 
 
 async def search(
@@ -217,7 +175,7 @@ async def _search(
     catalog: SearchCatalog, index: SearchIndex, plan: QueryPlan, offset: int, limit: int,
     diagnosis: tuple[str, ...] = (), told: tuple[str, ...] = (),
 ) -> Results:
-    analysis = await _analyse(catalog, index, plan, diagnosis, told)
+    analysis = await interpret(catalog, index, plan, diagnosis, told)
     found = await _find(index, analysis)
     if plan.key and not any(d.compact.startswith(plan.key) for d in found.documents):
         if (other := mended(plan.key)) is not None:
@@ -262,119 +220,7 @@ async def _with_encounters(
     )
 
 
-async def _analyse(
-    catalog: SearchCatalog, index: SearchIndex, plan: QueryPlan,
-    diagnosis: tuple[str, ...] = (), told: tuple[str, ...] = (),
-) -> _Analysis:
-    """Correct misspelt words against the index's vocabulary, drop stopwords, and read
-    irregular forms also as their base ("feet", "bitten"), and spinal levels and weeks of
-    pregnancy also as titles say them. The ``diagnosis`` a query says was made
-    (wording.diagnosis_of), or the condition it says someone ``told`` a thing is
-    (wording.said_to_be), is also searched alone, and its words count more in the
-    ranking; in a sentence saying neither, so do the words naming a condition.
-    Filler ("feel", "day", "think") is also left out of one wording, so an entry need not
-    hold it; the ranker still counts it where an entry says it ("heart stopped")."""
-    typed = plan.words
-    vocabulary = None
-    if _needs_vocabulary(typed) or (len(typed) > 1 and plan.key is None):
-        vocabulary = await VOCABULARIES.of(catalog, index)
-    if vocabulary is not None and _needs_vocabulary(typed):
-        typed = tuple(part for w in typed for part in vocabulary.split(w))
-        last = len(typed) - 1
-        read = tuple(vocabulary.correct(w, as_prefix=i == last) for i, w in enumerate(typed))
-        typed = await _completed_in_context(index, plan, typed, read, vocabulary)
-    # No entry says "herself": the lexicon says "cutting myself" (wording.first_person).
-    asked = first_person(query_words(typed))
-    # The last word as typed may be the start of one; corrected, it is whole ("diabetis
-    # hyperglyc" is still being typed: "hyperglyc" begins "hyperglycemia").
-    corrected = typed[-1:] != plan.words[-1:]
-    wordings, spoken = [asked], [asked]
-    base = tuple(IRREGULAR.get(w, w) for w in asked)
-    if base != asked:  # indexes hold "flat foot" and "swollen feet" alike
-        wordings.append(base)
-        spoken.append(base)
-    if (pain := painful(asked)) != asked:  # "my ear hurts": titles say "ear pain"
-        wordings.append(pain)
-        spoken.append(pain)
-    # "didnt pass out": "without loss of ...". Ranked only: "without" is in thousands of
-    # titles, and entries holding it with the rest ("no periods") are not what is meant.
-    if (denial := denied(asked)) != asked:
-        spoken.append(denial)
-    if "both" in asked:  # "both eyes": titles say "bilateral" (and a few "both eyes")
-        bilateral = tuple("bilateral" if w == "both" else w for w in asked)
-        wordings.append(bilateral)
-        spoken.append(bilateral)
-    if vocabulary is not None:  # "sepsis due to streptococcus": "Streptococcal sepsis"
-        adjectival = tuple(vocabulary.adjective(w) for w in asked)
-        if adjectival != asked:
-            wordings.append(adjectival)
-            spoken.append(adjectival)
-    if (content := content_words(asked)) != asked:  # also without the filler
-        wordings.append(content)
-    named: tuple[str, ...] = ()
-    names = await NAMES.of(catalog, index) if len(asked) > 1 else None
-    if told and names is not None and vocabulary is not None:
-        # "the doctor said the rash on my side is shingles"; not "... her ear is red".
-        diagnosis = names.named(tuple(vocabulary.correct(w) for w in told))
-    # "... and the ct showed a stroke"; not for a procedure ("reduction of dislocated
-    # shoulder" is the reduction).
-    if vocabulary is not None and diagnosis and not asks_procedure(asked, surely=True):
-        named = tuple(vocabulary.correct(w) for w in diagnosis)
-        if named != asked:  # found as well, where the signs strewn in the query are not
-            wordings.append(named)
-    if (not named and names is not None and len(asked) >= _SENTENCE and said(plan.words)
-            and not asks_procedure(asked, surely=True)):
-        # A sentence names no diagnosis made, but may name conditions among its words
-        # ("my psoriasis keeps flaring up on my elbows"): they count more than the rest,
-        # symptoms aside (search.names).
-        named = names.named(asked, diagnoses=True)
-    readings = [
-        Query.of(w, prefix=not corrected and i == 0, typed=" ".join(typed) if i == 0 else "",
-                 stressed=named)
-        for i, w in enumerate(spoken)
-    ]
-    spelt = spinal_levels(asked)  # "l5": "fifth lumbar vertebra"
-    if asks_pregnancy(asked):  # "32 weeks pregnant": "third trimester pregnant"
-        spelt += trimester_weeks(asked)
-    for words in spelt:
-        wordings.append(words)
-        readings.append(Query.of(words, spelt=True))
-    sought = named  # and searched for by themselves, in any query (_find)
-    if not named and names is not None and not asks_procedure(asked, surely=True):
-        sought = names.named(asked)
-    return _Analysis(plan, asked, wordings, readings, vocabulary, names, corrected,
-                     () if sought in wordings else sought)
-
-
-async def _completed_in_context(
-    index: SearchIndex, plan: QueryPlan, typed: tuple[str, ...], read: tuple[str, ...],
-    vocabulary: Vocabulary,
-) -> tuple[str, ...]:
-    """The words as spelling ``read`` them, with each word cut short (read as the
-    commonest word it begins: Vocabulary.correct) read instead as the word it begins
-    that the most entries hold with the query's other words: "conc" alone is most often
-    "conception", but "conc w/o loc" is a concussion without loss of consciousness.
-    Left as read where no entry holds any such word with the others."""
-    cut = [i for i, (t, r) in enumerate(zip(typed, read, strict=True))
-           if r != t and r.startswith(t)]
-    words = list(read)
-    for i in cut:
-        others = query_words(tuple(words[:i] + words[i + 1 :]))
-        if not others:
-            continue
-        choices = vocabulary.completions(typed[i], _COMPLETIONS)
-        counted = await asyncio.gather(*(
-            index.candidates(replace(plan, words=plan_order(retrievable((word, *others))),
-                                     window=1, count=True))
-            for word in choices
-        ))
-        most = max(range(len(choices)), key=lambda k: (counted[k].total, -k))
-        if counted[most].total:
-            words[i] = choices[most]
-    return tuple(words)
-
-
-async def _find(index: SearchIndex, analysis: _Analysis) -> Found:
+async def _find(index: SearchIndex, analysis: Interpretation) -> Found:
     """The candidates search ranks, and the plan whose matches its total counts.
 
     Every word must match when a few billable entries (_FEW) have them all; otherwise
@@ -444,7 +290,9 @@ def _held(asked: tuple[str, ...], vocabulary: Vocabulary | None) -> tuple[str, .
     return tuple(w for i, w in enumerate(asked) if i == last or vocabulary.entries(w))
 
 
-async def _renamed(index: SearchIndex, analysis: _Analysis, names: Names, found: Found) -> Found:
+async def _renamed(
+    index: SearchIndex, analysis: Interpretation, names: Names, found: Found
+) -> Found:
     """``found``, and the combination codes found by naming a condition of the query
     another way (scoring.renamed_match), with the readings that found them; the rest of
     what those readings retrieve would crowd what the words as typed found."""
@@ -491,7 +339,7 @@ async def facets(
     )
     if not plan.words and not plan.key:
         return CodeFacets()
-    found = await _find(index, await _analyse(catalog, index, plan))
+    found = await _find(index, await interpret(catalog, index, plan))
     if found.counted is None:
         return CodeFacets()
     return CodeFacets.of(await index.facets(found.counted))
