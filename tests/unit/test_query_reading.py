@@ -22,6 +22,7 @@ from services.lookup.search.wording import (
     first_person,
     negated_of,
     painful,
+    past,
     query_tokens,
     query_words,
     said,
@@ -501,3 +502,20 @@ def test_a_sign_denied_is_the_entry_saying_without_it() -> None:
     assert first([without, with_], "he has a concussion but he didnt get knocked out") == [
         "S06.0X0A"
     ]
+
+
+def test_months_or_years_ago_is_a_history_and_days_ago_is_not() -> None:
+    assert past(("heart", "attack", "three", "months", "ago")) == ("heart", "attack", "history")
+    assert past(("pneumonia", "2", "years", "ago", "again")) == ("pneumonia", "history", "again")
+    assert past(("heart", "attack", "three", "days", "ago")) == ("heart", "attack", "three",
+                                                                 "days", "ago")
+
+
+def test_a_heart_attack_months_ago_is_an_old_one() -> None:
+    old = CodeDocument("ICD10CM", "I25.2", "Old myocardial infarction", True, "code",
+                       terms=("history of heart attack", "previous heart attack"))
+    acute = CodeDocument("ICD10CM", "I21.9", "Acute myocardial infarction, unspecified", True,
+                         "code", terms=("heart attack NOS",))
+    docs = [old, acute]
+    assert first(docs, "i had a heart attack three months ago") == ["I25.2"]
+    assert first(docs, "i had a heart attack three days ago") == ["I21.9"]

@@ -23,6 +23,7 @@ from services.lookup.search.wording import (
     denied,
     first_person,
     painful,
+    past,
     query_words,
     said,
     spinal_levels,
@@ -105,6 +106,8 @@ async def interpret(
         spoken.append(pain)
     # "didnt pass out": "without loss of ...". Ranked only: "without" is in thousands of
     # titles, and entries holding it with the rest ("no periods") are not what is meant.
+    if (long_ago := past(asked)) != asked:  # "three months ago": a history of it
+        spoken.append(long_ago)
     if (denial := denied(asked)) != asked:
         spoken.append(denial)
     if "both" in asked:  # "both eyes": titles say "bilateral" (and a few "both eyes")

@@ -360,6 +360,24 @@ def denied(words: tuple[str, ...]) -> tuple[str, ...]:
     return tuple("without" if w in _DENIALS else w for w in words)
 
 
+# Months or years ago is a history: the code set takes a heart attack four weeks old for
+# an old one (I25.2), and codes what is over as a personal history (Z86, Z87).
+_LONG_AGO = frozenset({"month", "months", "year", "years"})
+
+
+def past(words: tuple[str, ...]) -> tuple[str, ...]:
+    """The words with a time months or years ago as titles say it, "history": "a heart
+    attack three months ago" is a history of one; days or weeks ago are not."""
+    for i, word in enumerate(words[:-1]):
+        if word in _LONG_AGO and words[i + 1] == "ago":
+            counted = i > 0 and (words[i - 1].isdigit() or words[i - 1] in _COUNTS)
+            return (*words[: i - counted], "history", *words[i + 2 :])
+    return words
+
+
+_COUNTS = frozenset("a one two three four five six seven eight nine ten few several many".split())
+
+
 _REFLEXIVE = frozenset({"herself", "himself", "themselves", "themself", "yourself", "ourselves"})
 
 
