@@ -276,6 +276,7 @@ def test_what_a_text_names_as_absent_ends_with_its_clause() -> None:
         "Laceration without foreign body of left index finger without damage to nail"
     )
     assert "consciousness" in negated_of("Concussion without loss of consciousness")
+    assert negated_of("without blood in pee") == {"blood"}
 
 
 def test_a_neonatal_condition_gives_way_to_the_condition_itself() -> None:

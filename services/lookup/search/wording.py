@@ -413,14 +413,15 @@ _CLAUSED = re.compile(r"[a-z0-9]+|[,;()\[\]]")
 
 
 # A side begins the site of what the title names, not of what it rules out: "Laceration
-# without foreign body of left index finger" is a laceration of that finger.
+# without foreign body of left index finger" is a laceration of that finger. And "in"
+# says where what is ruled out would be: "without blood in pee" rules out no pee.
 _SITED = frozenset({"left", "right", "bilateral", "unspecified"})
 
 
 def negated_of(text: str) -> frozenset[str]:
     """The words a text names only as absent: in a clause after "without" ("reflux
     disease without esophagitis", "Cholelithiasis (without cholecystitis)"), up to the
-    side of its site (_SITED); and their
+    side of its site or an "in" (_SITED); and their
     stems, where no word it states has the same. Both, as a query may type another form
     of the word ("lut" for "LUTS") or a word whose stem a stated word shares
     ("esophagitis" and "esophageal" are both "esophag")."""
@@ -429,7 +430,7 @@ def negated_of(text: str) -> frozenset[str]:
     negating = False
     before = ""
     for word in _CLAUSED.findall(fold(text)):
-        if not word[0].isalnum() or (before == "of" and word in _SITED):
+        if not word[0].isalnum() or (before == "of" and word in _SITED) or word == "in":
             negating = False
         if word == "without":
             negating = True
