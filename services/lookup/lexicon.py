@@ -257,6 +257,18 @@ class Lexicon:
             for synonym in concept.synonyms
         ]
 
+    def called(self, name: str) -> tuple[str, ...]:
+        """What else people call what ``name`` names: the synonyms of the concept of just
+        its words ("urticaria": "hives", "welts")."""
+        key = _key(name)
+        anchor = max(sorted(key), key=len) if key else ""
+        return tuple(
+            synonym
+            for concept in self._by_word.get(anchor, ())
+            if concept.needed == key and not concept.procedures
+            for synonym in concept.synonyms
+        )
+
     def synonyms(
         self, texts: Iterable[str], operation: str | None = None, *, procedure: bool = True
     ) -> list[str]:

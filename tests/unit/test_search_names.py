@@ -3,6 +3,7 @@ the two names are the "NOS" terms of one entry (services/lookup/search/names.py)
 
 from __future__ import annotations
 
+from services.lookup.lexicon import Lexicon
 from services.lookup.search.documents import CodeDocument
 from services.lookup.search.names import Names
 from tests.unit.test_search_plans import first
@@ -148,3 +149,14 @@ def test_a_sentence_naming_a_symptom_of_what_happened_finds_what_happened() -> N
     """The swelling is the sting's: symptoms count no more than the other words."""
     docs = [SWELLING, STING]
     assert first(docs, "a bee stung me and my right arm is swelling") == ["T63.441A"]
+
+
+def test_what_people_call_a_named_condition_names_it_too() -> None:
+    """"chickenpox" is the lexicon's name for what "Varicella NOS" marks; a common word
+    the lexicon also gives ("spots") is no name: it is said of anything."""
+    lexicon = Lexicon({"varicella without complication": ["chickenpox", "spots"]})
+    varicella = CodeDocument("ICD10CM", "B01.9", "Varicella without complication", True,
+                             "code", chapter="1", terms=("Varicella NOS",))
+    names = Names.of([varicella], lexicon)
+    assert names.named(("daughter", "chickenpox", "spots", "belly")) == ("chickenpox",)
+    assert Names.of([varicella]).named(("daughter", "chickenpox", "spots")) == ()

@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass, replace
 
+from services.lookup.lexicon import default_lexicon
 from services.lookup.search.gathering import plan_order, retrievable
 from services.lookup.search.intent import asks_pregnancy, asks_procedure
 from services.lookup.search.names import Names
@@ -61,7 +62,9 @@ VOCABULARIES: PerVersion[Vocabulary] = PerVersion(
     lambda documents: Vocabulary.of(documents), lambda: Vocabulary(())
 )
 # The other names of conditions (search.names), likewise.
-NAMES: PerVersion[Names] = PerVersion(lambda documents: Names.of(documents), lambda: Names(()))
+NAMES: PerVersion[Names] = PerVersion(
+    lambda documents: Names.of(documents, default_lexicon()), lambda: Names(())
+)
 
 
 def _needs_vocabulary(words: tuple[str, ...]) -> bool:

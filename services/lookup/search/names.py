@@ -24,7 +24,9 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from services.lookup.lexicon import Lexicon
 from services.lookup.search.documents import CodeDocument
+from services.lookup.search.english import common_words
 from services.lookup.search.intent import SENSATIONS
 from services.lookup.search.wording import STOPWORDS
 from services.shared.search.text import stem, words
@@ -39,7 +41,7 @@ _LISTING = frozenset(",()[]")  # "Cardiac, heart or myocardial failure" lists, n
 
 def _name(term: str) -> tuple[str, ...]:
     """The words of a "X NOS" term's X, stopwords out; () when it is not a plain name."""
-    text = term[: -len(" NOS")]
+    text = term.removesuffix(" NOS")
     if any(c in _LISTING for c in text):
         return ()
     found = tuple(w for w in words(text) if w not in STOPWORDS)
@@ -68,7 +70,12 @@ class Names:
             known.sort(key=lambda n: (-len(n), n))
 
     @classmethod
-    def of(cls, documents: Iterable[CodeDocument]) -> Names:
+    def of(cls, documents: Iterable[CodeDocument], lexicon: Lexicon | None = None) -> Names:
+        """The names the index marks "NOS"; with a ``lexicon``, also its one-word names
+        for those entries ("chickenpox" for "Varicella NOS"), to tell what a sentence
+        names, not to name it otherwise (``readings``). Not a common English word, or a
+        form of one: "red" and "painful" are said of anything."""
+        common = {stem(w) for w in common_words()}
         groups = []
         conditions: set[tuple[str, ...]] = set()
         diagnoses: set[tuple[str, ...]] = set()  # names of an entry outside chapter 18
@@ -76,6 +83,10 @@ class Names:
             if doc.system != _SYSTEM:
                 continue
             names = {n for t in doc.terms if t.endswith(" NOS") and (n := _name(t))}
+            if names and lexicon is not None:
+                called = (doc.title, *(" ".join(n) for n in names))
+                names |= {n for c in called for s in lexicon.called(c)
+                          if len(n := _name(s)) == 1 and stem(n[0]) not in common}
             conditions |= names
             if doc.chapter != _SYMPTOMS:
                 diagnoses |= names
