@@ -395,3 +395,18 @@ def test_a_sentence_is_searched_by_its_neighbouring_words_before_others() -> Non
     text = "alpha bravo charlie delta blacked out echo foxtrot golf"
     results = asyncio.run(search(Catalog(WorstOrderIndex([*docs, wanted])), text))  # type: ignore[arg-type]
     assert "S06.0X1A" in [d.code for d in results.documents]
+
+
+def test_a_later_encounter_alone_brings_its_initial_one() -> None:
+    """A sequela found without the initial encounter (its terms alike): the query named
+    neither, and the initial one is what is meant."""
+    sequela = CodeDocument("ICD10CM", "S52.532S", "Colles' fracture of left radius, sequela",
+                           True, "code", chapter="19")
+    initial = CodeDocument("ICD10CM", "S52.532A", "Colles' fracture of left radius, initial "
+                           "encounter for closed fracture", True, "code", chapter="19")
+    index = WorstOrderIndex([sequela, initial])
+    plan = QueryPlan(words=("colles",))
+    assert asyncio.run(gathering.encounters(index, plan, [sequela], [sequela])) == [  # type: ignore[arg-type]
+        (sequela, [initial])
+    ]
+    assert asyncio.run(gathering.encounters(index, plan, [initial], [initial])) == []  # type: ignore[arg-type]

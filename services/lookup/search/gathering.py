@@ -30,6 +30,10 @@ _COMMON = 5000
 # "D"); a query asking for a later one names it, and finds it by its words.
 _SEVENTH = 6
 _SEVENTH_FIRST = 2
+# Injuries and external causes (chapters 19 and 20), and their initial encounters: "A",
+# and an open fracture's "B" or "C".
+_INJURY_LETTERS = frozenset("STVWXY")
+_INITIAL = frozenset("ABC")
 _CONDITIONS = "ICD10CM"
 
 
@@ -153,11 +157,17 @@ async def encounters(
     extended_ = {c[:_SEVENTH] for c in have if len(c) == _SEVENTH + 1}
     needing: dict[str, CodeDocument] = {}
     for doc in entries:
-        if doc.system != _CONDITIONS or doc.billable or len(doc.compact) > _SEVENTH:
+        if doc.system != _CONDITIONS:
             continue
-        key = doc.compact.ljust(_SEVENTH, "X")
-        if key not in extended_:
-            needing.setdefault(key, doc)
+        if not doc.billable and len(doc.compact) <= _SEVENTH:
+            key = doc.compact.ljust(_SEVENTH, "X")
+            if key not in extended_:
+                needing.setdefault(key, doc)
+        elif _later_encounter(doc.compact) and doc.compact[:_SEVENTH] + "A" not in have:
+            # A sequela or a later encounter without its initial one: the query said
+            # neither, or its words would have found it ("Colles' fracture of left
+            # radius, sequela" alone, for "broke my left wrist").
+            needing.setdefault(doc.compact[:_SEVENTH], doc)
     if not needing:
         return []
     plans = [
@@ -168,7 +178,16 @@ async def encounters(
     found = await asyncio.gather(*(index.candidates(p) for p in plans))
     pairs = []
     for doc, candidates in zip(needing.values(), found, strict=True):
-        codes = [d for d in candidates.documents if len(d.compact) == _SEVENTH + 1]
+        codes = [d for d in candidates.documents
+                 if len(d.compact) == _SEVENTH + 1 and d.compact not in have]
         if codes:
             pairs.append((doc, codes))
     return pairs
+
+
+def _later_encounter(compact: str) -> bool:
+    """Whether an injury's code is for an encounter after the initial one: the seventh
+    character of chapters 19 and 20 ("D", "S"; a fracture's "G", "K", "P" and the like),
+    not "A" or an open fracture's initial "B" or "C"."""
+    return (len(compact) == _SEVENTH + 1 and compact[0] in _INJURY_LETTERS
+            and compact[-1] not in _INITIAL)
