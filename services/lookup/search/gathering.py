@@ -149,10 +149,11 @@ async def encounters(
     listed: Sequence[CodeDocument],
 ) -> list[tuple[CodeDocument, list[CodeDocument]]]:
     """Each of those ``entries`` that needs a seventh character, where no code with one
-    is ``listed``, with those codes: "S93.401" is no code to report, "S93.401A" is; and
-    a backend's best few matches of a sentence may hold the first, whose title is
-    shorter, and not the second (development: "i twisted my right ankle ... the doctor
-    said its sprained")."""
+    is ``listed``, with its first such codes: "S93.401" is no code to report, "S93.401A"
+    is; and a backend's best few matches of a sentence may hold the first, whose title
+    is shorter, and not the second (development: "i twisted my right ankle ... the
+    doctor said its sprained"). Likewise each injury code for a later encounter whose
+    initial one is not listed, with its family's first codes."""
     have = {d.compact for d in listed if d.system == _CONDITIONS}
     extended_ = {c[:_SEVENTH] for c in have if len(c) == _SEVENTH + 1}
     needing: dict[str, CodeDocument] = {}

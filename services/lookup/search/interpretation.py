@@ -107,10 +107,10 @@ async def interpret(
     if (pain := painful(asked)) != asked:  # "my ear hurts": titles say "ear pain"
         wordings.append(pain)
         spoken.append(pain)
-    # "didnt pass out": "without loss of ...". Ranked only: "without" is in thousands of
-    # titles, and entries holding it with the rest ("no periods") are not what is meant.
     if (long_ago := past(asked)) != asked:  # "three months ago": a history of it
         spoken.append(long_ago)
+    # "didnt pass out": "without loss of ...". Ranked only: "without" is in thousands of
+    # titles, and entries holding it with the rest ("no periods") are not what is meant.
     if (denial := denied(asked)) != asked:
         spoken.append(denial)
     if "both" in asked:  # "both eyes": titles say "bilateral" (and a few "both eyes")
@@ -156,7 +156,7 @@ async def interpret(
     if not named and names is not None and not asks_procedure(asked, surely=True):
         sought = names.named(asked)
     return Interpretation(plan, asked, wordings, readings, vocabulary, names, corrected,
-                     () if sought in wordings else sought)
+                          () if sought in wordings else sought)
 
 
 async def _completed_in_context(

@@ -351,7 +351,7 @@ def painful(words: tuple[str, ...]) -> tuple[str, ...]:
 
 # How a sentence denies a sign: "no", "never", "didn't" (as typed without the apostrophe).
 _DENIALS = frozenset({"no", "not", "never", "didnt", "doesnt", "wasnt", "isnt", "hasnt",
-                      "havent", "hadnt", "without"})
+                      "havent", "hadnt"})
 
 
 def denied(words: tuple[str, ...]) -> tuple[str, ...]:
@@ -363,6 +363,7 @@ def denied(words: tuple[str, ...]) -> tuple[str, ...]:
 # Months or years ago is a history: the code set takes a heart attack four weeks old for
 # an old one (I25.2), and codes what is over as a personal history (Z86, Z87).
 _LONG_AGO = frozenset({"month", "months", "year", "years"})
+_COUNTS = frozenset("one two three four five six seven eight nine ten few several many".split())
 
 
 def past(words: tuple[str, ...]) -> tuple[str, ...]:
@@ -371,11 +372,9 @@ def past(words: tuple[str, ...]) -> tuple[str, ...]:
     for i, word in enumerate(words[:-1]):
         if word in _LONG_AGO and words[i + 1] == "ago":
             counted = i > 0 and (words[i - 1].isdigit() or words[i - 1] in _COUNTS)
-            return (*words[: i - counted], "history", *words[i + 2 :])
+            start = i - 1 if counted else i
+            return (*words[:start], "history", *words[i + 2 :])
     return words
-
-
-_COUNTS = frozenset("a one two three four five six seven eight nine ten few several many".split())
 
 
 _REFLEXIVE = frozenset({"herself", "himself", "themselves", "themself", "yourself", "ourselves"})
@@ -421,10 +420,10 @@ _SITED = frozenset({"left", "right", "bilateral", "unspecified"})
 def negated_of(text: str) -> frozenset[str]:
     """The words a text names only as absent: in a clause after "without" ("reflux
     disease without esophagitis", "Cholelithiasis (without cholecystitis)"), up to the
-    side of its site or an "in" (_SITED); and their
-    stems, where no word it states has the same. Both, as a query may type another form
-    of the word ("lut" for "LUTS") or a word whose stem a stated word shares
-    ("esophagitis" and "esophageal" are both "esophag")."""
+    side of its site or an "in" (_SITED); and their stems, where no word it states has
+    the same. Both, as a query may type another form of the word ("lut" for "LUTS") or
+    a word whose stem a stated word shares ("esophagitis" and "esophageal" are both
+    "esophag")."""
     absent: set[str] = set()
     stated: set[str] = set()
     negating = False
