@@ -72,10 +72,11 @@ class Names:
     @classmethod
     def of(cls, documents: Iterable[CodeDocument], lexicon: Lexicon | None = None) -> Names:
         """The names the index marks "NOS"; with a ``lexicon``, also its one-word names
-        for those entries ("chickenpox" for "Varicella NOS"), to tell what a sentence
-        names, not to name it otherwise (``readings``). Not a common English word, or a
-        form of one: "red" and "painful" are said of anything."""
-        common = {stem(w) for w in common_words()}
+        for those entries ("chickenpox" for "Varicella NOS"), which then tell what a
+        sentence names and, with the entry's other names, name it otherwise
+        (``readings``). Not a common English word, or a form of one: "red" and
+        "painful" are said of anything."""
+        common = {stem(w) for w in common_words()} if lexicon is not None else set()
         groups = []
         conditions: set[tuple[str, ...]] = set()
         diagnoses: set[tuple[str, ...]] = set()  # names of an entry outside chapter 18
