@@ -23,6 +23,7 @@ from services.lookup.domain import (
     UnknownRelease,
     normalise_code,
 )
+from services.lookup.gems import GemTable
 from services.lookup.note_codes import references
 from services.lookup.search.documents import CodeDocument
 from services.lookup.search.engine import Results, facets, search, warm
@@ -39,7 +40,6 @@ from services.lookup.values import (
     CodeListPage,
     CodeSummary,
     GemMapping,
-    GemTarget,
     PcsAxisValue,
     PcsRow,
     PcsTable,
@@ -159,7 +159,7 @@ class LocalLookup:
         self.catalog = catalog
         self.cache = cache
         self._loaded: tuple[float, frozenset[str]] = (0.0, frozenset())
-        self._gem_maps: dict[str, tuple[int, dict[str, GemMapping]]] = {}
+        self._gem_tables: dict[str, GemTable] = {}
 
     async def warm(self) -> None:
         await warm(self.catalog)
@@ -266,10 +266,10 @@ class LocalLookup:
         return list(found.items) if found else []
 
     async def gems(self, system: str, icd9: str) -> GemMapping | None:
-        mappings = await run_in_threadpool(self._gems, system)
-        return mappings.get(_icd9_key(icd9))
+        table = await run_in_threadpool(self._gems, system)
+        return table.get(icd9) if table is not None else None
 
-    def _gems(self, system: str) -> dict[str, GemMapping]:
+    def _gems(self, system: str) -> GemTable | None:
         """The GEM reference read once per published version (thousands of items)."""
         # The version from the last stored event alone: reading the whole reference
         # (thousands of items) only when it changed.
@@ -277,22 +277,14 @@ class LocalLookup:
             Reference.create_id(system, "gems"), desc=True, limit=1
         )
         if not last:
-            return {}
-        cached = self._gem_maps.get(system)
-        if cached is not None and cached[0] == last[0].originator_version:
-            return cached[1]
-        found = self.app.reference(system, "gems")
-        if found is None:
-            return {}
-        mappings = {
-            _icd9_key(item["icd9"]): GemMapping(
-                system, item["icd9"], item["description"], found.release,
-                [GemTarget(**t) for t in item["targets"]],
-            )
-            for item in found.items
-        }
-        self._gem_maps[system] = (found.version, mappings)
-        return mappings
+            return None
+        cached = self._gem_tables.get(system)
+        if cached is not None and cached.version == last[0].originator_version:
+            return cached
+        table = GemTable.read(self.app, system)
+        if table is not None:
+            self._gem_tables[system] = table
+        return table
 
     async def unknown_words(self, words: list[str]) -> list[str]:
         vocabulary = await VOCABULARIES.of(self.catalog, await self.catalog.live())
@@ -494,11 +486,6 @@ class HttpLookup:
 _FAILURES: dict[str, type[LookupFailure]] = {
     cls.__name__: cls for cls in (UnknownRelease, UndatedRelease)
 }
-
-
-def _icd9_key(code: str) -> str:
-    """ICD-9-CM codes compared without their dot and case: "250.00" = "25000"."""
-    return code.strip().upper().replace(".", "")
 
 
 def serialise(
