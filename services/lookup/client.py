@@ -7,6 +7,7 @@ values.py).
 
 from __future__ import annotations
 
+import asyncio
 import time
 from dataclasses import asdict
 from datetime import date
@@ -159,19 +160,23 @@ class LocalLookup:
         self.catalog = catalog
         self.cache = cache
         self._loaded: tuple[float, frozenset[str]] = (0.0, frozenset())
+        self._loading = asyncio.Lock()
         self._gem_tables: dict[str, GemTable] = {}
 
     async def warm(self) -> None:
         await warm(self.catalog)
 
     async def _loaded_systems(self) -> frozenset[str]:
-        """Systems with at least one release; re-read every few seconds, not per search."""
-        read_at, loaded = self._loaded
-        if time.monotonic() - read_at > LOADED_TTL:
-            loaded = await run_in_threadpool(
-                lambda: frozenset(s for s in SYSTEMS if self.app.releases(s))
-            )
-            self._loaded = (time.monotonic(), loaded)
+        """Systems with at least one release; re-read every few seconds, not per search,
+        and by one search at a time: every search under way when the list went stale
+        read it again, each replaying every code set's history."""
+        async with self._loading:
+            read_at, loaded = self._loaded
+            if time.monotonic() - read_at > LOADED_TTL:
+                loaded = await run_in_threadpool(
+                    lambda: frozenset(s for s in SYSTEMS if self.app.releases(s))
+                )
+                self._loaded = (time.monotonic(), loaded)
         return loaded
 
     async def search_codes(
@@ -189,7 +194,8 @@ class LocalLookup:
                 self.catalog, query, systems=tuple(systems or ()), billable_only=billable_only,
                 chapter=chapter, offset=offset, limit=limit, cache=self.cache, count=count,
             )
-        loaded = await self._loaded_systems()
+        # Which of the systems asked for hold nothing yet (none asked: none to tell).
+        loaded = await self._loaded_systems() if systems else frozenset()
         return SearchPage(
             [CodeSummary(d.system, d.code, d.title, d.billable, d.kind) for d in results.documents],
             results.total,
