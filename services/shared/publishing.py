@@ -8,6 +8,7 @@ events) stays private. The same code feeds the relay, the embedded bus and expor
 from __future__ import annotations
 
 import hashlib
+import weakref
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC
@@ -66,6 +67,11 @@ class EventCatalogue:
 
     source: str
     events: dict[type, PublicEvent] = field(default_factory=dict)
+    # Per store (its recorder): the newest notification id and the position
+    # ``last_position`` found for it.
+    _heads: weakref.WeakKeyDictionary[Any, tuple[int, int]] = field(
+        default_factory=weakref.WeakKeyDictionary, repr=False, compare=False
+    )
 
     def publish(self, domain_event_class: type, type_: str, version: int) -> Callable[
         [Payload], Payload
@@ -130,12 +136,24 @@ class EventCatalogue:
             after = last
 
     def last_position(self, app: Application[Any], page: int = 1000) -> int:
-        """Position of the newest public event in the log (0 when there is none)."""
-        stop = app.recorder.max_notification_id() or 0
+        """Position of the newest public event in the log (0 when there is none).
+
+        Found again only when the log has grown (or shrunk: a store restored): reading
+        the newest events reads their whole state, and a published reference is
+        megabytes (lookup's newest ten: 7.7 MB), which the platform's monitor read
+        every two seconds to measure lags.
+        """
+        newest = app.recorder.max_notification_id() or 0
+        known = self._heads.get(app.recorder)
+        if known is not None and known[0] == newest:
+            return known[1]
+        position, stop = 0, newest
         while stop > 0:
             start = max(stop - page + 1, 1)
             found = app.recorder.select_notifications(start, page, stop=stop, topics=self.topics)
             if found:
-                return found[-1].id
+                position = found[-1].id
+                break
             stop = start - 1
-        return 0
+        self._heads[app.recorder] = (newest, position)
+        return position
