@@ -410,3 +410,31 @@ def test_a_later_encounter_alone_brings_its_initial_one() -> None:
         (sequela, [initial])
     ]
     assert asyncio.run(gathering.encounters(index, plan, [initial], [initial])) == []  # type: ignore[arg-type]
+
+
+def test_a_query_asked_again_is_answered_from_the_cache_without_being_read_again(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from services.lookup.search import engine
+    from services.shared.search.cache import SearchCache
+
+    reads: list[str] = []
+    analyze = engine.analyze
+
+    def counted(text: str, **options: object) -> QueryPlan:
+        reads.append(text)
+        return analyze(text, **options)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(engine, "analyze", counted)
+    docs = [CodeDocument("ICD10CM", "J45.909", "Unspecified asthma, uncomplicated", True, "code")]
+    catalog = Catalog(WorstOrderIndex(docs))
+    cache: SearchCache[engine.Results] = SearchCache()
+    text = "asthma read once"  # a text no other test searches: readings are kept per process
+
+    async def twice() -> list[list[str]]:
+        return [[d.code for d in (await search(catalog, text, cache=cache)).documents]  # type: ignore[arg-type]
+                for _ in range(2)]
+
+    first_answer, second_answer = asyncio.run(twice())
+    assert first_answer == second_answer == ["J45.909"]
+    assert reads == [text]
