@@ -14,7 +14,13 @@ from services.lookup.search.documents import CodeDocument
 from services.lookup.search.readings import read
 from services.lookup.search.scoring import Query, rank
 from services.lookup.search.spelling import Vocabulary
-from services.lookup.search.wording import detail_stems, name_key, query_tokens, query_words
+from services.lookup.search.wording import (
+    STOPWORDS,
+    detail_stems,
+    name_key,
+    query_tokens,
+    query_words,
+)
 from services.shared.search.text import stem, words
 
 # -- the shipped lexicon ---------------------------------------------------------------
@@ -301,9 +307,13 @@ def test_a_title_states_details_but_not_what_it_leaves_out() -> None:
     "Essential (primary) hypertension [benign] NOS",
     "Neoplasm of uncertain behavior, not elsewhere classified, of the larynx",
     "Swimmer's ear, unspecified ear",
+    # No asides and no clause marks (read from the words alone), one not in ASCII.
+    "Ménière's disease of left ear",
+    "Other specified disorders of the left inner ear without vertigo",
 ])
 def test_the_ranker_reads_a_text_as_the_wording_rules_do(text: str) -> None:
     reading = read(text)
+    assert reading.sequence == tuple(stem(w) for w in words(text) if w not in STOPWORDS)
     assert set(reading.details) == detail_stems(text)
     assert len(reading.details) == len(set(reading.details))
     assert reading.name == name_key(text)

@@ -27,30 +27,40 @@ _NONE: frozenset[str] = frozenset()
 
 
 class Reading:
-    """One text as the ranker reads it: ``stems``, ``sequence``, ``nos``, ``spaced`` and
-    ``negated`` read now, ``details`` and ``name`` when first asked for.
+    """One text as the ranker reads it: ``stems``, ``nos``, ``spaced`` and ``negated``
+    read now; ``sequence``, ``details`` and ``name`` when first asked for.
 
     Tens of thousands are kept in each serving process, so a reading holds tuples (a
     handful of stems each: a scan is as quick as a set's hash) rather than sets, at a
     third of their size.
     """
 
-    __slots__ = ("_details", "_name", "negated", "nos", "sequence", "spaced", "stems", "text")
+    __slots__ = (
+        "_details", "_name", "_sequence", "negated", "nos", "spaced", "stems", "text",
+    )
 
     def __init__(self, text: str) -> None:
         found = words(text)
-        stems = [stem(w) for w in found]
         self.text = text
         self.nos = "nos" in found  # says "NOS": what its other words mean alone
-        self.stems: tuple[str, ...] = tuple(dict.fromkeys(stems))
-        # Stems in order, stopwords out: for phrases.
-        self.sequence = tuple([s for s, w in zip(stems, found, strict=True) if w not in STOPWORDS])
+        self.stems: tuple[str, ...] = tuple(dict.fromkeys([stem(w) for w in found]))
         # " word word ...": whether a word begins with a prefix is one substring test.
         self.spaced = " " + " ".join(found)
         # Words it names only as absent ("without esophagitis"): rare, so read at once.
         self.negated = negated_of(text) if "without" in found else _NONE
+        self._sequence: tuple[str, ...] | None = None
         self._details: tuple[str, ...] | None = None
         self._name: tuple[str, ...] = ()
+
+    @property
+    def sequence(self) -> tuple[str, ...]:
+        """Its stems in order, stopwords out: for phrases (asked of the few texts that
+        hold every word of a query)."""
+        if self._sequence is None:
+            self._sequence = tuple(
+                [stem(w) for w in self.spaced.split() if w not in STOPWORDS]
+            )
+        return self._sequence
 
     @property
     def details(self) -> tuple[str, ...]:
@@ -66,7 +76,11 @@ class Reading:
 
     def _read_bare(self) -> tuple[str, ...]:
         """Its details and name, read from one tokenisation; the details returned."""
-        tokens = bare_tokens(self.text)
+        text = self.text
+        if "(" in text or "[" in text or "," in text or ";" in text:
+            tokens = bare_tokens(text)
+        else:  # no asides, no clause marks: its bare tokens are its words
+            tokens = self.spaced.split()
         self._name = name_of(tokens)
         self._details = details = tuple(details_of(tokens))
         return details
