@@ -114,7 +114,8 @@ async def search(
     when more match.
     """
     window = min(max(_MIN_WINDOW, offset + limit + 50), MAX_WINDOW)
-    listed, plan, diagnosis, told = _read(text, systems, billable_only, chapter, window, count)
+    listed, plan, diagnosis, told = _read_query(text, systems, billable_only, chapter, window,
+                                                count)
     if not listed and not plan.words and not plan.key:
         return Results([], 0)
 
@@ -142,7 +143,7 @@ _READ_QUERIES = 2048
 
 
 @lru_cache(maxsize=_READ_QUERIES)
-def _read(
+def _read_query(
     text: str, systems: tuple[str, ...], billable_only: bool, chapter: str | None,
     window: int, count: bool,
 ) -> tuple[tuple[QueryPlan, ...], QueryPlan, tuple[str, ...], tuple[str, ...]]:
