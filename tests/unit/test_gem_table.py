@@ -23,7 +23,7 @@ def _flags(approximate: int, no_map: int, combination: int, scenario: int,
 
 ITEMS = group_by_icd9([
     # Descriptions hold commas and semicolons; the separators of targets and their parts.
-    ("47.01", "Laparoscopic appendectomy; other, NOS", "0DTJ4ZZ", _flags(1, 0, 0, 0, 0)),
+    ("V58.67", "Long-term (current) use of insulin; other, NOS", "Z79.4", _flags(1, 0, 0, 0, 0)),
     ("250.00", "Diabetes mellitus, type II", "E11.9", _flags(0, 0, 0, 0, 0)),
     ("996.04", "Mechanical complication", "T82.01XA", _flags(1, 0, 1, 1, 1)),
     ("996.04", "Mechanical complication", "T82.09XA", _flags(1, 0, 1, 1, 2)),
@@ -32,18 +32,18 @@ ITEMS = group_by_icd9([
 
 def test_the_table_gives_back_each_mapping_as_published(tmp_path: Path) -> None:
     app = _app(tmp_path)
-    assert GemTable.read(app, "ICD10PCS") is None  # nothing published
-    app.publish_reference("ICD10PCS", "gems", "2025", ITEMS)
-    table = GemTable.read(app, "ICD10PCS")
-    assert table is not None and table.release == "2025"
-    assert table.version == app.reference("ICD10PCS", "gems").version  # type: ignore[union-attr]
+    assert GemTable.read(app, "ICD10CM") is None  # nothing published
+    app.publish_reference("ICD10CM", "gems", "2018", ITEMS)
+    table = GemTable.read(app, "ICD10CM")
+    assert table is not None and table.release == "2018"
+    assert table.version == app.reference("ICD10CM", "gems").version  # type: ignore[union-attr]
     for item in ITEMS:
         assert table.get(item["icd9"]) == GemMapping(
-            "ICD10PCS", item["icd9"], item["description"], "2025",
+            "ICD10CM", item["icd9"], item["description"], "2018",
             [GemTarget(**t) for t in item["targets"]],
         )
     # Typed without the dot, in lower case, with spaces around: the same code.
-    assert table.get(" 4701 ") == table.get("47.01")
+    assert table.get(" v5867 ") == table.get("V58.67")
     mapping = table.get("996.04")
     assert mapping is not None
     assert [(t.code, t.combination, t.scenario, t.choice_list) for t in mapping.targets] == [
