@@ -20,6 +20,7 @@ from services.lookup.search.wording import (
     details_of,
     name_of,
     negated_of,
+    plain,
 )
 from services.shared.search.text import stem, words
 
@@ -76,11 +77,7 @@ class Reading:
 
     def _read_bare(self) -> tuple[str, ...]:
         """Its details and name, read from one tokenisation; the details returned."""
-        text = self.text
-        if "(" in text or "[" in text or "," in text or ";" in text:
-            tokens = bare_tokens(text)
-        else:  # no asides, no clause marks: its bare tokens are its words
-            tokens = self.spaced.split()
+        tokens = self.spaced.split() if plain(self.text) else bare_tokens(self.text)
         self._name = name_of(tokens)
         self._details = details = tuple(details_of(tokens))
         return details

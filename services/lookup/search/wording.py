@@ -169,6 +169,12 @@ def bare_tokens(text: str) -> list[str]:
     return _BARE.findall(fold(_ASIDE.sub(" ", text)))
 
 
+def plain(text: str) -> bool:
+    """Whether a text holds no aside and no clause mark: then its ``bare_tokens`` are its
+    words, and a reader that has them need not tokenise it again."""
+    return not ("(" in text or "[" in text or "," in text or ";" in text)
+
+
 def name_of(tokens: list[str]) -> tuple[str, ...]:
     """The name a text's ``bare_tokens`` say (``name_key``)."""
     seen: dict[str, None] = {}
