@@ -44,7 +44,7 @@ from services.lookup.search.wording import (
     name_key,
 )
 from services.shared.search.model import QueryPlan
-from services.shared.search.text import stem
+from services.shared.search.text import fold, stem, stem_marks
 
 # Score weights (see the module docstring for their order).
 _EXACT_CODE, _CODE_PREFIX = 1000.0, 500.0
@@ -126,9 +126,13 @@ class Query:
     # The words it asks to be absent: those after "without" ("w/o" spelt out).
     absent: frozenset[str] = field(default=frozenset(), compare=False, repr=False)
     begun: str = field(default="", compare=False, repr=False)  # " " + prefix (Reading.spaced)
+    # What a text must hold to hold any of its words (text.stem_marks).
+    marks: tuple[str, ...] = field(default=(), compare=False, repr=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "asked", frozenset(self.stems))
+        marks = dict.fromkeys(m for s in self.stems for m in stem_marks(s))
+        object.__setattr__(self, "marks", tuple(marks))
         if "without" in self.stems:
             after = self.stems[self.stems.index("without") + 1 :]
             object.__setattr__(self, "absent", frozenset(after))
@@ -252,8 +256,17 @@ _NOTHING = _Read(frozenset(), False, 0, False, False, False)
 def _read(query: Query, text: str) -> _Read:
     found_read = query._read.get(text)
     if found_read is None:
-        found_read = query._read[text] = _reading(query, read(text))
+        found_read = query._read[text] = (
+            _reading(query, read(text)) if _may_hold(query, text) else _NOTHING
+        )
     return found_read
+
+
+def _may_hold(query: Query, text: str) -> bool:
+    """Whether a text may hold a word of the query: most texts of a search's candidates
+    hold none, and telling so costs a fraction of reading one (readings.Reading)."""
+    folded = fold(text)
+    return any(mark in folded for mark in query.marks)
 
 
 def _reading(query: Query, text: Reading) -> _Read:

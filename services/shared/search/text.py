@@ -27,6 +27,12 @@ IRREGULAR = {
     "bled": "bleed", "burnt": "burn", "fallen": "fall",
 }  # fmt: skip
 
+# Each irregular form by the stem it is read as ("fall": "fell", "fallen").
+_IRREGULAR_FORMS = {
+    porter(regular): tuple(f for f, r in IRREGULAR.items() if r == regular)
+    for regular in set(IRREGULAR.values())
+}
+
 
 def fold(text: str) -> str:
     """Lower case, accents stripped, odd Unicode (full-width, ligatures) made plain."""
@@ -46,6 +52,19 @@ def stem(word: str) -> str:
     (an irregular plural first made singular: "feet" is "foot")."""
     word = IRREGULAR.get(word, word)
     return porter(word) if len(word) > 2 and word.isalpha() else word
+
+
+def stem_marks(stem_: str) -> tuple[str, ...]:
+    """What every word with this stem holds: a text holding none of these (folded) has
+    no such word, and need not be read word by word to know it.
+
+    Porter rewrites at most a word's last two letters into its stem's last two ("y" ->
+    "i", an "e" added, "biliti" -> "ble"); the rest of a stem begins the word. An
+    irregular form ("feet" for "foot") is its own mark.
+    """
+    mark = stem_[:-1] if stem_.endswith(("e", "i")) else stem_
+    mark = mark[:-1] if mark.endswith("bl") else mark
+    return (mark, *_IRREGULAR_FORMS.get(stem_, ()))
 
 
 @lru_cache(maxsize=16384)  # texts: bounded, they are many
