@@ -193,6 +193,21 @@ async def open_catalog(opener: Opener) -> AsyncIterator[Opener]:
         await catalog.close()
 
 
+async def test_a_whole_plan_returns_every_match_or_none(index: SearchIndex) -> None:
+    """A plan asked only if it returns every match (``QueryPlan.whole``): none when more
+    match than its window, with the count, counted or not; all of them when they fit."""
+    for count in (True, False):
+        for plan in (Plan(words=("diabetes",), code="I21", window=4),
+                     Plan(words=("diabetes",), window=1), Plan(words=(), code="I21", window=2)):
+            result = await index.candidates(replace(plan.generic(), whole=True, count=count))
+            assert result.documents == []
+            assert result.total > plan.window
+    plan = replace(Plan(words=("diabetes",), code="I21", window=5).generic(), whole=True)
+    result = await index.candidates(plan)
+    assert [d.code for d in result.documents][:3] == ["I21", "I21.9", "I21.A1"]
+    assert len(result.documents) == result.total == 5
+
+
 @pytest.fixture
 def catalog(open_catalog: Opener) -> SearchCatalog:
     return open_catalog(None)

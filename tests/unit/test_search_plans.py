@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 
 import pytest
 
-from services.lookup.search import gathering
+from services.lookup.search import engine, gathering
 from services.lookup.search.documents import CodeDocument
 from services.lookup.search.engine import search
 from services.shared.search.model import Candidates, QueryPlan
@@ -54,6 +54,8 @@ class WorstOrderIndex:
             key=lambda d: d.code, reverse=True,
         )
         found = keyed + worded
+        if plan.whole and len(found) > plan.window:
+            return Candidates([], len(found))
         return Candidates(found[: plan.window], len(found))
 
     async def count(self) -> int:
@@ -438,3 +440,34 @@ def test_a_query_asked_again_is_answered_from_the_cache_without_being_read_again
     first_answer, second_answer = asyncio.run(twice())
     assert first_answer == second_answer == ["J45.909"]
     assert reads == [text]
+
+
+def test_a_plan_without_the_common_words_is_asked_for_every_match_or_none(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Leaving the common words out is worth it only if the backend then returns every
+    entry holding the others; when more match, it is asked again with every word, and
+    what it found first is not read (QueryPlan.whole). (Here a word in more than 100
+    texts is common, and a page's window is 60.)"""
+    monkeypatch.setattr(gathering, "_COMMON", 100)
+    monkeypatch.setattr(engine, "_MIN_WINDOW", 1)
+    fingers = [CodeDocument("ICD10CM", f"S61.{i:03}A", f"Dog bite of finger {i}", True, "code",
+                            chapter="19") for i in range(70)]
+    hands = [CodeDocument("ICD10CM", f"M79.{i:03}", f"Pain in right hand {i}", True, "code")
+             for i in range(110)]
+    bite = CodeDocument("ICD10CM", "S61.451A", "Dog bite of right hand", True, "code",
+                        chapter="19")
+    asked: list[tuple[QueryPlan, int]] = []
+
+    class Recording(WorstOrderIndex):
+        async def candidates(self, plan: QueryPlan) -> Candidates[CodeDocument]:
+            found = await super().candidates(plan)
+            asked.append((plan, len(found.documents)))
+            return found
+
+    results = asyncio.run(search(Catalog(Recording([*fingers, *hands, bite])),  # type: ignore[arg-type]
+                                 "dog bite right hand"))
+    assert results.documents[0].code == "S61.451A"
+    (first, read), (second, _) = asked[:2]  # without the common words, then with them
+    assert first.words == ("dog", "bite") and first.whole and read == 0
+    assert set(second.words) == {"dog", "bite", "right", "hand"} and not second.whole

@@ -89,9 +89,12 @@ async def gather(
     """
     full = [replace(plan, words=plan_order(retrievable(w))) for w in wordings]
     plans = [replace(p, words=_selective(p.words, vocabulary)) for p in full]
-    found = await asyncio.gather(*(index.candidates(p) for p in plans))
-    # Where leaving a common word out let through more than a backend returns, ask again
-    # with every word.
+    # Where leaving a common word out lets through more than a backend returns, ask again
+    # with every word: what it found without them is of no use then (QueryPlan.whole).
+    found = await asyncio.gather(*(
+        index.candidates(replace(p, whole=p.words != f.words))
+        for p, f in zip(plans, full, strict=True)
+    ))
     again = [
         i
         for i, (p, f) in enumerate(zip(plans, found, strict=True))

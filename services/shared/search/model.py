@@ -92,6 +92,9 @@ class QueryPlan:
     match_all: bool = True  # every word must match (else any word)
     window: int = 200  # how many candidates to return for re-ranking
     count: bool = True  # whether ``total`` must be exact (else at least what is returned)
+    # Every match or none: no documents (only ``total``) when more match than ``window``.
+    # For a plan worth asking only if it returns them all: the documents are not read.
+    whole: bool = False
 
     @property
     def prefix(self) -> str | None:

@@ -140,19 +140,25 @@ class TantivyIndex(Generic[D]):
         searcher = self._index.searcher()
         planner = Planner(self.doc_type.schema, self._tschema, searcher)
         window = max(0, plan.window)
-        documents: list[D] = []
+        keyed: list[Hit] = []
+        scored: list[list[Hit]] = []
         total = 0
         parts = planner.parts(plan)
         if planner.key_query(plan) is not None:
-            hits, n = key_hits(searcher, parts.pop(0), window)
-            documents += [doc for _, doc in self._read(searcher, hits)]
-            total += n
+            keyed, total = key_hits(searcher, parts.pop(0), window)
+        taken = len(keyed)
         for query in parts:
-            hits, n = word_hits(searcher, query, window - len(documents), plan.count)
+            hits, n = word_hits(searcher, query, window - taken, plan.count)
+            scored.append(hits)
+            taken += len(hits)
+            total += n
+        if plan.whole and total > taken:
+            return Candidates([], total)
+        documents = [doc for _, doc in self._read(searcher, keyed)]
+        for hits in scored:
             found = self._read(searcher, hits)
             ranked = sorted(zip(hits, found, strict=True), key=lambda h: (-h[0][0], h[1][0]))
             documents += [doc for _, (_, doc) in ranked]  # the doc id breaks score ties
-            total += n
         return Candidates(documents, total)
 
     def _read(self, searcher: tantivy.Searcher, hits: list[Hit]) -> list[tuple[str, D]]:

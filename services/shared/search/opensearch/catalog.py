@@ -128,14 +128,13 @@ class OpenSearchIndex(Generic[D]):
         searches = parts(self._schema, plan, filters(plan))
         if not searches:
             return Candidates(documents=[], total=0)
-        documents: list[D] = []
-        total = 0
         track = True if plan.count else window + 1
-        for result in await self._search(searches, window, track=track):
-            hits = result["hits"]
-            total += int(hits["total"]["value"])
-            documents.extend(self._load(hit["_source"]) for hit in hits["hits"])
-        return Candidates(documents=documents[:window], total=total)
+        results = [result["hits"] for result in await self._search(searches, window, track=track)]
+        total = sum(int(hits["total"]["value"]) for hits in results)
+        found = [hit for hits in results for hit in hits["hits"]][:window]
+        if plan.whole and total > len(found):
+            return Candidates(documents=[], total=total)
+        return Candidates(documents=[self._load(hit["_source"]) for hit in found], total=total)
 
     async def facets(self, plan: QueryPlan) -> Facets:
         """Filter and terms aggregations over the union of the candidates' searches,
