@@ -285,6 +285,30 @@ def test_a_word_cut_short_reads_as_the_word_the_other_words_are_found_with() -> 
     assert results.asked == ("concussion", "without", "loc")
 
 
+def test_two_letters_being_typed_read_as_the_word_the_other_words_are_found_with() -> None:
+    """"open fr" is a fracture being typed: "fr" begins "from" and "front" too, and no
+    entry holds "fr" as a word. Not a stopword ("fracture of"), nor two letters entries
+    hold ("bilat pe"), nor two letters no word the others are found with begins."""
+    docs = [
+        *(CodeDocument("ICD10CM", f"R10.{i}", f"Pain from the front {i}", True, "code")
+          for i in range(5)),
+        CodeDocument("ICD10CM", "S02.91XB", "Unspecified fracture of skull, initial encounter "
+                     "for open fracture", True, "code", chapter="19"),
+        CodeDocument("ICD10CM", "S01.90XA", "Unspecified open wound of head, initial encounter",
+                     True, "code", chapter="19"),
+        CodeDocument("ICD10CM", "I26.99", "Other pulmonary embolism without acute cor "
+                     "pulmonale", True, "code", terms=("bilateral pe",)),
+        CodeDocument("ICD10CM", "R10.13", "Epigastric pain", True, "code"),
+    ]
+    catalog = Catalog(WorstOrderIndex(docs))
+    results = asyncio.run(search(catalog, "open fr"))  # type: ignore[arg-type]
+    assert results.documents[0].code == "S02.91XB"
+    assert results.asked == ("open", "fracture")  # not "front", which more entries hold
+    for typed, asked in (("bilat pe", ("bilateral", "pe")), ("fracture of", ("fracture",)),
+                         ("epigastric zq", ("epigastric", "zq"))):
+        assert asyncio.run(search(catalog, typed)).asked == asked  # type: ignore[arg-type]
+
+
 def test_a_stage_run_into_its_letters_is_read_as_two_words() -> None:
     docs = [
         CodeDocument("ICD10CM", "N18.31", "Chronic kidney disease, stage 3a", True, "code",

@@ -93,6 +93,8 @@ async def interpret(
         typed = tuple(part for w in typed for part in vocabulary.split(w))
         last = len(typed) - 1
         read = tuple(vocabulary.correct(w, as_prefix=i == last) for i, w in enumerate(typed))
+        if last > 0:  # "open fr": a start too short to search by, with words to read it by
+            read = (*read[:-1], vocabulary.begun(read[-1]))
         typed = await _completed_in_context(index, plan, typed, read, vocabulary)
     # No entry says "herself": the lexicon says "cutting myself" (wording.first_person).
     asked = first_person(query_words(typed))
@@ -167,7 +169,8 @@ async def _completed_in_context(
     commonest word it begins: Vocabulary.correct) read instead as the word it begins
     that the most entries hold with the query's other words: "conc" alone is most often
     "conception", but "conc w/o loc" is a concussion without loss of consciousness.
-    Left as read where no entry holds any such word with the others."""
+    Left as read where no entry holds any such word with the others; two letters still
+    being typed (Vocabulary.begun) are then left as typed."""
     cut = [i for i, (t, r) in enumerate(zip(typed, read, strict=True))
            if r != t and r.startswith(t)]
     words = list(read)
@@ -175,7 +178,7 @@ async def _completed_in_context(
         others = query_words(tuple(words[:i] + words[i + 1 :]))
         if not others:
             continue
-        choices = vocabulary.completions(typed[i], _COMPLETIONS)
+        choices = vocabulary.completions(typed[i], _COMPLETIONS, content=True)
         counted = await asyncio.gather(*(
             index.candidates(replace(plan, words=plan_order(retrievable((word, *others))),
                                      window=1, count=True))
@@ -184,4 +187,6 @@ async def _completed_in_context(
         most = max(range(len(choices)), key=lambda k: (counted[k].total, -k))
         if counted[most].total:
             words[i] = choices[most]
+        elif len(typed[i]) < MIN_TRUNCATED:  # begun (Vocabulary.begun): only in context
+            words[i] = typed[i]
     return tuple(words)

@@ -30,6 +30,7 @@ MIN_CORRECTED = 5
 # words cut short (Vocabulary._completed).
 MIN_TRUNCATED = 3
 MAX_CORRECTED = 40
+_BEGUN = 2  # a last word this short, held by no entry, is still being typed (begun)
 _CUTOFF = 75.0
 _CUTOFF_OTHER_INITIAL = 85.0  # a first letter mistyped too is rarer: be surer
 
@@ -225,9 +226,26 @@ class Vocabulary:
             return kept
         return self.completions(word, 1)[0]
 
-    def completions(self, word: str, most: int) -> list[str]:
-        """The ``most`` commonest words the word begins, commonest first."""
-        return heapq.nsmallest(most, self._beginning(word), key=lambda w: (-self.counts[w], w))
+    def begun(self, word: str) -> str:
+        """A last word of two letters that no entry holds, nor a stopword ("open fr",
+        "in right kn"), read as a word still being typed: the commonest word it begins,
+        or the word. The engine reads it in the context of the query's other words (as
+        typed where no entry holds any word it begins with them): as a start alone it
+        would match thousands of words in a backend, and the ranker does not read so
+        short a start as one. One that entries hold is an abbreviation ("bilat pe")."""
+        if (len(word) != _BEGUN or not word.isalpha() or word in self.counts
+                or word in STOPWORDS):
+            return word
+        return next(iter(self.completions(word, 1, content=True)), word)
+
+    def completions(self, word: str, most: int, *, content: bool = False) -> list[str]:
+        """The ``most`` commonest words the word begins, commonest first; with
+        ``content``, only words that say something (no stopwords): a word being typed
+        among others is not "for" or "with", which search leaves out."""
+        begun = self._beginning(word)
+        if content:
+            begun = (w for w in begun if w not in STOPWORDS)
+        return heapq.nsmallest(most, begun, key=lambda w: (-self.counts[w], w))
 
     def _unless_rarely_begun(self, word: str) -> str:
         """A word known only as the start of words, kept as typed, unless those words are
