@@ -181,7 +181,7 @@ async def _completed_in_context(
         choices = vocabulary.completions(typed[i], _COMPLETIONS, content=True)
         counted = await asyncio.gather(*(
             index.candidates(replace(plan, words=plan_order(retrievable((word, *others))),
-                                     window=1, count=True))
+                                     window=0, count=True))
             for word in choices
         ))
         most = max(range(len(choices)), key=lambda k: (counted[k].total, -k))
