@@ -1,0 +1,77 @@
+"""As-you-type search: whether the top results continue what was typed. Prints figures,
+asserts nothing.
+
+A search box sends every keystroke, so a query's last word is often a word still being
+typed ("open fr"). Over the first --queries of bench/traffic.py's first-time queries of
+two words or more, this counts how often a result's title holds the other words (stopwords
+aside) and a word the last one begins: the first result, and any of the first five, by
+how many letters of the last word were typed. The queries are cut from official titles,
+so some title always holds them; no relevance set names the expected code.
+
+Usage: python bench/as_you_type.py [--data-dir DIR] [--queries 6000]
+(DIR holds the imports, e.g. the ``var`` of ``make serve``; default DATA_DIR or var.)
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import sys
+from collections import Counter
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from bench.traffic import first_time_queries  # noqa: E402
+from services.lookup.search.documents import CODES, CodeDocument  # noqa: E402
+from services.lookup.search.engine import search, warm  # noqa: E402
+from services.lookup.search.wording import STOPWORDS  # noqa: E402
+from services.shared.search.embedded import TantivyCatalog  # noqa: E402
+from services.shared.search.text import words  # noqa: E402
+
+
+def continues(doc: CodeDocument, others: set[str], last: str) -> bool:
+    """Whether the title holds the other words and a word beginning with the last."""
+    held = words(doc.title)
+    return others <= set(held) and any(w.startswith(last) for w in held)
+
+
+def group(last: str) -> str:
+    return {1: "1 letter", 2: "2 letters", 3: "3 letters"}.get(len(last), "4 or more")
+
+
+async def measure(data_dir: Path, n: int) -> None:
+    catalog = TantivyCatalog(data_dir / "search", CODES)
+    await warm(catalog)
+    asked, first, five = Counter[str](), Counter[str](), Counter[str]()
+    for query in first_time_queries(n):
+        typed = words(query)
+        if len(typed) < 2 or typed[-1] in STOPWORDS:
+            continue
+        last, others = typed[-1], set(typed[:-1]) - STOPWORDS
+        found = (await search(catalog, query, limit=5, count=False)).documents
+        kind = group(last)
+        asked[kind] += 1
+        first[kind] += bool(found) and continues(found[0], others, last)
+        five[kind] += any(continues(d, others, last) for d in found)
+    print(f"{'last word typed':<18} {'queries':>8} {'first result':>13} {'any of five':>12}")
+    for kind in sorted(asked):
+        print(f"{kind:<18} {asked[kind]:>8,} {first[kind] / asked[kind]:>13.2f}"
+              f" {five[kind] / asked[kind]:>12.2f}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--data-dir", type=Path,
+                        default=Path(os.environ.get("DATA_DIR", ROOT / "var")))
+    parser.add_argument("--queries", type=int, default=6000)
+    options = parser.parse_args()
+    asyncio.run(measure(options.data_dir, options.queries))
+
+
+if __name__ == "__main__":
+    main()
