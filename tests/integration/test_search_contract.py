@@ -208,6 +208,26 @@ async def test_a_whole_plan_returns_every_match_or_none(index: SearchIndex) -> N
     assert len(result.documents) == result.total == 5
 
 
+async def test_plans_asked_together_find_what_each_finds_alone(index: SearchIndex) -> None:
+    """``candidates_each``: one request or one after another, each plan's candidates in
+    order, as ``candidates`` gives them: by code, by word, whole, empty, uncounted."""
+    plans = [
+        Plan(words=("diabetes",), code="I21", window=4).generic(),
+        Plan(words=(), code="I21").generic(),
+        replace(Plan(words=("diabetes",), window=1).generic(), whole=True),
+        Plan(words=()).generic(),
+        replace(Plan(words=("diabetes",), window=2).generic(), count=False),
+        Plan(words=("acute", "infarction"), window=0).generic(),
+    ]
+    each = await index.candidates_each(plans)
+    alone = [await index.candidates(plan) for plan in plans]
+    assert [([d.code for d in c.documents], c.total) for c in each] == [
+        ([d.code for d in c.documents], c.total) for c in alone
+    ]
+    assert [len(c.documents) for c in each] == [4, 3, 0, 0, 2, 0]
+    assert await index.candidates_each([]) == []
+
+
 @pytest.fixture
 def catalog(open_catalog: Opener) -> SearchCatalog:
     return open_catalog(None)

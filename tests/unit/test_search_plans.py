@@ -58,6 +58,9 @@ class WorstOrderIndex:
             return Candidates([], len(found))
         return Candidates(found[: plan.window], len(found))
 
+    async def candidates_each(self, plans: list[QueryPlan]) -> list[Candidates[CodeDocument]]:
+        return [await self.candidates(plan) for plan in plans]
+
     async def count(self) -> int:
         return len(self.docs)
 

@@ -8,7 +8,6 @@ order, and when to ask again.
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
@@ -91,17 +90,16 @@ async def gather(
     plans = [replace(p, words=_selective(p.words, vocabulary)) for p in full]
     # Where leaving a common word out lets through more than a backend returns, ask again
     # with every word: what it found without them is of no use then (QueryPlan.whole).
-    found = await asyncio.gather(*(
-        index.candidates(replace(p, whole=p.words != f.words))
-        for p, f in zip(plans, full, strict=True)
-    ))
+    found = await index.candidates_each(
+        [replace(p, whole=p.words != f.words) for p, f in zip(plans, full, strict=True)]
+    )
     again = [
         i
         for i, (p, f) in enumerate(zip(plans, found, strict=True))
         if p.words != full[i].words and f.total > len(f.documents)
     ]
     if again:
-        redone = await asyncio.gather(*(index.candidates(full[i]) for i in again))
+        redone = await index.candidates_each([full[i] for i in again])
         for i, result in zip(again, redone, strict=True):
             found[i], plans[i] = result, full[i]
     unsent = frozenset(w for p, f in zip(plans, full, strict=True) for w in f.words
@@ -144,7 +142,7 @@ def union_found(first: Found, second: Found) -> Found:
 
 async def retrieve(index: SearchIndex, plans: list[QueryPlan]) -> Found:
     """The union of the plans' candidates."""
-    return _union(plans, await asyncio.gather(*(index.candidates(p) for p in plans)))
+    return _union(plans, await index.candidates_each(plans))
 
 
 async def encounters(
@@ -179,7 +177,7 @@ async def encounters(
                 count=False)
         for key in needing
     ]
-    found = await asyncio.gather(*(index.candidates(p) for p in plans))
+    found = await index.candidates_each(plans)
     pairs = []
     for doc, candidates in zip(needing.values(), found, strict=True):
         codes = [d for d in candidates.documents

@@ -10,7 +10,6 @@ backend for and ranks what comes back.
 
 from __future__ import annotations
 
-import asyncio
 from dataclasses import dataclass, replace
 
 from services.lookup.lexicon import default_lexicon
@@ -179,11 +178,10 @@ async def _completed_in_context(
         if not others:
             continue
         choices = vocabulary.completions(typed[i], _COMPLETIONS, content=True)
-        counted = await asyncio.gather(*(
-            index.candidates(replace(plan, words=plan_order(retrievable((word, *others))),
-                                     window=0, count=True))
+        counted = await index.candidates_each([
+            replace(plan, words=plan_order(retrievable((word, *others))), window=0, count=True)
             for word in choices
-        ))
+        ])
         most = max(range(len(choices)), key=lambda k: (counted[k].total, -k))
         if counted[most].total:
             words[i] = choices[most]

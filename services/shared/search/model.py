@@ -161,6 +161,11 @@ class SearchIndex(Protocol[D]):
 
     async def candidates(self, plan: QueryPlan) -> Candidates[D]: ...
 
+    async def candidates_each(self, plans: Sequence[QueryPlan]) -> list[Candidates[D]]:
+        """Each plan's ``candidates``, in order: in one request where the backend takes
+        one (OpenSearch's ``_msearch``), one after the other where searching is work in
+        this process (tantivy), which interleaving with other requests only prolongs."""
+
     async def facets(self, plan: QueryPlan) -> Facets:
         """Exact counts over every entry ``candidates`` would count in ``total``, except
         that each group leaves out the plan's filter on its ``ignores`` field."""

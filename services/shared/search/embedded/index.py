@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections import OrderedDict
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Generic
 
@@ -182,6 +182,9 @@ class TantivyIndex(Generic[D]):
 
     async def candidates(self, plan: QueryPlan) -> Candidates[D]:
         return self.candidates_now(plan)
+
+    async def candidates_each(self, plans: Sequence[QueryPlan]) -> list[Candidates[D]]:
+        return [self.candidates_now(plan) for plan in plans]
 
     async def facets(self, plan: QueryPlan) -> Facets:
         if self._dropped():

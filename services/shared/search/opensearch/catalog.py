@@ -55,6 +55,11 @@ def _index_missing(response: Mapping[str, Any]) -> bool:
     return isinstance(error, Mapping) and error.get("type") == "index_not_found_exception"
 
 
+def _window(plan: QueryPlan) -> int:
+    """How many documents a plan gets back, at most OpenSearch's result window."""
+    return max(0, min(plan.window, _MAX_WINDOW))
+
+
 def _raise_for_search(response: Mapping[str, Any]) -> None:
     if "error" in response:
         raise RuntimeError(f"OpenSearch search failed: {response['error']}")
@@ -124,14 +129,28 @@ class OpenSearchIndex(Generic[D]):
         window, which tells whether more match than are returned (a response tracking no
         hits at all has no total).
         """
-        window = max(0, min(plan.window, _MAX_WINDOW))
-        searches = parts(self._schema, plan, filters(plan))
-        if not searches:
-            return Candidates(documents=[], total=0)
+        (found,) = await self.candidates_each([plan])
+        return found
+
+    async def candidates_each(self, plans: Sequence[QueryPlan]) -> list[Candidates[D]]:
+        """Every plan's parts in one ``_msearch``: one round trip, however many plans."""
+        searches = [self._sized(plan) for plan in plans]
+        results = iter(await self._search([s for each in searches for s in each]))
+        return [
+            self._candidates(plan, [next(results)["hits"] for _ in each])
+            for plan, each in zip(plans, searches, strict=True)
+        ]
+
+    def _sized(self, plan: QueryPlan) -> list[dict[str, Any]]:
+        """The plan's searches, each asking for the window and how far to count."""
+        window = _window(plan)
         track = True if plan.count else window + 1
-        results = [result["hits"] for result in await self._search(searches, window, track=track)]
+        return [{**search, "size": window, "track_total_hits": track}
+                for search in parts(self._schema, plan, filters(plan))]
+
+    def _candidates(self, plan: QueryPlan, results: list[Any]) -> Candidates[D]:
         total = sum(int(hits["total"]["value"]) for hits in results)
-        found = [hit for hits in results for hit in hits["hits"]][:window]
+        found = [hit for hits in results for hit in hits["hits"]][: _window(plan)]
         if plan.whole and total > len(found):
             return Candidates(documents=[], total=total)
         return Candidates(documents=[self._load(hit["_source"]) for hit in found], total=total)
@@ -145,28 +164,28 @@ class OpenSearchIndex(Generic[D]):
         matched = {"bool": {"should": [p["query"] for p in found], "minimum_should_match": 1}}
         query = {"bool": {"filter": [matched]}}  # counted, not scored
         aggs = facet_aggs(self._schema, plan)
-        (result,) = await self._search([{"query": query, "aggs": aggs}], 0)
+        (result,) = await self._search(
+            [{"query": query, "aggs": aggs, "size": 0, "track_total_hits": True}]
+        )
         return read_facets(self._schema, result["aggregations"])
 
-    async def _search(
-        self, searches: list[dict[str, Any]], window: int, *, track: bool | int = True
-    ) -> list[Any]:
+    async def _search(self, searches: list[dict[str, Any]]) -> list[Any]:
         """Each search's response; from the alias's target when a promote dropped this
         version after the caller resolved it."""
-        response = await self._msearch(self.name, searches, window, track)
+        if not searches:
+            return []
+        response = await self._msearch(self.name, searches)
         if self._alias and any(_index_missing(r) for r in response["responses"]):
-            response = await self._msearch(self._alias, searches, window, track)
+            response = await self._msearch(self._alias, searches)
         for result in response["responses"]:
             _raise_for_search(result)
         return list(response["responses"])
 
-    async def _msearch(
-        self, target: str, searches: list[dict[str, Any]], window: int, track: bool | int
-    ) -> Any:
+    async def _msearch(self, target: str, searches: list[dict[str, Any]]) -> Any:
         body: list[dict[str, Any]] = []
         for search in searches:
             body.append({"index": target})
-            body.append({**search, "size": window, "track_total_hits": track})
+            body.append(search)
         return await self._client().msearch(body=body)
 
     async def get(self, doc_id: str) -> D | None:
