@@ -90,14 +90,10 @@ async def gather(
     plans = [replace(p, words=_selective(p.words, vocabulary)) for p in full]
     # Where leaving a common word out lets through more than a backend returns, ask again
     # with every word: what it found without them is of no use then (QueryPlan.whole).
-    found = await index.candidates_each(
-        [replace(p, whole=p.words != f.words) for p, f in zip(plans, full, strict=True)]
-    )
-    again = [
-        i
-        for i, (p, f) in enumerate(zip(plans, found, strict=True))
-        if p.words != full[i].words and f.total > len(f.documents)
-    ]
+    sent = [replace(p, whole=p.words != f.words) for p, f in zip(plans, full, strict=True)]
+    found = await index.candidates_each(sent)
+    again = [i for i, (p, f) in enumerate(zip(sent, found, strict=True))
+             if p.whole and f.total > len(f.documents)]
     if again:
         redone = await index.candidates_each([full[i] for i in again])
         for i, result in zip(again, redone, strict=True):
