@@ -161,10 +161,14 @@ class Query:
         )
 
 
-@dataclass(frozen=True)
 class Scored:
-    document: CodeDocument
-    score: float
+    """A candidate and its score. A plain class, not a dataclass: compiled (make
+    compiled), a dataclass is made by its generated __init__ in Python, and one is made
+    for each candidate of every search."""
+
+    def __init__(self, document: CodeDocument, score: float) -> None:
+        self.document = document
+        self.score = score
 
 
 def rank(
@@ -237,17 +241,21 @@ def _held_back(plan: QueryPlan, query: Query, doc: CodeDocument) -> float:
     return back
 
 
-@dataclass(frozen=True, slots=True)
 class _Read:
     """What one text of an entry says of one query: the same in every entry holding it
-    (terms recur: a search reads each distinct text once)."""
+    (terms recur: a search reads each distinct text once). Never changed once made; a
+    plain class for the reason ``Scored`` is."""
 
-    found: frozenset[int]  # which query words it holds
-    completed: bool  # the last word only as the start of a longer word
-    extras: int  # details it states that the query did not ask for
-    nos: bool  # says "NOS" (when not the title: what the words mean alone)
-    phrase: bool  # every query word, together and in order
-    exact: bool  # the query, as a name
+    def __init__(
+        self, found: frozenset[int], completed: bool, extras: int, nos: bool, phrase: bool,
+        exact: bool,
+    ) -> None:
+        self.found = found  # which query words it holds
+        self.completed = completed  # the last word only as the start of a longer word
+        self.extras = extras  # details it states that the query did not ask for
+        self.nos = nos  # says "NOS" (when not the title: what the words mean alone)
+        self.phrase = phrase  # every query word, together and in order
+        self.exact = exact  # the query, as a name
 
 
 _NOTHING = _Read(frozenset(), False, 0, False, False, False)
