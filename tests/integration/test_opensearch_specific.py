@@ -5,14 +5,15 @@ Everything both backends promise is in ``test_search_contract.py``, run against 
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Iterator, Mapping
 from dataclasses import replace
+from typing import Any
 from uuid import uuid4
 
 import pytest
 
 from services.lookup.search.documents import CODES, CodeDocument
-from services.shared.search.model import Checkpoint, IndexChange, SearchIndex
+from services.shared.search.model import Checkpoint, IndexChange, Indexed, SearchIndex
 from services.shared.search.opensearch import (
     OpenSearchCatalog,
     OpenSearchIndex,
@@ -81,12 +82,35 @@ async def aliases(catalog: OpenSearchCatalog) -> dict[str, list[str]]:
     return {name: sorted(body["aliases"]) for name, body in sorted(response.items())}
 
 
-async def test_failed_bulk_item_raises_and_keeps_checkpoint(index: SearchIndex) -> None:
-    # "maybe" is no boolean: the billable field refuses it.
-    broken = replace(DOCS[0], code="X99", billable="maybe")  # type: ignore[arg-type]
-    with pytest.raises(OpenSearchWriteError, match="X99"):
-        await index.write(IndexChange(upserts=[DOCS[1], broken]), checkpoint(9))
-    assert await index.checkpoint("search", "codes") == checkpoint(1)
+class BillableMaybe:
+    """Code documents as CODES indexes them, but X99 says it is billable "maybe": no
+    boolean field takes that, so OpenSearch refuses that one item of a bulk write. (A
+    CodeDocument itself cannot hold it: compiled, it checks its fields' types.)"""
+
+    schema = CODES.schema
+
+    def index(self, doc: CodeDocument) -> Indexed:
+        indexed = CODES.index(doc)
+        if doc.code != "X99":
+            return indexed
+        return replace(indexed, keywords={**indexed.keywords, "billable": "maybe"})
+
+    def load(self, stored: Mapping[str, Any]) -> CodeDocument:
+        return CODES.load(stored)
+
+
+async def test_failed_bulk_item_raises_and_keeps_checkpoint(opensearch_url: str) -> None:
+    catalog = OpenSearchCatalog(opensearch_url, BillableMaybe(),
+                                prefix=f"test-{uuid4().hex[:12]}")
+    try:
+        index = await catalog.live()
+        await seed(index)
+        broken = replace(DOCS[0], code="X99")
+        with pytest.raises(OpenSearchWriteError, match="X99"):
+            await index.write(IndexChange(upserts=[DOCS[1], broken]), checkpoint(9))
+        assert await index.checkpoint("search", "codes") == checkpoint(1)
+    finally:
+        await catalog.close()
 
 
 async def test_documents_pages_through_everything(index: OpenSearchIndex) -> None:
