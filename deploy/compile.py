@@ -21,9 +21,10 @@ MODULES = (
     "services/lookup/search/readings.py",
     "services/lookup/search/wording.py",
     # The search document: a search makes about 170 from the store and the ranker reads
-    # each one's fields many times, as a compiled class's at a fraction of the cost
-    # (engine alone 7.5-10.6 -> 6.5-8.9 ms a query, alternated). Compiled, a frozen
-    # dataclass cannot be unpickled; nothing pickles one.
+    # each one's fields many times, as a compiled class's more cheaply. (Engine alone,
+    # four alternated runs: 9.0-10.6 -> 7.6-8.9 ms a query; later runs through the
+    # gateway moved within this machine's noise.) Compiled, a frozen dataclass checks
+    # its fields' types when made and cannot be unpickled; nothing pickles one.
     "services/lookup/search/documents.py",
 )
 
