@@ -6,6 +6,7 @@ Everything both backends promise is in ``test_search_contract.py``, run against 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterator, Mapping
+from contextlib import asynccontextmanager
 from dataclasses import replace
 from typing import Any
 from uuid import uuid4
@@ -13,7 +14,13 @@ from uuid import uuid4
 import pytest
 
 from services.lookup.search.documents import CODES, CodeDocument
-from services.shared.search.model import Checkpoint, IndexChange, Indexed, SearchIndex
+from services.shared.search.model import (
+    Checkpoint,
+    DocumentType,
+    IndexChange,
+    Indexed,
+    SearchIndex,
+)
 from services.shared.search.opensearch import (
     OpenSearchCatalog,
     OpenSearchIndex,
@@ -62,12 +69,22 @@ def opensearch_url() -> Iterator[str]:
         yield url
 
 
+@asynccontextmanager
+async def fresh_catalog(
+    opensearch_url: str, doc_type: DocumentType[CodeDocument] = CODES
+) -> AsyncIterator[OpenSearchCatalog]:
+    """A fresh alias prefix per test, so tests share the server but not indexes."""
+    catalog = OpenSearchCatalog(opensearch_url, doc_type, prefix=f"test-{uuid4().hex[:12]}")
+    try:
+        yield catalog
+    finally:
+        await catalog.close()
+
+
 @pytest.fixture
 async def catalog(opensearch_url: str) -> AsyncIterator[OpenSearchCatalog]:
-    """A fresh alias prefix per test, so tests share the server but not indexes."""
-    catalog = OpenSearchCatalog(opensearch_url, CODES, prefix=f"test-{uuid4().hex[:12]}")
-    yield catalog
-    await catalog.close()
+    async with fresh_catalog(opensearch_url) as catalog:
+        yield catalog
 
 
 @pytest.fixture
@@ -100,17 +117,13 @@ class BillableMaybe:
 
 
 async def test_failed_bulk_item_raises_and_keeps_checkpoint(opensearch_url: str) -> None:
-    catalog = OpenSearchCatalog(opensearch_url, BillableMaybe(),
-                                prefix=f"test-{uuid4().hex[:12]}")
-    try:
+    async with fresh_catalog(opensearch_url, BillableMaybe()) as catalog:
         index = await catalog.live()
         await seed(index)
         broken = replace(DOCS[0], code="X99")
         with pytest.raises(OpenSearchWriteError, match="X99"):
             await index.write(IndexChange(upserts=[DOCS[1], broken]), checkpoint(9))
         assert await index.checkpoint("search", "codes") == checkpoint(1)
-    finally:
-        await catalog.close()
 
 
 async def test_documents_pages_through_everything(index: OpenSearchIndex) -> None:
