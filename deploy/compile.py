@@ -18,6 +18,7 @@ ROOT = Path(__file__).resolve().parent.parent
 # Each must type-check under mypyc's rules (the project's mypy settings).
 MODULES = (
     "services/lookup/search/scoring.py",
+    "services/lookup/search/matching.py",
     "services/lookup/search/readings.py",
     "services/lookup/search/wording.py",
     # The search document: a search makes about 170 from the store and the ranker reads

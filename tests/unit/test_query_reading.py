@@ -13,7 +13,8 @@ from services.lookup.search.intent import (
     asks_procedure,
     names_injury,
 )
-from services.lookup.search.scoring import Query, rank
+from services.lookup.search.matching import Query
+from services.lookup.search.scoring import rank
 from services.lookup.search.spelling import Vocabulary
 from services.lookup.search.wording import (
     content_words,

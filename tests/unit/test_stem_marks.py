@@ -6,7 +6,8 @@ from __future__ import annotations
 
 from services.lookup.icd10cm import default_tabular_path, parse_tabular
 from services.lookup.search.documents import CodeDocument
-from services.lookup.search.scoring import Query, rank
+from services.lookup.search.matching import Query
+from services.lookup.search.scoring import rank
 from services.shared.search.model import QueryPlan
 from services.shared.search.text import IRREGULAR, fold, stem, stem_marks, words
 

@@ -35,13 +35,14 @@ from services.lookup.search.interpretation import (
     Interpretation,
     interpret,
 )
+from services.lookup.search.matching import Query
 from services.lookup.search.names import Names
 from services.lookup.search.precedence import (
     asked_for_first,
     holding_first,
     holding_more_first,
 )
-from services.lookup.search.scoring import Query, rank, renamed_match
+from services.lookup.search.scoring import rank, renamed_match
 from services.lookup.search.spelling import Vocabulary
 from services.lookup.search.wording import diagnosis_of, said_to_be
 from services.shared.search.cache import SearchCache

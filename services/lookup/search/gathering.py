@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
 from services.lookup.search.documents import CodeDocument
-from services.lookup.search.scoring import Query
+from services.lookup.search.matching import Query
 from services.lookup.search.spelling import Vocabulary
 from services.shared.search.model import Candidates, QueryPlan, SearchIndex
 

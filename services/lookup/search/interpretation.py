@@ -15,8 +15,8 @@ from dataclasses import dataclass, replace
 from services.lookup.lexicon import default_lexicon
 from services.lookup.search.gathering import plan_order, retrievable
 from services.lookup.search.intent import asks_pregnancy, asks_procedure
+from services.lookup.search.matching import Query
 from services.lookup.search.names import Names
-from services.lookup.search.scoring import Query
 from services.lookup.search.spelling import MAX_CORRECTED, MIN_TRUNCATED, Vocabulary, joined
 from services.lookup.search.wording import (
     content_words,

@@ -16,7 +16,8 @@ from __future__ import annotations
 from dataclasses import replace
 
 from services.lookup.search.gathering import Found
-from services.lookup.search.scoring import Query, held_back, holds, missing
+from services.lookup.search.matching import Query
+from services.lookup.search.scoring import held_back, holds, missing
 from services.shared.search.model import QueryPlan
 
 
