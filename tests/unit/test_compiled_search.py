@@ -1,4 +1,4 @@
-"""The compiled ranker (deploy/compile.py) never runs code older than its source."""
+"""The compiled modules of search (deploy/compile.py) never run code older than their source."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from services.lookup.search import refuse_stale_builds
+from services.shared.compiled import refuse_stale_builds
 
 
 def _module(directory: Path, name: str, built_after_source: bool) -> None:
