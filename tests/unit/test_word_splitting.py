@@ -10,7 +10,8 @@ import pytest
 
 from services.lookup.icd10cm import default_tabular_path, parse_tabular
 from services.lookup.search.wording import bare_tokens
-from services.shared.search.text import fold, words
+from services.shared.search import text
+from services.shared.search.text import fold, stem, words
 
 # The definitions: runs of letters and digits of the folded text; for bare tokens also
 # "," and ";", once (parentheses) and [brackets] are taken out.
@@ -47,3 +48,13 @@ def test_every_icd10cm_title_and_note_splits_as_defined() -> None:
     assert len(texts) > 50_000
     assert [t for t in texts if words(t) != defined_words(t)] == []
     assert [t for t in texts if bare_tokens(t) != defined_bare_tokens(t)] == []
+
+
+def test_stems_kept_in_a_process_are_bounded() -> None:
+    # What people type is unbounded: the stems kept are emptied when full, and the
+    # stems found stay the same.
+    assert stem("fractures") == "fractur"
+    for i in range(text._MAX_STEMS + 10):
+        stem(f"x{i}")
+    assert 0 < len(text._STEMS) <= text._MAX_STEMS
+    assert stem("fractures") == "fractur" and stem("feet") == "foot"

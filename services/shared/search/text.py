@@ -68,12 +68,26 @@ def words(text: str) -> list[str]:
     return folded_words(fold(text))
 
 
-@lru_cache(maxsize=131072)
+# Stems of the words met lately, in each process: a first-time search asks for about
+# 5,000, nearly all of words met before. A plain dict, emptied when full (what people
+# type is unbounded; the index's words come back at once): a compiled caller looks a
+# word up directly, where an lru_cache is a call that also reorders its list.
+_STEMS: dict[str, str] = {}
+_MAX_STEMS = 131072
+
+
 def stem(word: str) -> str:
     """The Porter stem of a folded word, as FTS5's porter tokenizer and Lucene reduce it
     (an irregular plural first made singular: "feet" is "foot")."""
-    word = IRREGULAR.get(word, word)
-    return porter(word) if len(word) > 2 and word.isalpha() else word
+    found = _STEMS.get(word)
+    if found is None:
+        if len(_STEMS) >= _MAX_STEMS:
+            _STEMS.clear()
+        regular = IRREGULAR.get(word, word)
+        found = _STEMS[word] = (
+            porter(regular) if len(regular) > 2 and regular.isalpha() else regular
+        )
+    return found
 
 
 def stem_marks(stem_: str) -> tuple[str, ...]:
