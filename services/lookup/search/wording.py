@@ -159,13 +159,13 @@ def name_key(text: str) -> tuple[str, ...]:
     """A text as a name: every word's stem, stopwords too, in order, once each, without
     filler ("unspecified", "NOS") or possessive "s": "Swimmer's ear, unspecified ear" is
     the name "swimmers ear", and "on blood thinners" another than "blood thinners"."""
-    return name_of(bare_tokens(text))
+    return name_and_details(bare_tokens(text))[0]
 
 
 def bare_tokens(text: str) -> list[str]:
     """A text's folded words and clause marks ("," or ";"), its nonessential modifiers in
-    (parentheses) and synonyms in [brackets] left out: what ``name_of`` and
-    ``details_of`` read (the ranker reads a text's name and details from one such list)."""
+    (parentheses) and synonyms in [brackets] left out: what ``name_and_details``
+    reads."""
     if "(" in text or "[" in text:
         text = _ASIDE.sub(" ", text)
     folded = fold(text)
@@ -180,16 +180,6 @@ def plain(text: str) -> bool:
     """Whether a text holds no aside and no clause mark: then its ``bare_tokens`` are its
     words, and a reader that has them need not tokenise it again."""
     return not ("(" in text or "[" in text or "," in text or ";" in text)
-
-
-def name_of(tokens: list[str]) -> tuple[str, ...]:
-    """The name a text's ``bare_tokens`` say (``name_key``)."""
-    seen: dict[str, None] = {}
-    for word in tokens:
-        if word in _MARKS or word == "s" or (word in NEUTRAL and word not in STOPWORDS):
-            continue
-        seen.setdefault(stem(word), None)
-    return tuple(seen)
 
 
 _TOKEN = re.compile(r"[^\W_]+")
@@ -417,7 +407,7 @@ def detail_stems(text: str) -> frozenset[str]:
     complications"), "unspecified as" or "not specified" ("unspecified as acute or
     chronic").
     """
-    return frozenset(details_of(bare_tokens(text)))
+    return frozenset(name_and_details(bare_tokens(text))[1])
 
 
 # A text's words and what ends a clause: a comma, a semicolon, a parenthesis or bracket.
@@ -456,15 +446,28 @@ def negated_of(text: str) -> frozenset[str]:
     return frozenset(absent | {s for s in map(stem, absent) if s not in stems_stated})
 
 
-def details_of(tokens: list[str]) -> dict[str, None]:
-    """The details a text's ``bare_tokens`` state (``detail_stems``), once each, in order."""
-    found: dict[str, None] = {}
+def name_and_details(tokens: list[str]) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """The name a text's ``bare_tokens`` say (``name_key``) and the details they state
+    (``detail_stems``), each stem once, in order. Read together, each word stemmed once:
+    the ranker asks both of nearly every text it reads.
+
+    The name is every word but clause marks, possessive "s" and filler; the details
+    leave out stopwords too, and the rest of a clause that says what is absent or
+    unknown.
+    """
+    name: dict[str, None] = {}
+    details: dict[str, None] = {}
     skipping = False  # the rest of a clause says what is absent or unknown
     last = len(tokens) - 1
     for i, word in enumerate(tokens):
         if word in _MARKS:
             skipping = False
             continue
+        neutral = word in NEUTRAL
+        stemmed = ""
+        if word != "s" and (not neutral or word in STOPWORDS):
+            stemmed = stem(word)
+            name.setdefault(stemmed, None)
         if skipping:
             continue
         following = tokens[i + 1] if i < last else ""
@@ -474,6 +477,6 @@ def details_of(tokens: list[str]) -> dict[str, None]:
             or (word == "not" and following in ("specified", "elsewhere"))
         ):
             skipping = True
-        elif word not in NEUTRAL:
-            found.setdefault(stem(word), None)
-    return found
+        elif not neutral:
+            details.setdefault(stemmed or stem(word), None)
+    return tuple(name), tuple(details)
