@@ -28,8 +28,9 @@ MODULES = (
     # its fields' types when made and cannot be unpickled; nothing pickles one.
     "services/lookup/search/documents.py",
     # Folding, splitting and stemming words, which the ranker asks of every text it
-    # reads: run from source, each call is an interpreted frame (12 % of the ranker's
-    # instructions, callgrind).
+    # reads: from source, each call was an interpreted frame. Compiled, the ranker runs
+    # 2 % fewer instructions (callgrind, 500 bench queries), and stem's cache (a dict)
+    # is looked up directly: 7 % fewer again.
     "services/shared/search/text.py",
 )
 
