@@ -10,7 +10,7 @@ import pytest
 
 from services.lookup.icd10cm import default_tabular_path, parse_tabular
 from services.lookup.search.wording import bare_tokens
-from services.shared.search import text
+from services.shared.search import text as words_module
 from services.shared.search.text import fold, stem, words
 
 # The definitions: runs of letters and digits of the folded text; for bare tokens also
@@ -54,7 +54,7 @@ def test_stems_kept_in_a_process_are_bounded() -> None:
     # What people type is unbounded: the stems kept are emptied when full, and the
     # stems found stay the same.
     assert stem("fractures") == "fractur"
-    for i in range(text._MAX_STEMS + 10):
+    for i in range(words_module._MAX_STEMS + 10):
         stem(f"x{i}")
-    assert 0 < len(text._STEMS) <= text._MAX_STEMS
+    assert 0 < len(words_module._STEMS) <= words_module._MAX_STEMS
     assert stem("fractures") == "fractur" and stem("feet") == "foot"
