@@ -12,6 +12,7 @@ Usage: python deploy/compile.py [--clean | --sources]
 from __future__ import annotations
 
 import sys
+from collections.abc import Iterable
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -35,16 +36,21 @@ MODULES = (
 )
 
 
-def built() -> list[Path]:
-    """The extension modules a compile leaves beside each source: the module, and its
-    runtime library (``<module>__mypyc``; kept in the package, so that whatever imports
-    the package finds it, an installed console script included)."""
-    return [
+def built(packages: Iterable[Path] | None = None) -> list[Path]:
+    """The extension modules a compile leaves in the packages it compiles: each module
+    standing in for a source beside it, and its runtime library (``<module>__mypyc``;
+    kept in the package, so that whatever imports the package finds it, an installed
+    console script included). Those of a module no longer compiled too: left behind, one
+    would stand in for its source until that changed."""
+    if packages is None:
+        packages = {(ROOT / module).parent for module in MODULES}
+    return sorted(
         path
-        for module in MODULES
-        for pattern in (f"{Path(module).stem}.*.so", f"{Path(module).stem}__mypyc.*.so")
-        for path in (ROOT / module).parent.glob(pattern)
-    ]
+        for package in packages
+        for path in package.glob("*.so")
+        if (package / f"{path.name.split('.')[0]}.py").exists()
+        or path.name.split(".")[0].endswith("__mypyc")
+    )
 
 
 def main() -> None:

@@ -46,3 +46,19 @@ def test_search_imports_where_an_installed_command_runs(tmp_path: Path) -> None:
         cwd=tmp_path, capture_output=True, text=True, check=False,
     )
     assert done.returncode == 0, done.stderr
+
+
+def test_a_compile_clears_what_an_earlier_one_compiled(tmp_path: Path) -> None:
+    # Every stand-in for a source and every runtime library, a module no longer compiled
+    # included; not an extension module with no source beside it (a genuine one).
+    from deploy.compile import built
+
+    suffix = ".cpython-311-x86_64-linux-gnu.so"
+    for name in ("scoring", "engine"):
+        (tmp_path / f"{name}.py").write_text("")
+        (tmp_path / f"{name}{suffix}").write_bytes(b"")
+        (tmp_path / f"{name}__mypyc{suffix}").write_bytes(b"")
+    (tmp_path / f"native{suffix}").write_bytes(b"")
+    assert [p.name for p in built([tmp_path])] == [
+        f"engine{suffix}", f"engine__mypyc{suffix}", f"scoring{suffix}", f"scoring__mypyc{suffix}",
+    ]
