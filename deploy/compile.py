@@ -16,6 +16,10 @@ from collections.abc import Iterable
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))  # run as a script from deploy/
+
+from services.shared.compiled import source_of  # noqa: E402
+
 # Each must type-check under mypyc's rules (the project's mypy settings).
 MODULES = (
     "services/lookup/search/scoring.py",
@@ -48,8 +52,7 @@ def built(packages: Iterable[Path] | None = None) -> list[Path]:
         path
         for package in packages
         for path in package.glob("*.so")
-        if (package / f"{path.name.split('.')[0]}.py").exists()
-        or path.name.split(".")[0].endswith("__mypyc")
+        if source_of(path).exists() or source_of(path).stem.endswith("__mypyc")
     )
 
 
