@@ -1,6 +1,6 @@
 """Compile the search ranker's hot modules to C with mypyc, in place (``make compiled``).
 
-A search reads and scores every text of about two hundred candidates in Python. The same
+A search reads and scores every text of about 150 candidates in Python. The same
 modules compiled by mypyc rank about a quarter faster (bench/throughput.py, engine alone:
 115 -> 145-152 q/s). Python imports an extension module before a source file of the same
 name, so each compiled module stands in for its source; the package holding one refuses
