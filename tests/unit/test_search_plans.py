@@ -381,6 +381,26 @@ def test_the_entry_a_condition_names_alone_is_found_among_many_holding_its_name(
     assert first([*crowd, wanted], "hives all over") == ["L50.9"]
 
 
+def test_the_entries_marked_the_default_are_asked_for_a_few_and_not_counted() -> None:
+    # A word's default entries ("Hives NOS") are a few: asking for a page of them, or
+    # counting all that match, costs each first-time search without changing its answer.
+    crowd = [CodeDocument("ICD10CM", f"L{600 + i}", f"Hives of kind {i}", True, "code",
+                          terms=(f"Hives NOS of kind {i}",)) for i in range(300)]
+    asked: list[QueryPlan] = []
+
+    class Recording(WorstOrderIndex):
+        async def candidates(self, plan: QueryPlan) -> Candidates[CodeDocument]:
+            asked.append(plan)
+            return await super().candidates(plan)
+
+    asyncio.run(search(Catalog(Recording(crowd)), "hives"))  # type: ignore[arg-type]
+    defaults = [plan for plan in asked if plan.words[:1] == ("nos",)]
+    assert defaults and all(
+        not plan.count and plan.window <= gathering._DEFAULTS for plan in defaults
+    )
+    assert any(plan.count and plan.window > gathering._DEFAULTS for plan in asked)
+
+
 def test_an_entry_needing_a_seventh_character_brings_its_codes_onto_the_page() -> None:
     """An injury's code is its entry's with an encounter added: the entry alone is no
     code to report. A backend's best few may hold the entry and not its codes (whose
