@@ -53,9 +53,9 @@ from services.shared.search.model import (
 )
 
 MAX_WINDOW = 1000
-# Candidates re-ranked for any page, however small. The backend's best few hundred
-# hold what ranking puts first; reading and ranking each costs a first-time search about
-# 30 microseconds. Development sets (2,299 queries), top-five hits: 2,239 at 200, 150
+# Candidates re-ranked for any page, however small: the backend's best 150 hold what
+# ranking puts first, and reading and ranking each costs a first-time search about 30
+# microseconds. Development sets (2,299 queries), top-five hits: 2,239 at 200, 150
 # and 120; 2,234 at 100, where the many codes of a wrist fracture's families crowd out
 # the one asked for. Engine alone 137-144 -> 147-167 q/s, first-time searches through
 # the gateway 208-234 -> 234-275 req/s (bench/throughput.py, alternated runs).
