@@ -440,12 +440,12 @@ class _Reader:
     def gems(self) -> dict[str, list[dict[str, Any]]]:
         """ICD-9-CM procedure codes mapping to each PCS code, from the forward GEM.
 
-        Each ICD-9-CM code is described as CMS describes it (gems.icd9_procedure_
-        descriptions): every description in this database has lost its first character
-        ("aparoscopic appendectomy" for "Laparoscopic appendectomy"), and cannot be mended
-        by guessing it ("ocal" is "Local" here but "Vocal" elsewhere). CMS's file holds
-        each of the 3,882 codes of this GEM. The database's text stands only for a code
-        it would not hold.
+        Each ICD-9-CM code is described as CMS describes it
+        (``gems.icd9_procedure_descriptions``). Every description in this database has
+        lost its first character ("aparoscopic appendectomy" for "Laparoscopic
+        appendectomy"), and guessing it cannot mend them ("ocal" is "Local" here but
+        "Vocal" elsewhere). CMS's file holds each of the 3,882 codes of this GEM; the
+        database's text stands only for a code it would not hold.
         """
         described = icd9_procedure_descriptions()
         shipped = dict(self.db.execute("SELECT code, description FROM gems_i9_desc"))
