@@ -5,8 +5,9 @@ A search box sends every keystroke, so a query's last word is often a word still
 typed ("open fr"). Over the first --queries of bench/traffic.py's first-time queries of
 two words or more, this counts how often a result's title holds the other words (stopwords
 aside) and a word the last one begins: the first result, and any of the first five, by
-how many letters of the last word were typed. The queries are cut from official titles,
-so some title always holds them; no relevance set names the expected code.
+how many letters of the last word were typed, each query searched as a search box sends a
+keystroke (``typing``) and as sent whole. The queries are cut from official titles, so
+some title always holds them; no relevance set names the expected code.
 
 Usage: python bench/as_you_type.py [--data-dir DIR] [--queries 6000]
 (DIR holds the imports, e.g. the ``var`` of ``make serve``; default DATA_DIR or var.)
@@ -43,23 +44,31 @@ def group(last: str) -> str:
 
 
 async def measure(data_dir: Path, n: int) -> None:
+    """Each query searched as a search box sends a keystroke (``typing``) and as sent
+    whole (Enter, or a client that does not say)."""
     catalog = TantivyCatalog(data_dir / "search", CODES)
     await warm(catalog)
-    asked, first, five = Counter[str](), Counter[str](), Counter[str]()
+    asked = Counter[str]()
+    first = {typing: Counter[str]() for typing in (True, False)}
+    five = {typing: Counter[str]() for typing in (True, False)}
     for query in first_time_queries(n):
         typed = words(query)
         if len(typed) < 2 or typed[-1] in STOPWORDS:
             continue
         last, others = typed[-1], set(typed[:-1]) - STOPWORDS
-        found = (await search(catalog, query, limit=5, count=False)).documents
         kind = group(last)
         asked[kind] += 1
-        first[kind] += bool(found) and continues(found[0], others, last)
-        five[kind] += any(continues(d, others, last) for d in found)
-    print(f"{'last word typed':<18} {'queries':>8} {'first result':>13} {'any of five':>12}")
+        for typing in (True, False):
+            found = (await search(catalog, query, limit=5, count=False, typing=typing)).documents
+            first[typing][kind] += bool(found) and continues(found[0], others, last)
+            five[typing][kind] += any(continues(d, others, last) for d in found)
+    print(f"{'':<27} {'typing':>22} {'sent whole':>22}")
+    print(f"{'last word typed':<18} {'queries':>8}"
+          + f" {'first result':>13} {'any of five':>12}" * 2)
     for kind in sorted(asked):
-        print(f"{kind:<18} {asked[kind]:>8,} {first[kind] / asked[kind]:>13.2f}"
-              f" {five[kind] / asked[kind]:>12.2f}")
+        print(f"{kind:<18} {asked[kind]:>8,}" + "".join(
+            f" {first[typing][kind] / asked[kind]:>13.2f} {five[typing][kind] / asked[kind]:>12.2f}"
+            for typing in (True, False)))
 
 
 def main() -> None:

@@ -71,10 +71,13 @@ class LookupClient(Protocol):
         billable_only: bool = False,
         chapter: str | None = None,
         count: bool = True,
+        typing: bool = False,
     ) -> SearchPage:
         """One page of the best matches. ``total`` counts every match when ``count``
         (a client showing totalCount); without it, it is at least what was ranked and
-        more when more match, and the backend skips counting them all."""
+        more when more match, and the backend skips counting them all. ``typing``: the
+        query is still being typed (a search box's keystroke), so its last word may be
+        the start of one."""
 
     async def search_facets(
         self,
@@ -188,11 +191,13 @@ class LocalLookup:
         billable_only: bool = False,
         chapter: str | None = None,
         count: bool = True,
+        typing: bool = False,
     ) -> SearchPage:
         with metrics.SEARCH_SECONDS.time():
             results = await search(
                 self.catalog, query, systems=tuple(systems or ()), billable_only=billable_only,
                 chapter=chapter, offset=offset, limit=limit, cache=self.cache, count=count,
+                typing=typing,
             )
         # Which of the systems asked for hold nothing yet (none asked: none to tell).
         loaded = await self._loaded_systems() if systems else frozenset()
@@ -405,10 +410,11 @@ class HttpLookup:
         billable_only: bool = False,
         chapter: str | None = None,
         count: bool = True,
+        typing: bool = False,
     ) -> SearchPage:
         data = await self._rpc.call(
             "search_codes", query=query, systems=systems, offset=offset, limit=limit,
-            billable_only=billable_only, chapter=chapter, count=count,
+            billable_only=billable_only, chapter=chapter, count=count, typing=typing,
         )
         return SearchPage([CodeSummary(**i) for i in data["items"]], data["total"],
                           data.get("unloaded", []), data.get("title_matches", []))

@@ -109,6 +109,12 @@ class Query(ReferenceQuery):
         chapter: Annotated[str | None, strawberry.argument(
             description="only entries under this chapter (ICD-10-CM) or section (PCS...)"
         )] = None,
+        typing: Annotated[bool, strawberry.argument(
+            description="the query is still being typed (a search box sends each "
+            "keystroke): a last word of two letters that no entry holds with the other "
+            "words is read as the start of a word (\"paranoid pe\": personality), not as an "
+            "abbreviation (\"bilat pe\", sent whole, is a pulmonary embolism)"
+        )] = False,
     ) -> CodeSearchConnection:
         first = 10 if first is None else first
         if not 0 < first <= MAX_PAGE:
@@ -122,7 +128,8 @@ class Query(ReferenceQuery):
         )
         if date_of_service is not None:
             dated = await _dated_search(
-                client, query, wanted, offset, first, billable_only, chapter, date_of_service
+                client, query, wanted, offset, first, billable_only, chapter, date_of_service,
+                typing,
             )
             dated.count_facets = count_facets
             return dated
@@ -136,6 +143,7 @@ class Query(ReferenceQuery):
             # Counting every match costs a backend more than finding the best: only
             # for a query that shows totalCount.
             count=selects(info, "totalCount"),
+            typing=typing,
         )
         items, page_info = page(offset, found.items, found.total)
         spans = found.title_matches or [[] for _ in items]
@@ -245,6 +253,7 @@ async def _dated_search(
     billable_only: bool,
     chapter: str | None,
     day: date,
+    typing: bool,
 ) -> CodeSearchConnection:
     """A search page of codes that existed on ``day``, as they stood then.
 
@@ -259,7 +268,7 @@ async def _dated_search(
         found = await client.search_codes(
             query, systems=systems, offset=position,
             limit=min(wanted + max(DATED_EXTRA, wanted // 2), MAX_PAGE),
-            billable_only=billable_only, chapter=chapter,
+            billable_only=billable_only, chapter=chapter, typing=typing,
         )
         total = found.total
         if not found.items:

@@ -152,6 +152,26 @@ async def test_search_renders_results_with_the_matched_words_marked(
     assert (await site.get("/", params={"q": "x"})).headers["location"] == "/search?q=x"
 
 
+async def test_the_fragment_reads_a_query_still_typed_and_the_page_one_sent_whole(
+    site: httpx.AsyncClient,
+) -> None:
+    """search.js asks for the fragment as the box is typed in: "bite of le" is on its way
+    to "left", though entries hold "le" (lower extremity). Sent whole (Enter), "le" is
+    read as written."""
+    typed = await site.get("/search", params={"q": "bite of le", "fragment": "1"})
+    whole = await site.get("/search", params={"q": "bite of le"})
+    typed_first, whole_first = _first_result(typed.text), _first_result(whole.text)
+    assert "bite" in typed_first[1] and "left" in typed_first[1]
+    assert whole_first[0] != typed_first[0]
+
+
+def _first_result(html: str) -> tuple[str, str]:
+    """The first result's link and its title in lower case, marks taken out."""
+    found = re.search(r'<li><a href="([^"]+)">.*?<span class="title">(.*?)</span>', html, re.S)
+    assert found, html
+    return found.group(1), re.sub(r"</?mark>", "", found.group(2)).lower()
+
+
 async def test_pages_carry_a_strict_csp_and_no_inline_script(site: httpx.AsyncClient) -> None:
     for path in ("/", "/search?q=fracture", "/codes/icd10cm/I21.9", "/login", "/register"):
         response = await site.get(path)

@@ -312,6 +312,36 @@ def test_two_letters_being_typed_read_as_the_word_the_other_words_are_found_with
         assert asyncio.run(search(catalog, typed)).asked == asked  # type: ignore[arg-type]
 
 
+def test_two_letters_some_entries_hold_are_a_word_begun_only_while_typing() -> None:
+    """In a search box, "fracture of le" is on its way to "left": entries hold "le"
+    (lupus erythematosus), but none with "fracture". Sent whole, it means what it says;
+    and while typing, where entries hold it with the other words ("discoid le"), it is
+    still the abbreviation."""
+    docs = [
+        CodeDocument("ICD10CM", "S72.92XA", "Unspecified fracture of left femur, initial "
+                     "encounter", True, "code", chapter="19"),
+        CodeDocument("ICD10CM", "S72.91XA", "Unspecified fracture of right femur, initial "
+                     "encounter", True, "code", chapter="19"),
+        CodeDocument("ICD10CM", "S32.9XXA", "Fracture of unspecified parts of lumbosacral "
+                     "spine and pelvis, initial encounter", True, "code", chapter="19"),
+        CodeDocument("ICD10CM", "I50.1", "Left ventricular failure, unspecified", True, "code"),
+        CodeDocument("ICD10CM", "M32.9", "Systemic lupus erythematosus, unspecified", True,
+                     "code", terms=("sle", "le")),
+        CodeDocument("ICD10CM", "L93.0", "Discoid lupus erythematosus", True, "code",
+                     terms=("discoid le",)),
+        CodeDocument("ICD10CM", "L98.9", "Disorder of the skin, unspecified", True, "code",
+                     terms=("lesion of skin",)),
+    ]
+    catalog = Catalog(WorstOrderIndex(docs))
+    typing = asyncio.run(search(catalog, "fracture of le", typing=True))  # type: ignore[arg-type]
+    assert typing.asked == ("fracture", "left")
+    assert typing.documents[0].code == "S72.92XA"
+    assert asyncio.run(search(catalog, "fracture of le")).asked == ("fracture", "le")  # type: ignore[arg-type]
+    discoid = asyncio.run(search(catalog, "discoid le", typing=True))  # type: ignore[arg-type]
+    assert discoid.asked == ("discoid", "le")
+    assert discoid.documents[0].code == "L93.0"
+
+
 def test_a_stage_run_into_its_letters_is_read_as_two_words() -> None:
     docs = [
         CodeDocument("ICD10CM", "N18.31", "Chronic kidney disease, stage 3a", True, "code",

@@ -109,6 +109,7 @@ async def search(
     limit: int = 10,
     cache: SearchCache[Results] | None = None,
     count: bool = True,
+    typing: bool = False,
 ) -> Results:
     """Rank the best candidates and return one page of them.
 
@@ -118,7 +119,8 @@ async def search(
     holding two, then any word may match, so a query with stray words still finds
     something useful. A query listing codes lists each (``_listed``). ``total`` counts
     every match only with ``count``; otherwise it is at least what was ranked, and more
-    when more match.
+    when more match. ``typing``: the query is still being typed, as a search box sends it
+    on each keystroke, so its last word may be the start of one (interpretation).
     """
     window = min(max(_MIN_WINDOW, offset + limit + 50), MAX_WINDOW)
     listed, plan, diagnosis, told = _read_query(text, systems, billable_only, chapter, window,
@@ -129,12 +131,12 @@ async def search(
     async def answer(index: SearchIndex) -> Results:
         if listed:
             return await _listed(catalog, index, listed, offset, limit)
-        return await _search(catalog, index, plan, offset, limit, diagnosis, told)
+        return await _search(catalog, index, plan, offset, limit, diagnosis, told, typing)
 
     if cache is None:
         return await answer(await catalog.live())
     index = await cache.live(catalog)
-    key = (index.name, listed or plan, diagnosis, told, offset, limit)
+    key = (index.name, listed or plan, diagnosis, told, offset, limit, typing)
     if (cached := cache.get(key)) is not None:
         return cached
     epoch = cache.epoch
@@ -199,14 +201,14 @@ async def _listed(
 
 async def _search(
     catalog: SearchCatalog, index: SearchIndex, plan: QueryPlan, offset: int, limit: int,
-    diagnosis: tuple[str, ...] = (), told: tuple[str, ...] = (),
+    diagnosis: tuple[str, ...] = (), told: tuple[str, ...] = (), typing: bool = False,
 ) -> Results:
-    analysis = await interpret(catalog, index, plan, diagnosis, told)
+    analysis = await interpret(catalog, index, plan, diagnosis, told, typing=typing)
     found = await _find(index, analysis)
     if plan.key and not any(d.compact.startswith(plan.key) for d in found.documents):
         if (other := mended(plan.key)) is not None:
             return await _search(catalog, index, replace(plan, key=other), offset, limit,
-                                 diagnosis, told)
+                                 diagnosis, told, typing)
     # Entries holding every word, when listed first, are ranked by the words as typed:
     # other names of a condition are for finding what they do not hold.
     complete = found.complete

@@ -74,7 +74,7 @@ def _needs_vocabulary(words: tuple[str, ...]) -> bool:
 
 async def interpret(
     catalog: SearchCatalog, index: SearchIndex, plan: QueryPlan,
-    diagnosis: tuple[str, ...] = (), told: tuple[str, ...] = (),
+    diagnosis: tuple[str, ...] = (), told: tuple[str, ...] = (), *, typing: bool = False,
 ) -> Interpretation:
     """Correct misspelt words against the index's vocabulary, drop stopwords, and read
     irregular forms also as their base ("feet", "bitten"), and spinal levels and weeks of
@@ -83,7 +83,8 @@ async def interpret(
     (wording.said_to_be), is also searched alone, and its words count more in the
     ranking; in a sentence saying neither, so do the words naming a condition.
     Filler ("feel", "day", "think") is also left out of one wording, so an entry need not
-    hold it; the ranker still counts it where an entry says it ("heart stopped")."""
+    hold it; the ranker still counts it where an entry says it ("heart stopped"). A query
+    still ``typing`` may end in the first two letters of a word (_begun_while_typing)."""
     typed = plan.words
     vocabulary = None
     if _needs_vocabulary(typed) or (len(typed) > 1 and plan.key is None):
@@ -93,7 +94,10 @@ async def interpret(
         last = len(typed) - 1
         read = tuple(vocabulary.correct(w, as_prefix=i == last) for i, w in enumerate(typed))
         if last > 0:  # "open fr": a start too short to search by, with words to read it by
-            read = (*read[:-1], vocabulary.begun(read[-1]))
+            begun = vocabulary.begun(read[-1])
+            if typing and begun == read[-1]:
+                begun = await _begun_while_typing(index, plan, read, vocabulary)
+            read = (*read[:-1], begun)
         typed = await _completed_in_context(index, plan, typed, read, vocabulary)
     # No entry says "herself": the lexicon says "cutting myself" (wording.first_person).
     asked = first_person(query_words(typed))
@@ -158,6 +162,27 @@ async def interpret(
         sought = names.named(asked)
     return Interpretation(plan, asked, wordings, readings, vocabulary, names, corrected,
                           () if sought in wordings else sought)
+
+
+async def _begun_while_typing(
+    index: SearchIndex, plan: QueryPlan, read: tuple[str, ...], vocabulary: Vocabulary
+) -> str:
+    """The last word of a query still being typed, when entries hold it as typed but none
+    with the query's other words, read as a word it begins (Vocabulary.begun): in a
+    search box, "paranoid pe" is on its way to "personality", though "pe" is an
+    abbreviation some entries hold. Only while typing: a query sent whole means its
+    abbreviations, as "bilat pe" means a pulmonary embolism though no entry holds
+    "bilateral" with "pe"."""
+    word = read[-1]
+    if vocabulary.begun(word, held=True) == word:
+        return word
+    others = query_words(read[:-1])
+    if not others:
+        return word
+    counted = await index.candidates(
+        replace(plan, words=plan_order(retrievable((word, *others))), window=0, count=True)
+    )
+    return word if counted.total else vocabulary.begun(word, held=True)
 
 
 async def _completed_in_context(

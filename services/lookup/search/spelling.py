@@ -226,17 +226,19 @@ class Vocabulary:
             return kept
         return self.completions(word, 1)[0]
 
-    def begun(self, word: str) -> str:
+    def begun(self, word: str, *, held: bool = False) -> str:
         """A last word of two letters that no entry holds, nor a stopword ("open fr",
-        "in right kn"), read as a word still being typed: the commonest word it begins,
-        or the word. The engine reads it in the context of the query's other words (as
-        typed where no entry holds any word it begins with them): as a start alone it
-        would match thousands of words in a backend, and the ranker does not read so
-        short a start as one. One that entries hold is an abbreviation ("bilat pe")."""
-        if (len(word) != _BEGUN or not word.isalpha() or word in self.counts
+        "in right kn"), read as a word still being typed: the commonest longer word it
+        begins, or the word. The engine reads it in the context of the query's other
+        words (as typed where no entry holds any word it begins with them): as a start
+        alone it would match thousands of words in a backend, and the ranker does not
+        read so short a start as one. One that entries hold is an abbreviation ("bilat
+        pe"), unless ``held``: the engine says so of one typed into a search box that no
+        entry holds with the other words ("paranoid pe")."""
+        if (len(word) != _BEGUN or not word.isalpha() or (word in self.counts and not held)
                 or word in STOPWORDS):
             return word
-        return next(iter(self.completions(word, 1, content=True)), word)
+        return next((w for w in self.completions(word, 2, content=True) if w != word), word)
 
     def completions(self, word: str, most: int, *, content: bool = False) -> list[str]:
         """The ``most`` commonest words the word begins, commonest first; with

@@ -1,7 +1,8 @@
 """The lookup pages: search and code pages, server-rendered from named GraphQL operations.
 
 Every page works without JavaScript; ``static/search.js`` only makes the search answer
-as you type, by asking this same page for its results fragment.
+as you type, by asking this same page for its results fragment. A fragment answers a
+query still being typed (searchCodes' ``typing``); a page, one sent whole.
 """
 
 from __future__ import annotations
@@ -88,11 +89,14 @@ def _search_values(request: Request) -> dict[str, Any]:
     }
 
 
-async def _search(site: Site, request: Request, form: dict[str, Any]) -> dict[str, Any]:
+async def _search(
+    site: Site, request: Request, form: dict[str, Any], *, typing: bool = False
+) -> dict[str, Any]:
     if not form["q"]:
         return {"search": None, "error": None}
     variables = {"query": form["q"], "systems": [form["system"]] if form["system"] else None,
-                 "billableOnly": form["billable"], "first": RESULTS, "after": form["after"]}
+                 "billableOnly": form["billable"], "first": RESULTS, "after": form["after"],
+                 "typing": typing}
     try:
         data = await site.run(request, "Search", variables)
     except OperationRefused as refused:
@@ -123,9 +127,10 @@ async def home(site: Site, request: Request) -> Response:
 
 async def search(site: Site, request: Request) -> Response:
     form = _search_values(request)
+    fragment = request.query_params.get("fragment") == "1"  # search.js, as the box is typed in
     values = {"form": form, "systems": SYSTEM_NAMES, "query_string": _query_string,
-              **await _search(site, request, form)}
-    if request.query_params.get("fragment") == "1":
+              **await _search(site, request, form, typing=fragment)}
+    if fragment:
         return site.fragment(request, "lookup/results.html", values)
     return await site.render(request, "lookup/search.html", values)
 
