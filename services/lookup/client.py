@@ -85,6 +85,7 @@ class LookupClient(Protocol):
         systems: list[str] | None = None,
         billable_only: bool = False,
         chapter: str | None = None,
+        typing: bool = False,
     ) -> SearchFacets:
         """How the entries ``search_codes`` counts in its total fall by code system,
         chapter and billable state; each group ignores its own filter."""
@@ -215,10 +216,11 @@ class LocalLookup:
         systems: list[str] | None = None,
         billable_only: bool = False,
         chapter: str | None = None,
+        typing: bool = False,
     ) -> SearchFacets:
         counted = await facets(
             self.catalog, query, systems=tuple(systems or ()), billable_only=billable_only,
-            chapter=chapter,
+            chapter=chapter, typing=typing,
         )
         titles = await run_in_threadpool(self._chapter_titles, list(counted.chapters))
         return SearchFacets.of(counted, titles)
@@ -425,10 +427,11 @@ class HttpLookup:
         systems: list[str] | None = None,
         billable_only: bool = False,
         chapter: str | None = None,
+        typing: bool = False,
     ) -> SearchFacets:
         data = await self._rpc.call(
             "search_facets", query=query, systems=systems, billable_only=billable_only,
-            chapter=chapter,
+            chapter=chapter, typing=typing,
         )
         return SearchFacets.from_dict(data)
 

@@ -124,7 +124,7 @@ class Query(ReferenceQuery):
         wanted = [s.value for s in systems] if systems else None
         count_facets = partial(
             client.search_facets, query, systems=wanted, billable_only=billable_only,
-            chapter=chapter,
+            chapter=chapter, typing=typing,
         )
         if date_of_service is not None:
             dated = await _dated_search(

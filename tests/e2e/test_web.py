@@ -163,6 +163,12 @@ async def test_the_fragment_reads_a_query_still_typed_and_the_page_one_sent_whol
     typed_first, whole_first = _first_result(typed.text), _first_result(whole.text)
     assert "bite" in typed_first[1] and "left" in typed_first[1]
     assert whole_first[0] != typed_first[0]
+    # The counts by code system are of the results shown: of the query as still typed.
+    for html in (typed.text, whole.text):
+        total = re.search(r'<p class="count"><strong>([\d,]+)</strong>', html)
+        systems = re.findall(r'>ICD-10-(?:CM|PCS) \(([\d,]+)\)</a>', html)
+        assert total and systems
+        assert sum(int(n.replace(",", "")) for n in systems) <= int(total[1].replace(",", ""))
 
 
 def _first_result(html: str) -> tuple[str, str]:

@@ -347,17 +347,18 @@ async def facets(
     systems: tuple[str, ...] = (),
     billable_only: bool = False,
     chapter: str | None = None,
+    typing: bool = False,
 ) -> CodeFacets:
     """How the entries a search for ``text`` counts in its total fall by code system,
     chapter and billable: for the filters a client shows next to the results.
 
-    The query is read as ``search`` reads it (spelling corrected, relaxed when no billable
-    entry has every word) and counted over the one backend plan whose match count is the
-    search's total. Each group ignores its own filter and keeps the others, so without
-    that filter its counts add up to the total. They add up to less only when ``search``
-    also lists entries beyond that plan's (a singular reading, other relaxed wordings)
-    and counts more than it. Separate from ``search``, which never pays for it: this
-    asks the backends again.
+    The query is read as ``search`` reads it (spelling corrected, still ``typing`` or
+    not, relaxed when no billable entry has every word) and counted over the one
+    backend plan whose match count is the search's total. Each group ignores its own
+    filter and keeps the others, so without that filter its counts add up to the total.
+    They add up to less only when ``search`` also lists entries beyond that plan's (a
+    singular reading, other relaxed wordings) and counts more than it. Separate from
+    ``search``, which never pays for it: this asks the backends again.
     """
     index = await catalog.live()
     if listed := _listed_plans(text, systems, billable_only, chapter):  # each code's, summed
@@ -367,7 +368,7 @@ async def facets(
     )
     if not plan.words and not plan.key:
         return CodeFacets()
-    found = await _find(index, await interpret(catalog, index, plan))
+    found = await _find(index, await interpret(catalog, index, plan, typing=typing))
     if found.counted is None:
         return CodeFacets()
     return CodeFacets.of(await index.facets(found.counted))
