@@ -174,15 +174,14 @@ async def _begun_while_typing(
     abbreviations, as "bilat pe" means a pulmonary embolism though no entry holds
     "bilateral" with "pe"."""
     word = read[-1]
-    if vocabulary.begun(word, held=True) == word:
-        return word
     others = query_words(read[:-1])
-    if not others:
+    begun = vocabulary.begun(word, held=True)
+    if begun == word or not others:
         return word
     counted = await index.candidates(
         replace(plan, words=plan_order(retrievable((word, *others))), window=0, count=True)
     )
-    return word if counted.total else vocabulary.begun(word, held=True)
+    return word if counted.total else begun
 
 
 async def _completed_in_context(
