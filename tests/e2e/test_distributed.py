@@ -46,10 +46,24 @@ async def test_search_and_pages_through_kafka_and_opensearch(served: tuple) -> N
     assert body["data"]["searchCodes"]["edges"][0]["node"]["code"] == "I21.9"
     words = await graphql(client, SEARCH, q="type 2 diabetes hyperglycemia")
     assert words["data"]["searchCodes"]["edges"][0]["node"]["code"] == "E11.65"
+    # A search box's keystroke: "pe" begins a word ("peripheral": terms say "diabetic
+    # peripheral neuropathy"), since no entry holds the abbreviation with "diabetes" (a
+    # count plan on OpenSearch); sent whole, it is "pe".
+    titles = {}
+    for typing in (True, False):
+        body = await graphql(client, TYPED, q="diabetes pe", typing=typing)
+        titles[typing] = [e["node"]["title"].lower() for e in body["data"]["searchCodes"]["edges"]]
+    assert "neuropathy" in titles[True][0], titles[True]
+    assert "neuropathy" not in titles[False][0], titles[False]
     page = (await graphql(client, PAGE, system="ICD10CM", code="e1165"))["data"]["codePage"]
     assert page["title"] == "Type 2 diabetes mellitus with hyperglycemia"
     missing = (await graphql(client, PAGE, system="ICD10CM", code="Q99.99"))["data"]["codePage"]
     assert missing["__typename"] == "CodeNotFound"
+
+
+TYPED = """query($q: String!, $typing: Boolean!) {
+  searchCodes(query: $q, typing: $typing) { edges { node { title } } }
+}"""
 
 
 def expected_documents(app: CodeSets) -> list[CodeDocument]:
