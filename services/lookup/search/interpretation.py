@@ -178,9 +178,7 @@ async def _begun_while_typing(
     begun = vocabulary.begun(word, held=True)
     if begun == word or not others:
         return word
-    counted = await index.candidates(
-        replace(plan, words=plan_order(retrievable((word, *others))), window=0, count=True)
-    )
+    counted = await index.candidates(_counting(plan, (word, *others)))
     return word if counted.total else begun
 
 
@@ -202,13 +200,16 @@ async def _completed_in_context(
         if not others:
             continue
         choices = vocabulary.completions(typed[i], _COMPLETIONS, content=True)
-        counted = await index.candidates_each([
-            replace(plan, words=plan_order(retrievable((word, *others))), window=0, count=True)
-            for word in choices
-        ])
+        counted = await index.candidates_each([_counting(plan, (word, *others))
+                                               for word in choices])
         most = max(range(len(choices)), key=lambda k: (counted[k].total, -k))
         if counted[most].total:
             words[i] = choices[most]
         elif len(typed[i]) < MIN_TRUNCATED:  # begun (Vocabulary.begun): only in context
             words[i] = typed[i]
     return tuple(words)
+
+
+def _counting(plan: QueryPlan, words: tuple[str, ...]) -> QueryPlan:
+    """A plan that only counts the entries holding the words, under the plan's filters."""
+    return replace(plan, words=plan_order(retrievable(words)), window=0, count=True)
