@@ -90,7 +90,7 @@ def _search_values(request: Request) -> dict[str, Any]:
 
 
 async def _search(
-    site: Site, request: Request, form: dict[str, Any], *, typing: bool = False
+    site: Site, request: Request, form: dict[str, Any], *, typing: bool
 ) -> dict[str, Any]:
     if not form["q"]:
         return {"search": None, "error": None}
