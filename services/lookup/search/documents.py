@@ -8,6 +8,7 @@ from collections.abc import Hashable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from services.lookup.search.readings import Reading, keep, restore
 from services.shared.search.model import (
     FacetGroup,
     Facets,
@@ -82,10 +83,14 @@ class CodeDocuments:
                 "system": doc.system, "code": doc.code, "title": doc.title,
                 "billable": doc.billable, "kind": doc.kind, "chapter": doc.chapter,
                 "parent": doc.parent, "terms": list(doc.terms), "version": doc.version,
+                # Read now, rather than by each search that ranks the entry (readings).
+                "title_reading": Reading(doc.title).kept(),
             },
         )  # fmt: skip
 
     def load(self, stored: Mapping[str, Any]) -> CodeDocument:
+        if (reading := restore(stored["title"], stored.get("title_reading"))) is not None:
+            keep(reading)  # the ranker reads every candidate's title
         return CodeDocument(
             system=stored["system"],
             code=stored["code"],

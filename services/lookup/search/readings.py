@@ -8,11 +8,19 @@ Most texts of a first-time search's candidates are new to the process, and many 
 hold none of the query's words, so a ``Reading`` reads its words and stems at once and
 its details and name (read from the text without its asides) only when the ranker first
 asks: a text that matches nothing costs one split and a few stem look-ups.
+
+Every candidate's title is read in full, and nearly every one is new to a first-time
+search: so an entry's title is read when it is indexed, kept with its document
+(``Reading.kept``), and restored as the document is loaded (``restore``, ``keep``).
 """
 
 from __future__ import annotations
 
-from functools import lru_cache
+import hashlib
+from collections import OrderedDict
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
 
 from services.lookup.search.wording import (
     STOPWORDS,
@@ -24,6 +32,28 @@ from services.lookup.search.wording import (
 from services.shared.search.text import stem, words
 
 _NONE: frozenset[str] = frozenset()
+
+_SEARCH = Path(__file__).resolve().parent
+# The sources whose rules a reading follows: this module's, the wording's, and those of
+# folding and stemming words.
+_RULES = (
+    _SEARCH / "readings.py",
+    _SEARCH / "wording.py",
+    _SEARCH.parents[1] / "shared" / "search" / "text.py",
+    _SEARCH.parents[1] / "shared" / "search" / "porter.py",
+)
+
+
+def _fingerprint(sources: Sequence[Path]) -> str:
+    digest = hashlib.sha256()
+    for source in sources:
+        digest.update(source.read_bytes() if source.exists() else b"(none)")
+    return digest.hexdigest()[:16]
+
+
+# A reading kept by other rules (by an index built before they changed) is read again:
+# rebuilding the index (``medcode projections rebuild search``) keeps them by these.
+RULES = _fingerprint(_RULES)
 
 
 class Reading:
@@ -38,19 +68,39 @@ class Reading:
     __slots__ = (
         "_details", "_name", "_sequence", "negated", "nos", "spaced", "stems", "text",
     )
+    stems: tuple[str, ...]
+    spaced: str  # " word word ...": whether a word begins with a prefix is one test
+    nos: bool  # says "NOS": what its other words mean alone
+    negated: frozenset[str]  # words it names only as absent ("without esophagitis")
+    _details: tuple[str, ...] | None
+    _name: tuple[str, ...]
 
-    def __init__(self, text: str) -> None:
-        found = words(text)
+    def __init__(self, text: str, kept: Sequence[Any] | None = None) -> None:
+        """``text`` read now, or as ``kept`` (``Reading.kept``, by these ``RULES``)."""
         self.text = text
-        self.nos = "nos" in found  # says "NOS": what its other words mean alone
-        self.stems: tuple[str, ...] = tuple(dict.fromkeys([stem(w) for w in found]))
-        # " word word ...": whether a word begins with a prefix is one substring test.
-        self.spaced = " " + " ".join(found)
-        # Words it names only as absent ("without esophagitis"): rare, so read at once.
-        self.negated = negated_of(text) if "without" in found else _NONE
         self._sequence: tuple[str, ...] | None = None
-        self._details: tuple[str, ...] | None = None
-        self._name: tuple[str, ...] = ()
+        if kept is not None:
+            self.stems = tuple(kept[1])
+            self.spaced = str(kept[2])
+            self.nos = bool(kept[3])
+            self.negated = frozenset(kept[4]) if kept[4] else _NONE
+            self._details = tuple(kept[5])
+            self._name = tuple(kept[6])
+            return
+        found = words(text)
+        self.nos = "nos" in found
+        self.stems = tuple(dict.fromkeys([stem(w) for w in found]))
+        self.spaced = " " + " ".join(found)
+        # Rare, so read at once.
+        self.negated = negated_of(text) if "without" in found else _NONE
+        self._details = None
+        self._name = ()
+
+    def kept(self) -> list[Any]:
+        """The reading as JSON keeps it, for ``Reading(text, kept)``: by ``RULES``, which it
+        names first, its details and name read."""
+        return [RULES, list(self.stems), self.spaced, self.nos, sorted(self.negated),
+                list(self.details), list(self.name)]
 
     @property
     def sequence(self) -> tuple[str, ...]:
@@ -81,8 +131,32 @@ class Reading:
         return self._details
 
 
-# Texts read lately, in each serving process: 32,768 held 21 MB for 29 % of misses
-# against 45 % for 8,192 (first-time searches; engine alone within this machine's noise).
-@lru_cache(maxsize=8192)
+# Texts read lately, in each serving process, the least recently read dropped first: the
+# titles of documents loaded lately, as the index kept them (``keep``), and other texts
+# as read. 32,768 held 21 MB for 29 % of misses against 45 % for 8,192 (first-time
+# searches, before titles were kept; engine alone within this machine's noise).
+_READ: OrderedDict[str, Reading] = OrderedDict()
+_MAX_READ = 8192
+
+
 def read(text: str) -> Reading:
-    return Reading(text)
+    found = _READ.get(text)
+    if found is None:
+        return keep(Reading(text))
+    _READ.move_to_end(text)
+    return found
+
+
+def keep(reading: Reading) -> Reading:
+    """Hold the reading as its text's, for ``read``."""
+    _READ[reading.text] = reading
+    if len(_READ) > _MAX_READ:
+        _READ.popitem(last=False)
+    return reading
+
+
+def restore(text: str, kept: Sequence[Any] | None) -> Reading | None:
+    """The reading of ``text`` as kept (``Reading.kept``), if kept by these ``RULES``."""
+    if not kept or kept[0] != RULES:
+        return None
+    return Reading(text, kept)

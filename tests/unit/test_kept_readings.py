@@ -1,0 +1,81 @@
+"""An entry's title as the ranker reads it, kept with the document at index time
+(readings.Reading.kept): restored as read, and only by the rules it was read by."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import orjson
+import pytest
+
+from services.lookup.search.documents import CODES, CodeDocument, code_plan
+from services.lookup.search.matching import Query
+from services.lookup.search.readings import RULES, Reading, keep, read, restore
+from services.lookup.search.scoring import rank
+
+TITLES = [
+    "Type 2 diabetes mellitus with diabetic chronic kidney disease",
+    "Gastro-esophageal reflux disease without esophagitis",
+    "Cholelithiasis (without cholecystitis) of gallbladder, unspecified",
+    "Stroke NOS",
+    "Swimmer's ear, unspecified ear",
+    "Acute pharyngitis [sore throat]; streptococcal",
+    "Mal de débarquement",
+    "Unspecified as acute or chronic bronchitis",
+]
+
+
+def _read(reading: Reading) -> tuple[object, ...]:
+    return (reading.text, reading.stems, reading.spaced, reading.nos, reading.negated,
+            reading.details, reading.name, reading.sequence)
+
+
+@pytest.mark.parametrize("title", TITLES)
+def test_a_kept_reading_is_restored_as_the_title_reads(title: str) -> None:
+    kept = orjson.loads(orjson.dumps(Reading(title).kept()))  # as the index keeps it
+    restored = restore(title, kept)
+    assert restored is not None
+    assert _read(restored) == _read(Reading(title))
+
+
+def test_a_reading_kept_by_other_rules_is_read_again() -> None:
+    kept = Reading(TITLES[0]).kept()
+    assert kept[0] == RULES
+    assert restore(TITLES[0], ["0" * 16, *kept[1:]]) is None
+    assert restore(TITLES[0], None) is None
+
+
+def _entry(title: str, code: str = "E11.22") -> CodeDocument:
+    return CodeDocument(system="ICD10CM", code=code, title=title, billable=True,
+                        kind="code", chapter="4")
+
+
+def test_an_indexed_entry_loads_as_it_was() -> None:
+    entry = _entry(TITLES[0])
+    stored = orjson.loads(orjson.dumps(CODES.index(entry).stored))
+    assert stored["title_reading"] == Reading(entry.title).kept()
+    assert CODES.load(stored) == entry
+    # Kept by other rules (an index built before they changed): read again when ranked.
+    stale = {**stored, "title_reading": ["0" * 16, *stored["title_reading"][1:]]}
+    assert CODES.load(stale) == entry
+    assert _read(read(entry.title)) == _read(Reading(entry.title))
+
+
+@pytest.fixture
+def doctored() -> Iterator[str]:
+    """A title whose reading the test doctors; read honestly again afterwards."""
+    title = "Acute cough"
+    yield title
+    keep(Reading(title))
+
+
+def test_the_ranker_reads_a_loaded_title_as_the_index_kept_it(doctored: str) -> None:
+    """Not read again: as kept, this title holds no "cough", and the other ranks first."""
+    kept = Reading(doctored).kept()
+    kept[1] = [s for s in kept[1] if s != "cough"]
+    kept[2] = " acute"
+    entry = CODES.load({**CODES.index(_entry(doctored, "R05.1")).stored, "title_reading": kept})
+    other = _entry("Cough, acute", "R05.9")
+    readings = [Query.of(("acute", "cough"))]
+    ranked = rank(code_plan(("acute", "cough")), [entry, other], readings)
+    assert [d.code for d in ranked] == ["R05.9", "R05.1"]
