@@ -10,7 +10,14 @@ import pytest
 
 from services.lookup.search.documents import CODES, CodeDocument, code_plan
 from services.lookup.search.matching import Query
-from services.lookup.search.readings import RULES, Reading, keep, read, restore
+from services.lookup.search.readings import (
+    RULES,
+    Reading,
+    keep,
+    read,
+    read_again,
+    restore,
+)
 from services.lookup.search.scoring import rank
 
 TITLES = [
@@ -43,6 +50,17 @@ def test_a_reading_kept_by_other_rules_is_read_again() -> None:
     assert kept[0] == RULES
     assert restore(TITLES[0], ["0" * 16, *kept[1:]]) is None
     assert restore(TITLES[0], None) is None
+
+
+def test_titles_not_kept_by_these_rules_are_counted() -> None:
+    """(So that warming search up can say the index should be rebuilt.)"""
+    kept = Reading(TITLES[0]).kept()
+    before = read_again()
+    restore(TITLES[0], kept)
+    assert read_again() == before
+    restore(TITLES[0], ["0" * 16, *kept[1:]])
+    restore(TITLES[0], None)
+    assert read_again() == before + 2
 
 
 def _entry(title: str, code: str = "E11.22") -> CodeDocument:

@@ -11,6 +11,7 @@ this module decides what to ask a backend for, in what order, and ranks what com
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, replace
 from functools import lru_cache
 from itertools import combinations
@@ -42,6 +43,7 @@ from services.lookup.search.precedence import (
     holding_first,
     holding_more_first,
 )
+from services.lookup.search.readings import read_again
 from services.lookup.search.scoring import rank, renamed_match
 from services.lookup.search.spelling import Vocabulary
 from services.lookup.search.wording import diagnosis_of, said_to_be
@@ -51,6 +53,8 @@ from services.shared.search.model import (
     SearchCatalog,
     SearchIndex,
 )
+
+log = logging.getLogger(__name__)
 
 MAX_WINDOW = 1000
 # Candidates re-ranked for any page, however small: the backend's best 150 hold what
@@ -94,8 +98,14 @@ async def warm(catalog: SearchCatalog) -> None:
     prepare()
     common_words()
     index = await catalog.live()
-    await VOCABULARIES.of(catalog, index)
+    before = read_again()
+    await VOCABULARIES.of(catalog, index)  # (each reads every document)
     await NAMES.of(catalog, index)
+    if read_again() > before:
+        log.warning(
+            "the search index %s keeps titles read by other rules than this version's, "
+            "or none: searches read them again, correctly but more slowly; "
+            "`medcode projections rebuild search` keeps them by these", index.name)
 
 
 async def search(

@@ -155,8 +155,20 @@ def keep(reading: Reading) -> Reading:
     return reading
 
 
+# How many documents loaded in this process kept no reading by these RULES: from an index
+# built before an upgrade changed them, or before titles were kept at all.
+_read_again = 0
+
+
 def restore(text: str, kept: Sequence[Any] | None) -> Reading | None:
     """The reading of ``text`` as kept (``Reading.kept``), if kept by these ``RULES``."""
     if not kept or kept[0] != RULES:
+        global _read_again
+        _read_again += 1
         return None
     return Reading(text, kept)
+
+
+def read_again() -> int:
+    """How many titles loaded in this process were not kept by these ``RULES``."""
+    return _read_again
