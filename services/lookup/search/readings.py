@@ -140,11 +140,10 @@ _MAX_READ = 8192
 
 
 def read(text: str) -> Reading:
-    found = _READ.get(text)
-    if found is None:
-        return keep(Reading(text))
-    _READ.move_to_end(text)
-    return found
+    # Taken out and put back, the most recently read last: each step alone is safe while
+    # a warm-up's thread loads documents (keep), where a look-up then a move is not.
+    found = _READ.pop(text, None)
+    return keep(found if found is not None else Reading(text))
 
 
 def keep(reading: Reading) -> Reading:
