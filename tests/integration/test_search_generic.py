@@ -5,6 +5,7 @@ services/shared/search alone.
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from collections.abc import AsyncIterator, Iterator, Mapping
@@ -17,6 +18,7 @@ from uuid import uuid4
 import pytest
 
 from services.shared.search.embedded import TantivyCatalog
+from services.shared.search.embedded.index import STORE_BLOCK, TantivyIndex
 from services.shared.search.model import (
     Checkpoint,
     FacetGroup,
@@ -26,6 +28,7 @@ from services.shared.search.model import (
     QueryPlan,
     Schema,
     SearchCatalog,
+    SearchIndex,
     TextField,
 )
 from services.shared.search.opensearch import OpenSearchCatalog
@@ -174,6 +177,31 @@ async def test_rebuild_with_swap_and_checkpoints(jobs: SearchCatalog[JobPost]) -
     live = await jobs.live()
     assert live.name == fresh.name and await live.count() == 2
     assert [p.post_id for p in await live.documents()] == ["j1", "j2"]
+
+
+async def test_the_embedded_store_compresses_small_blocks(tmp_path: Path) -> None:
+    """Each new version is created with small document store blocks (STORE_BLOCK), which
+    tantivy keeps through its commits; documents read back whole."""
+
+    def block(index: SearchIndex[JobPost]) -> int:
+        assert isinstance(index, TantivyIndex)
+        meta = json.loads((index.path / "meta.json").read_text())
+        assert meta["segments"]
+        return int(meta["index_settings"]["docstore_blocksize"])
+
+    catalog = TantivyCatalog(tmp_path / "jobs", JOBS, alias="jobs")
+    try:
+        live = await catalog.live()
+        for n, post in enumerate(POSTS, start=1):  # a commit, and a segment, each
+            await live.write(IndexChange(upserts=[post]), Checkpoint("jobs", "posts", n, n))
+        assert block(live) == STORE_BLOCK
+        fresh = await catalog.create_version()
+        await fresh.write(IndexChange(upserts=POSTS), Checkpoint("jobs", "posts", 5, 5))
+        assert block(fresh) == STORE_BLOCK
+        await catalog.promote(fresh)
+        assert await (await catalog.live()).documents() == sorted(POSTS, key=lambda p: p.post_id)
+    finally:
+        await catalog.close()
 
 
 def test_the_shared_layer_needs_no_product() -> None:
