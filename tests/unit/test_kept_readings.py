@@ -59,9 +59,7 @@ def test_details_and_name_are_kept_as_places_among_the_stems() -> None:
     other = restore(title, [*kept[:5], ["extra", *as_words], kept[6]])
     assert other is not None
     assert other.details == ("extra", *as_words)
-    with_other = Reading(title)
-    with_other._details = ("extra", *as_words)  # (a detail not among the stems)
-    assert with_other.kept()[5] == ["extra", *as_words]
+    assert other.kept()[5] == ["extra", *as_words]  # ("extra" is not among its stems)
 
 
 def test_a_reading_kept_by_other_rules_is_read_again() -> None:
