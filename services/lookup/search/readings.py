@@ -106,8 +106,9 @@ class Reading:
         instructions (callgrind, 4,196 of ICD-10-CM's and -PCS's), and the index's document
         store shrank from 23.7 to 20.7 MB.
         """
+        places = {s: i for i, s in enumerate(self.stems)}
         return [RULES, list(self.stems), self.spaced, self.nos, sorted(self.negated),
-                _places(self.stems, self.details), _places(self.stems, self.name)]
+                _places(places, self.details), _places(places, self.name)]
 
     @property
     def sequence(self) -> tuple[str, ...]:
@@ -138,9 +139,9 @@ class Reading:
         return self._details
 
 
-def _places(stems: tuple[str, ...], part: tuple[str, ...]) -> list[Any]:
-    """``part`` as the places of its stems among ``stems``; as itself if one is not there."""
-    places = {s: i for i, s in enumerate(stems)}
+def _places(places: dict[str, int], part: tuple[str, ...]) -> list[Any]:
+    """``part`` as the places of its stems (``places``: each stem's); as itself if one is
+    not there."""
     found = [places.get(s, -1) for s in part]
     return list(part) if -1 in found else found
 
