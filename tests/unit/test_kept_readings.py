@@ -45,18 +45,19 @@ def test_a_kept_reading_is_restored_as_the_title_reads(title: str) -> None:
     assert _read(restored) == _read(Reading(title))
 
 
-def test_details_and_name_are_kept_as_places_among_the_stems() -> None:
+def test_details_name_and_sequence_are_kept_as_places_among_the_stems() -> None:
     """(Small numbers decode without making strings, and the restored reading shares the
     stems' strings.) Where one is not a stem, they are kept as they are."""
     title = TITLES[0]
     kept = orjson.loads(orjson.dumps(Reading(title).kept()))
-    assert kept[5] and kept[6]
-    assert all(type(place) is int for place in kept[5] + kept[6])
+    assert kept[5] and kept[6] and kept[7]
+    assert all(type(place) is int for place in kept[5] + kept[6] + kept[7])
     restored = restore(title, kept)
     assert restored is not None
     assert restored.details[0] is restored.stems[kept[5][0]]
+    assert restored.sequence[-1] is restored.stems[kept[7][-1]]
     as_words = list(Reading(title).details)
-    other = restore(title, [*kept[:5], ["extra", *as_words], kept[6]])
+    other = restore(title, [*kept[:5], ["extra", *as_words], *kept[6:]])
     assert other is not None
     assert other.details == ("extra", *as_words)
     assert other.kept()[5] == ["extra", *as_words]  # ("extra" is not among its stems)
@@ -109,7 +110,7 @@ def test_the_ranker_reads_a_loaded_title_as_the_index_kept_it(doctored: str) -> 
     kept = Reading(doctored).kept()
     kept[1] = [s for s in kept[1] if s != "cough"]
     kept[2] = " acute"
-    kept[5] = kept[6] = [0]  # (its details and name, as places among those stems)
+    kept[5] = kept[6] = kept[7] = [0]  # (details, name, sequence: places among the stems)
     entry = CODES.load({**CODES.index(_entry(doctored, "R05.1")).stored, "title_reading": kept})
     other = _entry("Cough, acute", "R05.9")
     readings = [Query.of(("acute", "cough"))]
