@@ -16,6 +16,7 @@ from typing import Any
 from uuid import uuid4
 
 import pytest
+import tantivy
 
 from services.shared.search.embedded import TantivyCatalog
 from services.shared.search.embedded.index import STORE_BLOCK, TantivyIndex
@@ -200,6 +201,67 @@ async def test_the_embedded_store_compresses_small_blocks(tmp_path: Path) -> Non
         assert block(fresh) == STORE_BLOCK
         await catalog.promote(fresh)
         assert await (await catalog.live()).documents() == sorted(POSTS, key=lambda p: p.post_id)
+    finally:
+        await catalog.close()
+
+
+def _stored_field(index: SearchIndex[JobPost]) -> dict[str, Any]:
+    """How the version's ``meta.json`` declares its stored JSON (``_doc``)."""
+    assert isinstance(index, TantivyIndex)
+    meta = json.loads((index.path / "meta.json").read_text())
+    return dict(next(f for f in meta["schema"] if f["name"] == "_doc"))
+
+
+def _stored_types(index: SearchIndex[JobPost]) -> set[type]:
+    """The types of the stored JSON values as tantivy holds them, whatever the schema says
+    (its store keeps each value's own type)."""
+    assert isinstance(index, TantivyIndex)
+    searcher = tantivy.Index.open(str(index.path)).searcher()
+    hits = searcher.search(tantivy.Query.all_query(), 100).hits
+    return {type(searcher.doc(address).get_first("_doc")) for _, address in hits}
+
+
+async def test_a_new_version_stores_its_json_as_text_never_searched(tmp_path: Path) -> None:
+    catalog = TantivyCatalog(tmp_path / "jobs", JOBS, alias="jobs")
+    try:
+        live = await catalog.live()
+        await live.write(IndexChange(upserts=POSTS), Checkpoint("jobs", "posts", 5, 5))
+        field = _stored_field(live)
+        assert (field["type"], field["options"].get("indexing")) == ("text", None)
+        assert _stored_types(live) == {str}
+        assert await live.checkpoint("jobs", "posts") == Checkpoint("jobs", "posts", 5, 5)
+        assert await live.documents() == sorted(POSTS, key=lambda p: p.post_id)
+    finally:
+        await catalog.close()
+
+
+async def test_a_version_that_stores_its_json_as_bytes_is_still_written_and_read(
+    tmp_path: Path,
+) -> None:
+    """A version created before the stored JSON was text keeps it as bytes: written so,
+    read back whole, until a rebuild replaces it."""
+    catalog = TantivyCatalog(tmp_path / "jobs", JOBS, alias="jobs")
+    live = await catalog.live()
+    assert isinstance(live, TantivyIndex)
+    meta_file = live.path / "meta.json"
+    meta = json.loads(meta_file.read_text())
+    for field in meta["schema"]:
+        if field["name"] == "_doc":  # as layout.tantivy_schema declared it before
+            field["type"] = "bytes"
+            field["options"] = {"indexed": False, "fieldnorms": False, "fast": False,
+                                "stored": True}
+    await catalog.close()
+    meta_file.write_text(json.dumps(meta))
+    catalog = TantivyCatalog(tmp_path / "jobs", JOBS, alias="jobs")
+    try:
+        live = await catalog.live()
+        await live.write(IndexChange(upserts=POSTS[:3]), Checkpoint("jobs", "posts", 3, 3))
+        await live.write(IndexChange(upserts=POSTS[3:]), Checkpoint("jobs", "posts", 5, 5))
+        assert _stored_field(live)["type"] == "bytes"
+        assert _stored_types(live) == {bytes}
+        assert await live.checkpoint("jobs", "posts") == Checkpoint("jobs", "posts", 5, 5)
+        assert await live.documents() == sorted(POSTS, key=lambda p: p.post_id)
+        assert await live.get(POSTS[0].post_id) == POSTS[0]
     finally:
         await catalog.close()
 

@@ -14,6 +14,7 @@ from tantivy import Query
 from services.shared.search.embedded.layout import (
     CHECKPOINT,
     DIGEST,
+    DOC,
     ID,
     WORDS,
     analyzer,
@@ -72,7 +73,7 @@ def open_index(path: Path, schema: tantivy.Schema, create: bool) -> tantivy.Inde
     """A tantivy index at ``path``, created with ``schema`` when asked."""
     if create:
         tantivy.Index(schema, path=str(path), reuse=False)
-        _set_store_block(path, STORE_BLOCK)
+        _settle(path)
     index = tantivy.Index.open(str(path))
     index.register_tokenizer(WORDS, analyzer())
     # Other processes' commits are seen as soon as tantivy notices meta.json change.
@@ -80,18 +81,29 @@ def open_index(path: Path, schema: tantivy.Schema, create: bool) -> tantivy.Inde
     return index
 
 
-def _set_store_block(path: Path, size: int) -> None:
-    """Set a new index's document store block size, before any document is written.
+def _settle(path: Path) -> None:
+    """What the bindings cannot say of a new index, said before any document is written:
+    its document store's block size (STORE_BLOCK), and that the stored JSON (``_doc``) is
+    stored, never searched.
 
-    The bindings take no index settings; tantivy reads them from the index's ``meta.json``
-    as it opens the index, writes and merges every segment by them, and keeps them in each
-    ``meta.json`` it writes."""
+    tantivy reads both from the index's ``meta.json`` as it opens the index, writes and
+    merges every segment by them, and keeps them in each ``meta.json`` it writes."""
     meta_file = path / "meta.json"
     meta = json.loads(meta_file.read_text())
-    meta.setdefault("index_settings", {})["docstore_blocksize"] = size
+    meta.setdefault("index_settings", {})["docstore_blocksize"] = STORE_BLOCK
+    for field in meta["schema"]:
+        if field["name"] == DOC and field["type"] == "text":
+            field["options"]["indexing"] = None
     written = meta_file.with_name("meta.json.new")
     written.write_text(json.dumps(meta))
     written.replace(meta_file)
+
+
+def stores_text(path: Path) -> bool:
+    """Whether the version at ``path`` keeps its stored JSON as text (layout.tantivy_schema);
+    a version created before keeps it as bytes, and is written so."""
+    meta = json.loads((path / "meta.json").read_text())
+    return any(f["name"] == DOC and f["type"] == "text" for f in meta["schema"])
 
 
 class TantivyIndex(Generic[D]):
@@ -111,7 +123,7 @@ class TantivyIndex(Generic[D]):
         self.doc_type = doc_type
         self._tschema = tantivy_schema(doc_type.schema)
         self._index = open_index(path, self._tschema, create)
-        self._writes = Writes(doc_type, self._index, str(path))
+        self._writes = Writes(doc_type, self._index, str(path), as_text=stores_text(path))
         # Documents read lately, by the digest of their stored form: reading one from
         # the store (decompress, decode, load) costs more than ranking it.
         self._recent: OrderedDict[int, tuple[str, D]] = OrderedDict()

@@ -69,10 +69,13 @@ def _writer(index: tantivy.Index, path: str) -> tantivy.IndexWriter:
 class Writes:
     """Applies changes to one version; one write at a time in this process."""
 
-    def __init__(self, doc_type: DocumentType[Any], index: tantivy.Index, path: str) -> None:
+    def __init__(
+        self, doc_type: DocumentType[Any], index: tantivy.Index, path: str, as_text: bool
+    ) -> None:
         self.doc_type = doc_type
         self.index = index
         self.path = path
+        self.as_text = as_text  # how the version keeps stored JSON (layout._add_body)
         self.lock = threading.Lock()
         self._writer: tantivy.IndexWriter | None = None
         self._idle: threading.Timer | None = None
@@ -89,13 +92,13 @@ class Writes:
                 for doc in change.upserts:
                     indexed = self.doc_type.index(doc)
                     writer.delete_documents_by_term(ID, indexed.doc_id)
-                    writer.add_document(document(schema, indexed))
+                    writer.add_document(document(schema, indexed, self.as_text))
                 for doc_id in change.deletions:
                     writer.delete_documents_by_term(ID, doc_id)
                 name = checkpoint_name(checkpoint.consumer, checkpoint.source)
                 writer.delete_documents_by_term(CHECKPOINT, name)
                 body = {"position": checkpoint.position, "cursor": checkpoint.cursor}
-                writer.add_document(checkpoint_document(name, body))
+                writer.add_document(checkpoint_document(name, body, self.as_text))
                 writer.commit()
             except BaseException:
                 writer.rollback()
