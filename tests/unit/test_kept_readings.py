@@ -116,3 +116,19 @@ def test_the_ranker_reads_a_loaded_title_as_the_index_kept_it(doctored: str) -> 
     readings = [Query.of(("acute", "cough"))]
     ranked = rank(code_plan(("acute", "cough")), [entry, other], readings)
     assert [d.code for d in ranked] == ["R05.9", "R05.1"]
+
+
+def test_the_least_recently_read_texts_are_dropped_first() -> None:
+    """Readings are kept for ``read`` up to a bound; the texts read least lately go first,
+    and one read again counts as read lately."""
+    from services.lookup.search.readings import _MAX_READ
+
+    first = keep(Reading("kept reading, first"))
+    again = keep(Reading("kept reading, read again"))
+    for n in range(2 * _MAX_READ):
+        latest = keep(Reading(f"kept reading {n}"))
+        if n % 100 == 0:
+            assert read("kept reading, read again") is again
+    assert read("kept reading, read again") is again
+    assert read(latest.text) is latest
+    assert read("kept reading, first") is not first  # dropped: read afresh
