@@ -221,10 +221,14 @@ def _stored_types(index: SearchIndex[JobPost]) -> set[type]:
     return {type(searcher.doc(address).get_first("_doc")) for _, address in hits}
 
 
-async def test_a_new_version_stores_its_json_as_text_never_searched(tmp_path: Path) -> None:
+async def test_a_new_version_stores_its_json_as_text_never_searched(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
     catalog = TantivyCatalog(tmp_path / "jobs", JOBS, alias="jobs")
     try:
-        live = await catalog.live()
+        with caplog.at_level("WARNING", logger="services.shared.search.embedded.index"):
+            live = await catalog.live()
+        assert "earlier version" not in caplog.text
         await live.write(IndexChange(upserts=POSTS), Checkpoint("jobs", "posts", 5, 5))
         field = _stored_field(live)
         assert (field["type"], field["options"].get("indexing")) == ("text", None)
@@ -236,10 +240,11 @@ async def test_a_new_version_stores_its_json_as_text_never_searched(tmp_path: Pa
 
 
 async def test_a_version_that_stores_its_json_as_bytes_is_still_written_and_read(
-    tmp_path: Path,
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    """A version created before the stored JSON was text keeps it as bytes: written so,
-    read back whole, until a rebuild replaces it."""
+    """A version created before the stored JSON was text (and its store's blocks small)
+    keeps it as bytes: written so, read back whole, until a rebuild replaces it; opening
+    it says so."""
     catalog = TantivyCatalog(tmp_path / "jobs", JOBS, alias="jobs")
     live = await catalog.live()
     assert isinstance(live, TantivyIndex)
@@ -250,11 +255,15 @@ async def test_a_version_that_stores_its_json_as_bytes_is_still_written_and_read
             field["type"] = "bytes"
             field["options"] = {"indexed": False, "fieldnorms": False, "fast": False,
                                 "stored": True}
+    meta["index_settings"]["docstore_blocksize"] = 16384  # tantivy's own
     await catalog.close()
     meta_file.write_text(json.dumps(meta))
     catalog = TantivyCatalog(tmp_path / "jobs", JOBS, alias="jobs")
     try:
-        live = await catalog.live()
+        with caplog.at_level("WARNING", logger="services.shared.search.embedded.index"):
+            live = await catalog.live()
+        assert "blocks of 16384 bytes" in caplog.text
+        assert "stored JSON as bytes" in caplog.text
         await live.write(IndexChange(upserts=POSTS[:3]), Checkpoint("jobs", "posts", 3, 3))
         await live.write(IndexChange(upserts=POSTS[3:]), Checkpoint("jobs", "posts", 5, 5))
         assert _stored_field(live)["type"] == "bytes"

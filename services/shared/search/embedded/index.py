@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 from collections import OrderedDict
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -52,6 +53,8 @@ from services.shared.threads import run_in_threadpool
 
 if TYPE_CHECKING:
     from services.shared.search.embedded.catalog import TantivyCatalog
+
+log = logging.getLogger(__name__)
 
 # Documents kept read per index version, in each serving process. First-time searches
 # read about 200 documents each, and 20,000 kept saved only a fifth of those reads (5,000:
@@ -106,6 +109,19 @@ def stores_text(path: Path) -> bool:
     return any(f["name"] == DOC and f["type"] == "text" for f in meta["schema"])
 
 
+def outdated(path: Path) -> list[str]:
+    """How the version at ``path`` is laid out otherwise than a new one (``_settle``): it is
+    searched correctly, and more slowly, until a rebuild writes a new version."""
+    meta = json.loads((path / "meta.json").read_text())
+    found = []
+    block = meta.get("index_settings", {}).get("docstore_blocksize")
+    if block != STORE_BLOCK:
+        found.append(f"document store blocks of {block} bytes, not {STORE_BLOCK}")
+    if not stores_text(path):
+        found.append("stored JSON as bytes, not text")
+    return found
+
+
 class TantivyIndex(Generic[D]):
     def __init__(
         self,
@@ -124,6 +140,11 @@ class TantivyIndex(Generic[D]):
         self._tschema = tantivy_schema(doc_type.schema)
         self._index = open_index(path, self._tschema, create)
         self._writes = Writes(doc_type, self._index, str(path), as_text=stores_text(path))
+        if reasons := outdated(path):
+            log.warning(
+                "the search index %s was created by an earlier version (%s): it is searched"
+                " correctly, more slowly; rebuilding it (`medcode projections rebuild`, naming"
+                " the projection that writes it) lays it out anew", name, "; ".join(reasons))
         # Documents read lately, by the digest of their stored form: reading one from
         # the store (decompress, decode, load) costs more than ranking it.
         self._recent: OrderedDict[int, tuple[str, D]] = OrderedDict()
