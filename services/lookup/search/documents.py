@@ -125,6 +125,7 @@ class CodeDocuments:
             version=int(body.get("version") or 0),
         )
 
+
 CODES = CodeDocuments()
 
 

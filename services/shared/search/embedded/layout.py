@@ -69,7 +69,8 @@ def tantivy_schema(schema: Schema) -> tantivy.Schema:
     builder.add_text_field(CHECKPOINT, tokenizer_name="raw", index_option="basic")
     # Text, not bytes: tantivy reads a stored bytes value back byte by byte (10,000
     # instructions a document, 4.9 % of a first-time search's), text in one copy. The
-    # bindings index every text field: index.open_index unmarks this one in a new version.
+    # bindings index every text field: index.open_index says in a new version's meta.json
+    # that this one is not indexed.
     builder.add_text_field(DOC, stored=True, tokenizer_name="raw", index_option="basic")
     builder.add_unsigned_field(DIGEST, fast=True)
     for text in schema.text:
