@@ -94,6 +94,9 @@ async def import_and_index(data_dir: Path) -> None:
         assert found.items and found.items[0].code == "0DTJ4ZZ"
         print(f"import-to-searchable, CM+PCS: {both - started:.1f} s "
               f"({pcs.added:,} PCS entries added)")
+        # As `make serve` does after a first import (lookup.commands._index_until_current).
+        await (await lookup.catalog.live()).compact()
+        print(f"compacted into one segment:   {time.perf_counter() - both:.1f} s")
     finally:
         await platform.stop()
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -21,6 +22,7 @@ from services.lookup.hcpcs import import_hcpcs
 from services.lookup.icd10pcs import import_icd10pcs
 from services.lookup.importers import import_icd10cm
 from services.lookup.projections import SearchProjection
+from services.lookup.search.documents import CodeDocument
 from services.shared.commands import (
     Command,
     CommandContext,
@@ -31,6 +33,7 @@ from services.shared.commands import (
 )
 from services.shared.consumer import Consumer
 from services.shared.rebuild import replay_bus
+from services.shared.search.model import SearchIndex
 from services.shared.threads import run_in_threadpool
 
 
@@ -100,6 +103,16 @@ async def _index_until_current(platform: Started, lookup: LocalLookup) -> None:
         for relay in platform.relays:
             await relay.run_until_idle()
         await catch_up(consumer, target, "indexing for search")
+        if stored is None:  # a first import: the whole index written at once
+            await _compact(await lookup.catalog.live())
+
+
+async def _compact(index: SearchIndex[CodeDocument]) -> None:
+    """The index in one segment after a bulk load (SearchIndex.compact): seconds."""
+    print(f"compacting search index {index.name}...", file=sys.stderr, flush=True)
+    started = time.monotonic()
+    await index.compact()
+    print(f"compacted {index.name} in {time.monotonic() - started:.1f} s", file=sys.stderr)
 
 
 async def prepare(platform: Started) -> None:
@@ -138,6 +151,7 @@ async def rebuild_search(context: CommandContext) -> str:
         if target:
             await catch_up(Consumer(projection, source, LOOKUP_EVENTS.source), target,
                            f"building {fresh.name}")
+            await _compact(fresh)
         await lookup.catalog.promote(fresh)
         return (f"search index {fresh.name} is live with {await fresh.count()} entries,"
                 f" read from {where}")

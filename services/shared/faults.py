@@ -24,6 +24,7 @@ POINTS = (
     "consumer.before_apply",  # a batch was received, nothing of it written
     "projection.mid_batch",  # part of a batch written (inside its transaction, if any)
     "projection.after_write",  # the batch written, its checkpoint not yet
+    "search.compact.before_commit",  # a version written again whole, not committed
 )
 
 

@@ -719,6 +719,31 @@ async def test_promote_rejects_a_version_of_another_alias(
     assert (await catalog.live()).name == index.name
 
 
+async def test_compacting_keeps_documents_checkpoints_and_answers(
+    catalog: SearchCatalog,
+) -> None:
+    """A version loaded in several writes (several segments), compacted: the same
+    documents, checkpoint and candidates; and written to afterwards as before."""
+    live = await catalog.live()
+    for n, doc in enumerate(DOCS, start=1):
+        await live.write(IndexChange(upserts=[doc]), checkpoint(n))
+    plans = [Plan(words=("infarction",)).generic(), Plan(words=(), code="I21").generic(),
+             Plan(words=("diabetes", "kidney"), match_all=False).generic()]
+
+    def seen(found: list[Candidates[CodeDocument]]) -> list[tuple[list[str], int]]:
+        return [([d.doc_id for d in c.documents], c.total) for c in found]
+
+    before = seen(await live.candidates_each(plans))
+    documents = await live.documents()
+    await live.compact()
+    assert await live.documents() == documents
+    assert await live.checkpoint("search", "codes") == checkpoint(len(DOCS))
+    assert seen(await live.candidates_each(plans)) == before
+    await live.write(IndexChange(deletions=[DOCS[0].doc_id]), checkpoint(len(DOCS) + 1))
+    assert await live.count() == len(DOCS) - 1
+    assert await live.checkpoint("search", "codes") == checkpoint(len(DOCS) + 1)
+
+
 async def test_versions_have_separate_checkpoints(catalog: SearchCatalog) -> None:
     live = await catalog.live()
     await live.write(IndexChange(), checkpoint(3))

@@ -159,6 +159,11 @@ class SearchIndex(Protocol[D]):
 
     async def checkpoint(self, consumer: str, source: str) -> Checkpoint | None: ...
 
+    async def compact(self) -> None:
+        """After a bulk load (a first import, a rebuild): the version in as few segments
+        as its engine allows, the same documents and checkpoints. Searches are set up
+        once per segment; a bulk load leaves several."""
+
     async def candidates(self, plan: QueryPlan) -> Candidates[D]: ...
 
     async def candidates_each(self, plans: Sequence[QueryPlan]) -> list[Candidates[D]]:

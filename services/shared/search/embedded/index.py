@@ -176,6 +176,10 @@ class TantivyIndex(Generic[D]):
             raise IndexDropped(f"{self.name} was dropped (a newer version was promoted)")
         await run_in_threadpool(self._writes.write, change, checkpoint)
 
+    async def compact(self) -> None:
+        if not self._dropped():
+            await run_in_threadpool(self._writes.compact)
+
     # -- reads ----------------------------------------------------------------------
 
     async def checkpoint(self, consumer: str, source: str) -> Checkpoint | None:

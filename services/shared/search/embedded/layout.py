@@ -140,9 +140,11 @@ def document(schema: Schema, indexed: Indexed, as_text: bool) -> tantivy.Documen
 
 
 def checkpoint_document(name: str, body: dict[str, Any], as_text: bool) -> tantivy.Document:
+    """A checkpoint as a document; its stored JSON names it too (``_cp`` is searched, not
+    stored), so that a version can be written again whole from what it stores."""
     doc = tantivy.Document()
     doc.add_text(CHECKPOINT, name)
-    _add_body(doc, json.dumps(body), as_text)
+    _add_body(doc, json.dumps({**body, "name": name}), as_text)
     return doc
 
 

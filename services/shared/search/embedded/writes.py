@@ -25,11 +25,24 @@ import time
 from typing import Any
 
 import tantivy
+from tantivy import Occur
 
-from services.shared.search.embedded.layout import CHECKPOINT, ID, checkpoint_document, document
+from services.shared import faults
+from services.shared.search.embedded.layout import (
+    CHECKPOINT,
+    ID,
+    checkpoint_document,
+    document,
+    stored,
+)
+from services.shared.search.embedded.queries import matched
 from services.shared.search.model import Checkpoint, DocumentType, IndexChange
 
 _HEAP = 50_000_000  # the writer's indexing arena (tantivy wants at least 15 MB a thread)
+# A compaction's arena: a bound, not an allocation; whole ICD-10-CM and -PCS (167,826
+# entries) fit in one segment with the process at 365 MB.
+_COMPACT_HEAP = 1_500_000_000
+_CHECKPOINTS = 1000  # checkpoint documents a version may hold (one per consumer and source)
 _LOCK_WAIT = 120.0  # seconds a write waits for another process's writer to finish
 _LOCK_RETRY = 0.05
 _IDLE = 1.0  # seconds without a change before the writer is closed
@@ -47,11 +60,11 @@ def checkpoint_name(consumer: str, source: str) -> str:
     return f"{consumer}|{source}"
 
 
-def _writer(index: tantivy.Index, path: str) -> tantivy.IndexWriter:
+def _writer(index: tantivy.Index, path: str, heap: int = _HEAP) -> tantivy.IndexWriter:
     deadline = time.monotonic() + _LOCK_WAIT
     while True:
         try:
-            return index.writer(heap_size=_HEAP, num_threads=1)
+            return index.writer(heap_size=heap, num_threads=1)
         except ValueError as exc:  # the bindings report a held lock as a ValueError
             if "LockBusy" not in str(exc) and "lock" not in str(exc).lower():
                 raise
@@ -109,14 +122,64 @@ class Writes:
                 self._idle.start()
             self.index.reload()
 
+    def compact(self) -> bool:
+        """Write the version again as one segment, in one commit; False where it is one
+        already, or holds a checkpoint that does not name itself (written before they
+        did: the next write names it).
+
+        tantivy sets a search up once per segment, and its merges leave a bulk load in
+        several (ICD-10-CM and -PCS: 8): in one, first-time searches took 6.5 % fewer
+        instructions, their tantivy part a fifth fewer, with the same results. The bindings
+        offer no merge, so every document is read back, indexed again (a kept reading
+        by today's rules) and written with a delete of all the old, which the commit
+        makes visible at once, or, rolled back, not at all."""
+        schema = self.doc_type.schema
+        with self.lock:
+            self._close()
+            self.index.reload()
+            searcher = self.index.searcher()
+            if searcher.num_segments <= 1:
+                return False
+            documents = tantivy.Query.exists_query(ID)
+            others = tantivy.Query.boolean_query(
+                [(Occur.Must, tantivy.Query.all_query()), (Occur.MustNot, documents)]
+            )
+            found = searcher.search(others, _CHECKPOINTS, count=True)
+            checkpoints = [stored(searcher.doc(address)) for _, address in found.hits]
+            if matched(found) > len(checkpoints) or any("name" not in b for b in checkpoints):
+                return False
+            n = matched(searcher.search(documents, 1, count=True))
+            writer = _writer(self.index, self.path, _COMPACT_HEAP)
+            try:
+                writer.delete_all_documents()
+                for body in checkpoints:
+                    name = body.pop("name")
+                    writer.add_document(checkpoint_document(name, body, self.as_text))
+                for _, address in searcher.search(documents, n, count=False).hits:
+                    body = stored(searcher.doc(address))
+                    indexed = self.doc_type.index(self.doc_type.load(body["doc"]))
+                    writer.add_document(document(schema, indexed, self.as_text))
+                faults.point("search.compact.before_commit")
+                writer.commit()
+            except BaseException:
+                writer.rollback()
+                raise
+            finally:
+                writer.wait_merging_threads()
+            self.index.reload()
+            return True
+
     def close(self) -> None:
         """Close the writer (after its merges), releasing its lock."""
         with self.lock:
-            if self._idle is not None:
-                self._idle.cancel()
-            writer, self._writer = self._writer, None
-            if writer is not None:
-                writer.wait_merging_threads()
+            self._close()
+
+    def _close(self) -> None:
+        if self._idle is not None:
+            self._idle.cancel()
+        writer, self._writer = self._writer, None
+        if writer is not None:
+            writer.wait_merging_threads()
 
 
 def read_checkpoint(body: dict[str, Any], consumer: str, source: str) -> Checkpoint:

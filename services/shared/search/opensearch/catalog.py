@@ -48,6 +48,7 @@ if TYPE_CHECKING:  # the client class needs aiohttp; import it only where a clie
 _MAX_WINDOW = 10_000
 _PAGE = 5_000  # documents() page size, under the result window
 _CREATE_ATTEMPTS = 5
+_MERGE_TIMEOUT = 600  # seconds a force merge may take
 
 
 def _index_missing(response: Mapping[str, Any]) -> bool:
@@ -104,6 +105,12 @@ class OpenSearchIndex(Generic[D]):
         )
         faults.point("projection.after_write")  # written, checkpoint not yet
         await write_checkpoint(self._client(), self._checkpoints, self.name, checkpoint)
+
+    async def compact(self) -> None:
+        # One segment per shard; a merge of a whole code set takes seconds.
+        await self._client().indices.forcemerge(
+            index=self.name, max_num_segments=1, request_timeout=_MERGE_TIMEOUT
+        )
 
     async def checkpoint(self, consumer: str, source: str) -> Checkpoint | None:
         """Read by id: GET is real-time in OpenSearch, so no refresh is needed."""
