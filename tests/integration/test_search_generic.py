@@ -284,6 +284,18 @@ def _segments(index: SearchIndex[JobPost]) -> int:
     return len(json.loads((index.path / "meta.json").read_text())["segments"])
 
 
+async def _written_one_by_one(root: Path) -> Path:
+    """The posts written to a new catalog one commit (and segment) each, the catalog
+    closed again; the live version's directory."""
+    catalog = TantivyCatalog(root, JOBS, alias="jobs")
+    live = await catalog.live()
+    for n, post in enumerate(POSTS, start=1):
+        await live.write(IndexChange(upserts=[post]), Checkpoint("jobs", "posts", n, n))
+    assert isinstance(live, TantivyIndex)
+    await catalog.close()
+    return live.path
+
+
 async def test_compacting_writes_the_version_again_as_one_segment(tmp_path: Path) -> None:
     catalog = TantivyCatalog(tmp_path / "jobs", JOBS, alias="jobs")
     try:
@@ -316,12 +328,8 @@ asyncio.run(main())
 async def test_a_compaction_killed_before_its_commit_leaves_the_version_as_it_was(
     tmp_path: Path,
 ) -> None:
-    catalog = TantivyCatalog(tmp_path / "jobs", JOBS, alias="jobs")
-    live = await catalog.live()
-    for n, post in enumerate(POSTS, start=1):
-        await live.write(IndexChange(upserts=[post]), Checkpoint("jobs", "posts", n, n))
-    segments = _segments(live)
-    await catalog.close()
+    path = await _written_one_by_one(tmp_path / "jobs")
+    segments = len(json.loads((path / "meta.json").read_text())["segments"])
     env = {**os.environ, "MEDCODE_FAULTS": "search.compact.before_commit:1"}
     env.pop("MEDCODE_ENV", None)
     child = await asyncio.create_subprocess_exec(
@@ -346,13 +354,7 @@ async def test_a_version_with_a_checkpoint_that_does_not_name_itself_is_not_comp
     tmp_path: Path,
 ) -> None:
     """(Written before checkpoints named themselves: compacting could not write it back.)"""
-    catalog = TantivyCatalog(tmp_path / "jobs", JOBS, alias="jobs")
-    live = await catalog.live()
-    for n, post in enumerate(POSTS, start=1):
-        await live.write(IndexChange(upserts=[post]), Checkpoint("jobs", "posts", n, n))
-    assert isinstance(live, TantivyIndex)
-    path = live.path
-    await catalog.close()
+    path = await _written_one_by_one(tmp_path / "jobs")
     index = tantivy.Index.open(str(path))
     index.register_tokenizer(WORDS, analyzer())
     writer = index.writer(15_000_000, 1)
