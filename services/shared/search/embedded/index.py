@@ -7,7 +7,7 @@ import logging
 from collections import OrderedDict
 from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Generic
+from typing import TYPE_CHECKING, Any, Generic
 
 import tantivy
 from tantivy import Query
@@ -102,22 +102,21 @@ def _settle(path: Path) -> None:
     written.replace(meta_file)
 
 
-def stores_text(path: Path) -> bool:
-    """Whether the version at ``path`` keeps its stored JSON as text (layout.tantivy_schema);
-    a version created before keeps it as bytes, and is written so."""
-    meta = json.loads((path / "meta.json").read_text())
+def stores_text(meta: dict[str, Any]) -> bool:
+    """Whether a version (its ``meta.json``) keeps its stored JSON as text
+    (layout.tantivy_schema); a version created before keeps it as bytes, and is written
+    so."""
     return any(f["name"] == DOC and f["type"] == "text" for f in meta["schema"])
 
 
-def outdated(path: Path) -> list[str]:
-    """How the version at ``path`` is laid out otherwise than a new one (``_settle``): it is
-    searched correctly, and more slowly, until a rebuild writes a new version."""
-    meta = json.loads((path / "meta.json").read_text())
+def outdated(meta: dict[str, Any]) -> list[str]:
+    """How a version (its ``meta.json``) is laid out otherwise than a new one (``_settle``):
+    it is searched correctly, and more slowly, until a rebuild writes a new version."""
     found = []
     block = meta.get("index_settings", {}).get("docstore_blocksize")
     if block != STORE_BLOCK:
         found.append(f"document store blocks of {block} bytes, not {STORE_BLOCK}")
-    if not stores_text(path):
+    if not stores_text(meta):
         found.append("stored JSON as bytes, not text")
     return found
 
@@ -139,8 +138,9 @@ class TantivyIndex(Generic[D]):
         self.doc_type = doc_type
         self._tschema = tantivy_schema(doc_type.schema)
         self._index = open_index(path, self._tschema, create)
-        self._writes = Writes(doc_type, self._index, str(path), as_text=stores_text(path))
-        if reasons := outdated(path):
+        meta = json.loads((path / "meta.json").read_text())
+        self._writes = Writes(doc_type, self._index, str(path), as_text=stores_text(meta))
+        if reasons := outdated(meta):
             log.warning(
                 "the search index %s was created by an earlier version (%s): it is searched"
                 " correctly, more slowly; rebuilding it (`medcode projections rebuild`, naming"
@@ -178,7 +178,7 @@ class TantivyIndex(Generic[D]):
 
     async def compact(self) -> None:
         if not self._dropped():
-            await run_in_threadpool(self._writes.compact)
+            await run_in_threadpool(self._writes.compact, self.each_document())
 
     # -- reads ----------------------------------------------------------------------
 

@@ -22,6 +22,7 @@ from __future__ import annotations
 import os
 import threading
 import time
+from collections.abc import Iterable
 from typing import Any
 
 import tantivy
@@ -122,10 +123,11 @@ class Writes:
                 self._idle.start()
             self.index.reload()
 
-    def compact(self) -> bool:
-        """Write the version again as one segment, in one commit; False where it is one
-        already, or holds a checkpoint that does not name itself (written before they
-        did: the next write names it).
+    def compact(self, documents: Iterable[Any]) -> None:
+        """Write the version again as one segment, in one commit, from ``documents`` (each
+        of its documents, read once it is called: TantivyIndex.each_document); not where
+        it is one already, or holds a checkpoint that does not name itself (written
+        before they did: the next write names it).
 
         tantivy sets a search up once per segment, and its merges leave a bulk load in
         several (ICD-10-CM and -PCS: 8): in one, first-time searches took 6.5 % fewer
@@ -139,26 +141,23 @@ class Writes:
             self.index.reload()
             searcher = self.index.searcher()
             if searcher.num_segments <= 1:
-                return False
-            documents = tantivy.Query.exists_query(ID)
+                return
             others = tantivy.Query.boolean_query(
-                [(Occur.Must, tantivy.Query.all_query()), (Occur.MustNot, documents)]
+                [(Occur.Must, tantivy.Query.all_query()),
+                 (Occur.MustNot, tantivy.Query.exists_query(ID))]
             )
             found = searcher.search(others, _CHECKPOINTS, count=True)
             checkpoints = [stored(searcher.doc(address)) for _, address in found.hits]
             if matched(found) > len(checkpoints) or any("name" not in b for b in checkpoints):
-                return False
-            n = matched(searcher.search(documents, 1, count=True))
+                return
             writer = _writer(self.index, self.path, _COMPACT_HEAP)
             try:
                 writer.delete_all_documents()
                 for body in checkpoints:
                     name = body.pop("name")
                     writer.add_document(checkpoint_document(name, body, self.as_text))
-                for _, address in searcher.search(documents, n, count=False).hits:
-                    body = stored(searcher.doc(address))
-                    indexed = self.doc_type.index(self.doc_type.load(body["doc"]))
-                    writer.add_document(document(schema, indexed, self.as_text))
+                for doc in documents:
+                    writer.add_document(document(schema, self.doc_type.index(doc), self.as_text))
                 faults.point("search.compact.before_commit")
                 writer.commit()
             except BaseException:
@@ -167,7 +166,6 @@ class Writes:
             finally:
                 writer.wait_merging_threads()
             self.index.reload()
-            return True
 
     def close(self) -> None:
         """Close the writer (after its merges), releasing its lock."""
