@@ -6,6 +6,7 @@ with itself."""
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import re
 import signal
@@ -133,6 +134,45 @@ async def test_metrics_count_every_serving_processes_requests(tmp_path: Path) ->
         stop_all([server])
     assert not shared.exists() or not list(shared.glob("gauge_live*")), (
         "processes that stopped still count in the live gauges")
+
+
+async def ping_once(port: int) -> None:
+    """One Ping on a connection of its own, kept open until answered."""
+    body = json.dumps({"query": PING, "operationName": "Ping"}).encode()
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    try:
+        writer.write(b"POST /graphql HTTP/1.1\r\nHost: test\r\nContent-Type: application/json"
+                     b"\r\nContent-Length: %d\r\n\r\n%s" % (len(body), body))
+        head = await reader.readuntil(b"\r\n\r\n")
+        assert head.startswith(b"HTTP/1.1 200"), head
+        length = int(re.search(rb"(?i)content-length: (\d+)", head)[1])  # type: ignore[index]
+        assert b'"errors"' not in await reader.readexactly(length)
+    finally:
+        writer.close()
+
+
+async def test_connections_are_shared_evenly_between_the_serving_processes(
+    tmp_path: Path,
+) -> None:
+    """The supervisor hands each connection to the next process in turn (gateway.handoff):
+    16 clients connecting at once are served 8 by each, where the kernel's hash of their
+    addresses (a listening socket per process) split them as unevenly as 4 and 12."""
+    settings = Settings(mode="embedded", data_dir=tmp_path / "var")
+    server, base = await serve_two(settings)
+    shared = settings.data_dir / "prometheus"
+    port = int(base.rsplit(":", 1)[1])
+    try:
+        for _ in range(600):  # until both have started and said they serve
+            await asyncio.gather(*(ping_once(port) for _ in range(4)))
+            if len([n for n in pings_by_process(shared).values() if n]) == 2:
+                break
+        before = pings_by_process(shared)
+        assert len(before) == 2, before
+        await asyncio.gather(*(ping_once(port) for _ in range(16)))  # 16 at once
+        after = pings_by_process(shared)
+        assert sorted(after[pid] - before[pid] for pid in before) == [8, 8], (before, after)
+    finally:
+        stop_all([server])
 
 
 async def test_a_serving_process_that_dies_is_replaced_and_all_stop_with_the_server(
