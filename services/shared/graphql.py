@@ -66,18 +66,20 @@ class PageInfo:
 
 def selects(info: Info, name: str) -> bool:
     """Whether the query selects ``name`` directly under the field being resolved (also
-    through fragments): for work only some clients want, such as counting every match."""
+    through fragments): for work only some clients want, such as counting every match.
 
-    def within(selections: Sequence[Any]) -> bool:
-        for selection in selections:
-            if isinstance(selection, SelectedField):
-                if selection.name == name:
-                    return True
-            elif within(selection.selections):  # a fragment, spread or inline
+    A loop, not a nested function calling itself: such a function refers to itself
+    through its closure, a cycle that only the garbage collector frees, and with it what
+    it held, on every request that asks (searchCodes always does)."""
+    pending: list[Any] = [s for field in info.selected_fields for s in field.selections]
+    while pending:
+        selection = pending.pop()
+        if isinstance(selection, SelectedField):
+            if selection.name == name:
                 return True
-        return False
-
-    return any(within(field.selections) for field in info.selected_fields)
+        else:  # a fragment, spread or inline
+            pending.extend(selection.selections)
+    return False
 
 
 def page(offset: int, items: Sequence[T], total: int) -> tuple[list[tuple[str, T]], PageInfo]:
