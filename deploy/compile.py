@@ -25,6 +25,7 @@ MODULES = (
     "services/lookup/search/scoring.py",
     "services/lookup/search/matching.py",
     "services/lookup/search/readings.py",
+    "services/lookup/search/search_readings.py",  # read() is called for every text
     "services/lookup/search/wording.py",
     # The search document: a search makes about 170 from the store and the ranker reads
     # each one's fields many times, as a compiled class's more cheaply. (Engine alone,

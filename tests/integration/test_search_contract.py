@@ -29,6 +29,8 @@ import pytest
 
 from services.lookup.search.documents import CODES, CodeDocument, CodeFacets, code_plan
 from services.lookup.search.engine import facets, search
+from services.lookup.search.readings import Reading
+from services.lookup.search.search_readings import keep, read
 from services.shared.search.cache import SearchCache
 from services.shared.search.embedded import TantivyCatalog
 from services.shared.search.model import (
@@ -1212,6 +1214,20 @@ async def test_parity_same_top_five(
     assert found["tantivy"] == found["opensearch"]
     if first is not None:
         assert found["tantivy"][0][:1] == [first]
+
+
+async def test_each_search_and_count_reads_its_texts_afresh(
+    both_backends: dict[str, SearchCatalog],
+) -> None:
+    """Readings are not kept from one search to the next (search_readings): a reading
+    kept before is gone once a search or a facet count has started, and the same search
+    ranks the same way again."""
+    for catalog in both_backends.values():
+        for asked in (search, facets):
+            earlier = keep(Reading("read by an earlier search"))
+            first = await asked(catalog, "myocardial infarction")  # type: ignore[operator]
+            assert read("read by an earlier search") is not earlier
+            assert await asked(catalog, "myocardial infarction") == first  # type: ignore[operator]
 
 
 async def test_parity_without_a_count(both_backends: dict[str, SearchCatalog]) -> None:

@@ -279,6 +279,39 @@ async def test_a_version_that_stores_its_json_as_bytes_is_still_written_and_read
         await catalog.close()
 
 
+async def test_a_version_laid_out_with_a_field_since_dropped_is_searched_by_its_own(
+    tmp_path: Path,
+) -> None:
+    """tantivy queries name fields by their number in a schema. A version created while
+    the layout had one more field (``_digest``, after the stored JSON, until readers kept
+    no documents) numbers every later field one higher: searched by its own schema, it
+    finds, filters, counts and checkpoints as a new one does."""
+    catalog = TantivyCatalog(tmp_path / "jobs", JOBS, alias="jobs")
+    live = await catalog.live()
+    assert isinstance(live, TantivyIndex)
+    meta_file = live.path / "meta.json"
+    meta = json.loads(meta_file.read_text())
+    after = next(i for i, f in enumerate(meta["schema"]) if f["name"] == "_doc") + 1
+    meta["schema"].insert(after, {"name": "_digest", "type": "u64", "options": {
+        "indexed": False, "fieldnorms": False, "fast": True, "stored": False}})
+    await catalog.close()
+    meta_file.write_text(json.dumps(meta))
+    catalog = TantivyCatalog(tmp_path / "jobs", JOBS, alias="jobs")
+    try:
+        live = await catalog.live()
+        await live.write(IndexChange(upserts=POSTS), Checkpoint("jobs", "posts", 5, 5))
+        found = await live.candidates(search_plan("python"))
+        assert sorted(p.post_id for p in found.documents) == ["j1", "j2", "j3", "j5"]
+        remote = await live.candidates(search_plan("python", remote=(True,)))
+        assert sorted(p.post_id for p in remote.documents) == ["j1", "j5"]
+        facets = await live.facets(search_plan("python", location=("Berlin",)))
+        assert dict(facets["locations"]) == {"Berlin": 3, "Paris": 1}
+        assert await live.checkpoint("jobs", "posts") == Checkpoint("jobs", "posts", 5, 5)
+        assert await live.get(POSTS[0].post_id) == POSTS[0]
+    finally:
+        await catalog.close()
+
+
 def _segments(index: SearchIndex[JobPost]) -> int:
     assert isinstance(index, TantivyIndex)
     return len(json.loads((index.path / "meta.json").read_text())["segments"])

@@ -10,15 +10,9 @@ import pytest
 
 from services.lookup.search.documents import CODES, CodeDocument, code_plan
 from services.lookup.search.matching import Query
-from services.lookup.search.readings import (
-    RULES,
-    Reading,
-    keep,
-    read,
-    read_again,
-    restore,
-)
+from services.lookup.search.readings import RULES, Reading, read_again, restore
 from services.lookup.search.scoring import rank
+from services.lookup.search.search_readings import begin_search, keep, read
 
 TITLES = [
     "Type 2 diabetes mellitus with diabetic chronic kidney disease",
@@ -118,10 +112,19 @@ def test_the_ranker_reads_a_loaded_title_as_the_index_kept_it(doctored: str) -> 
     assert [d.code for d in ranked] == ["R05.9", "R05.1"]
 
 
+def test_a_search_begins_with_none_of_the_readings_read_before() -> None:
+    kept = keep(Reading("read before this search"))
+    assert read("read before this search") is kept
+    begin_search()
+    again = read("read before this search")
+    assert again is not kept and again.stems == kept.stems
+    assert read("read before this search") is again  # kept for the rest of the search
+
+
 def test_the_least_recently_read_texts_are_dropped_first() -> None:
     """Readings are kept for ``read`` up to a bound; the texts read least lately go first,
     and one read again counts as read lately."""
-    from services.lookup.search.readings import _MAX_READ
+    from services.lookup.search.search_readings import _MAX_READ
 
     first = keep(Reading("kept reading, first"))
     again = keep(Reading("kept reading, read again"))

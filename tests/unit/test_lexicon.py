@@ -12,8 +12,8 @@ from services.lookup.lexicon import DATA, Lexicon, default_lexicon
 from services.lookup.search.analysis import analyze, code_among, code_in, codes_listed
 from services.lookup.search.documents import CodeDocument
 from services.lookup.search.matching import Query
-from services.lookup.search.readings import read
 from services.lookup.search.scoring import rank
+from services.lookup.search.search_readings import read
 from services.lookup.search.spelling import Vocabulary
 from services.lookup.search.wording import (
     STOPWORDS,

@@ -8,7 +8,8 @@ from collections.abc import Hashable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from services.lookup.search.readings import Reading, keep, restore
+from services.lookup.search.readings import Reading, restore
+from services.lookup.search.search_readings import keep
 from services.shared.search.model import (
     FacetGroup,
     Facets,

@@ -45,6 +45,7 @@ from services.lookup.search.precedence import (
 )
 from services.lookup.search.readings import read_again
 from services.lookup.search.scoring import rank, renamed_match
+from services.lookup.search.search_readings import begin_search
 from services.lookup.search.spelling import Vocabulary
 from services.lookup.search.wording import diagnosis_of, said_to_be
 from services.shared.search.cache import SearchCache
@@ -139,6 +140,7 @@ async def search(
         return Results([], 0)
 
     async def answer(index: SearchIndex) -> Results:
+        begin_search()
         if listed:
             return await _listed(catalog, index, listed, offset, limit)
         return await _search(catalog, index, plan, offset, limit, diagnosis, told, typing)
@@ -378,6 +380,7 @@ async def facets(
     )
     if not plan.words and not plan.key:
         return CodeFacets()
+    begin_search()
     found = await _find(index, await interpret(catalog, index, plan, typing=typing))
     if found.counted is None:
         return CodeFacets()

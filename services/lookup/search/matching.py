@@ -18,7 +18,8 @@ from services.lookup.search.intent import (
     asks_procedure,
     names_injury,
 )
-from services.lookup.search.readings import Reading, read
+from services.lookup.search.readings import Reading
+from services.lookup.search.search_readings import read
 from services.lookup.search.wording import name_key
 from services.shared.search.text import fold, stem, stem_marks
 

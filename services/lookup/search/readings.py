@@ -2,7 +2,7 @@
 
 A search ranks a few hundred texts; terms recur across entries, and reading a text
 (folding, stemming, picking out its details) costs more than scoring it. Each text is
-read once into a ``Reading`` and kept while it is among the recently read.
+read once a search into a ``Reading`` (search_readings).
 
 Most texts of a first-time search's candidates are new to the process, and many of them
 hold none of the query's words, so a ``Reading`` reads its words and stems at once and
@@ -11,14 +11,13 @@ asks: a text that matches nothing costs one split and a few stem look-ups.
 
 Every candidate's title is read in full, and nearly every one is new to a first-time
 search: so an entry's title is read when it is indexed, kept with its document
-(``Reading.kept``), and restored as the document is loaded (``restore``, ``keep``).
+(``Reading.kept``), and restored as the document is loaded (``restore``).
 """
 
 from __future__ import annotations
 
 import hashlib
 from collections.abc import Sequence
-from itertools import islice
 from pathlib import Path
 from typing import Any
 
@@ -158,35 +157,6 @@ def _from_places(stems: tuple[str, ...], kept: list[Any]) -> tuple[str, ...]:
         places: list[int] = kept
         return tuple([stems[i] for i in places])
     return tuple(kept)
-
-
-# Texts read lately, in each serving process, the least recently read dropped first: the
-# titles of documents loaded lately, as the index kept them (``keep``), and other texts
-# as read. 32,768 held 21 MB for 29 % of misses against 45 % for 8,192 (first-time
-# searches, before titles were kept; engine alone within this machine's noise).
-# A dict, in the order read: the compiled dict operations take a tenth of an OrderedDict's
-# methods, called by name (2.8 % of a first-time search's instructions went to this).
-_READ: dict[str, Reading] = {}
-_MAX_READ = 8192
-_DROPPED = 512  # the oldest, dropped together once there are more than _MAX_READ
-
-
-def read(text: str) -> Reading:
-    # Taken out and put back, the most recently read last: each step alone is safe while
-    # a warm-up's thread loads documents (keep), where a look-up then a move is not.
-    found = _READ.pop(text, None)
-    return keep(found if found is not None else Reading(text))
-
-
-def keep(reading: Reading) -> Reading:
-    """Hold the reading as its text's, for ``read``."""
-    _READ[reading.text] = reading
-    if len(_READ) > _MAX_READ:
-        # The oldest texts, listed in one step (no other thread runs meanwhile), then
-        # dropped each alone: another thread may have taken one out already.
-        for text in list(islice(_READ, _DROPPED)):
-            _READ.pop(text, None)
-    return reading
 
 
 # How many documents loaded in this process kept no reading by these RULES: from an index

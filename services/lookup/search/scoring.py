@@ -31,7 +31,7 @@ from collections.abc import Sequence
 
 from services.lookup.search.documents import CodeDocument
 from services.lookup.search.matching import Query, match_text, unasked_details
-from services.lookup.search.readings import read
+from services.lookup.search.search_readings import read
 from services.lookup.search.wording import CONTEXT
 from services.shared.search.model import QueryPlan
 from services.shared.search.text import stem

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import logging
-from collections import OrderedDict
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Generic
@@ -14,7 +13,6 @@ from tantivy import Query
 
 from services.shared.search.embedded.layout import (
     CHECKPOINT,
-    DIGEST,
     DOC,
     ID,
     WORDS,
@@ -28,7 +26,6 @@ from services.shared.search.embedded.queries import (
     Hit,
     Planner,
     facet_counts,
-    first_value,
     key_hits,
     matched,
     word_hits,
@@ -56,15 +53,9 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-# Documents kept read per index version, in each serving process. First-time searches
-# read about 200 documents each, and 20,000 kept saved only a fifth of those reads (5,000:
-# 206 reads a search instead of 162) for 25 MB more in each process.
-RECENT_DOCUMENTS = 5_000
-
-
 # Bytes of stored documents compressed together (tantivy's default: 16 KiB). A search
-# reads stored documents at random, about 120 a first-time search beyond those kept
-# (RECENT_DOCUMENTS), and each read decompresses its whole block. ICD-10-CM and -PCS,
+# reads stored documents at random, about 145 a first-time search, and each read
+# decompresses its whole block. ICD-10-CM and -PCS,
 # 20,000 random reads: 9.1 microseconds a read with 16 KiB blocks, 5.2 with 4 KiB, 4.4 with
 # 2 KiB, for a document store of 16.5, 23.7 and 31.4 MB (mapped, shared by the serving
 # processes). With 4 KiB, lookup's engine alone spent 10 % less CPU a first-time search
@@ -130,14 +121,15 @@ class TantivyIndex(Generic[D]):
         doc_type: DocumentType[D],
         *,
         create: bool = False,
-        recent: int = RECENT_DOCUMENTS,
     ) -> None:
         self.catalog = catalog
         self.name = name
         self.path = path
         self.doc_type = doc_type
-        self._tschema = tantivy_schema(doc_type.schema)
-        self._index = open_index(path, self._tschema, create)
+        self._index = open_index(path, tantivy_schema(doc_type.schema), create)
+        # Queries name fields by their number in a schema: the version's own, which may
+        # have been laid out by an earlier release (layout.tantivy_schema).
+        self._tschema = self._index.schema
         meta = json.loads((path / "meta.json").read_text())
         self._writes = Writes(doc_type, self._index, str(path), as_text=stores_text(meta))
         if reasons := outdated(meta):
@@ -145,10 +137,6 @@ class TantivyIndex(Generic[D]):
                 "the search index %s was created by an earlier version (%s): it is searched"
                 " correctly, more slowly; rebuilding it (`medcode projections rebuild`, naming"
                 " the projection that writes it) lays it out anew", name, "; ".join(reasons))
-        # Documents read lately, by the digest of their stored form: reading one from
-        # the store (decompress, decode, load) costs more than ranking it.
-        self._recent: OrderedDict[int, tuple[str, D]] = OrderedDict()
-        self._recent_size = recent
 
     def __repr__(self) -> str:
         return f"TantivyIndex({self.name!r})"
@@ -224,22 +212,17 @@ class TantivyIndex(Generic[D]):
         return Candidates(documents, total)
 
     def _read(self, searcher: tantivy.Searcher, hits: list[Hit]) -> list[tuple[str, D]]:
-        """(doc id, document) of each hit: recently read ones from memory, by digest."""
-        if not hits:
-            return []
-        digests = searcher.fast_field_values(DIGEST, [address for _, address in hits])
+        """(doc id, document) of each hit, read from the store.
+
+        None is kept from one search to the next. First-time searches found a fifth of
+        their candidates among the 5,000 documents last read, kept in each serving
+        process; but those were new again at every young-generation collection of the
+        garbage collector, which walked them all (with the readings of their texts: 37 ms,
+        every 0.5 s under first-time load; 6 ms without either)."""
         found = []
-        for (_, address), digest in zip(hits, digests, strict=True):
-            key = first_value(digest)
-            held = self._recent.get(key)
-            if held is None:
-                body = stored(searcher.doc(address))
-                held = self._recent[key] = (body["id"], self.doc_type.load(body["doc"]))
-                if len(self._recent) > self._recent_size:
-                    self._recent.popitem(last=False)
-            else:
-                self._recent.move_to_end(key)
-            found.append(held)
+        for _, address in hits:
+            body = stored(searcher.doc(address))
+            found.append((body["id"], self.doc_type.load(body["doc"])))
         return found
 
     async def candidates(self, plan: QueryPlan) -> Candidates[D]:

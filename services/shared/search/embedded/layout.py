@@ -14,16 +14,16 @@ Keyword fields are ``k.name`` (raw, fast: filters and facet counts), the identif
 ``key`` (whole), ``key.p`` (each of its starts) and ``key.order`` (a number that sorts
 keys shortest first, then alphabetically: the bindings read only numeric fast fields).
 ``_id`` is the document id, ``_doc`` the stored JSON a ``DocumentType.load`` reads (text,
-stored and never searched; versions created before it was text keep bytes: ``as_text``),
-``_digest`` a 64-bit digest of that JSON (fast): readers keep recently loaded documents
-by it, and a changed document has another. Checkpoints are documents too, with only
+stored and never searched; versions created before it was text keep bytes: ``as_text``).
+(Versions created before a search read its documents afresh also hold ``_digest``, a
+digest of that JSON by which readers kept documents: read by nothing now.) Checkpoints
+are documents too, with only
 ``_cp`` and ``_doc``: that is what makes them atomic with the change they record (see
 services.shared.search.embedded.writes).
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 from collections.abc import Iterator
 from typing import Any
@@ -36,7 +36,7 @@ from services.shared.search.text import stem, words
 
 WORDS = "medcode_ws"  # tokens separated by spaces: the analysis was done in Python
 MAX_PREFIX = 30
-ID, DOC, CHECKPOINT, DIGEST = "_id", "_doc", "_cp", "_digest"
+ID, DOC, CHECKPOINT = "_id", "_doc", "_cp"
 KEY, KEY_PREFIX, KEY_ORDER = "key", "key.p", "key.order"
 
 
@@ -72,7 +72,6 @@ def tantivy_schema(schema: Schema) -> tantivy.Schema:
     # bindings index every text field: index.open_index says in a new version's meta.json
     # that this one is not indexed.
     builder.add_text_field(DOC, stored=True, tokenizer_name="raw", index_option="basic")
-    builder.add_unsigned_field(DIGEST, fast=True)
     for text in schema.text:
         builder.add_text_field(text_field(text.name), tokenizer_name=WORDS, index_option="freq")
         builder.add_text_field(prefix_field(text.name), tokenizer_name=WORDS, index_option="basic")
@@ -120,8 +119,6 @@ def document(schema: Schema, indexed: Indexed, as_text: bool) -> tantivy.Documen
     stored = {"id": indexed.doc_id, "doc": indexed.stored}
     body = json.dumps(stored, separators=(",", ":"))
     _add_body(doc, body, as_text)
-    digest = hashlib.blake2b(body.encode(), digest_size=8).digest()
-    doc.add_unsigned(DIGEST, int.from_bytes(digest, "big"))
     for text in schema.text:
         values = list(indexed.text.get(text.name, ()))
         for value in values:
