@@ -53,6 +53,7 @@ from services.shared.rpc import RemoteError, RpcClient
 from services.shared.search.cache import SearchCache
 from services.shared.search.model import SearchCatalog
 from services.shared.threads import run_in_threadpool
+from services.shared.turns import Turns
 
 LOADED_TTL = 5.0  # seconds a search trusts its list of loaded code systems
 MAX_CHILDREN = 500  # a PCS table can hold hundreds of codes; a page lists the first ones
@@ -165,6 +166,9 @@ class LocalLookup:
         self.cache = cache
         self._loaded: tuple[float, frozenset[str]] = (0.0, frozenset())
         self._loading = asyncio.Lock()
+        # Searches hold the event loop for milliseconds: they take turns (services.shared
+        # .turns), so that each request waits only for those that came before it.
+        self._searching = Turns()
         self._gem_tables: dict[str, GemTable] = {}
 
     async def warm(self) -> None:
@@ -194,12 +198,13 @@ class LocalLookup:
         count: bool = True,
         typing: bool = False,
     ) -> SearchPage:
-        with metrics.SEARCH_SECONDS.time():
-            results = await search(
-                self.catalog, query, systems=tuple(systems or ()), billable_only=billable_only,
-                chapter=chapter, offset=offset, limit=limit, cache=self.cache, count=count,
-                typing=typing,
-            )
+        async with self._searching:
+            with metrics.SEARCH_SECONDS.time():
+                results = await search(
+                    self.catalog, query, systems=tuple(systems or ()),
+                    billable_only=billable_only, chapter=chapter, offset=offset, limit=limit,
+                    cache=self.cache, count=count, typing=typing,
+                )
         # Which of the systems asked for hold nothing yet (none asked: none to tell).
         loaded = await self._loaded_systems() if systems else frozenset()
         return SearchPage(
@@ -218,10 +223,11 @@ class LocalLookup:
         chapter: str | None = None,
         typing: bool = False,
     ) -> SearchFacets:
-        counted = await facets(
-            self.catalog, query, systems=tuple(systems or ()), billable_only=billable_only,
-            chapter=chapter, typing=typing,
-        )
+        async with self._searching:
+            counted = await facets(
+                self.catalog, query, systems=tuple(systems or ()), billable_only=billable_only,
+                chapter=chapter, typing=typing,
+            )
         titles = await run_in_threadpool(self._chapter_titles, list(counted.chapters))
         return SearchFacets.of(counted, titles)
 
