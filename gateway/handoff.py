@@ -5,7 +5,7 @@ it, over a Unix socket (``SCM_RIGHTS``), to the next serving process that has st
 that each holds an even share. With a listening socket per process (``SO_REUSEPORT``) the
 kernel chose the process by a hash of the client's address: the benchmark's 16 keep-alive
 connections were split as unevenly as 4 and 12, and the process holding 12 answered in
-94 ms what the other answered in 27 (bench/throughput.py, first-time searches). A process
+94 ms what the other answered in 27 (bench/throughput.py's first-time traffic). A process
 that is starting, or was just replaced, is handed nothing until it says it serves; under
 ``SO_REUSEPORT`` its socket's connections waited for it.
 
@@ -35,7 +35,7 @@ def channel() -> tuple[socket.socket, socket.socket]:
     return ours, theirs
 
 
-class Turns:
+class Rotation:
     """The channels of the serving processes that are ready, taken in turn."""
 
     def __init__(self) -> None:

@@ -33,7 +33,7 @@ from types import FrameType
 import uvicorn
 from uvicorn.config import STARTUP_FAILURE
 
-from gateway.handoff import READY, HandedServer, Turns, channel
+from gateway.handoff import READY, HandedServer, Rotation, channel
 from gateway.workers import share_metrics, worker_count
 from services.shared import logs
 from services.shared.memory import libc, limit_arenas
@@ -107,15 +107,16 @@ class Supervisor:
         self.config = config
         self.listener = listener
         self.places = [Place() for _ in range(count)]
-        self.turns = Turns()
+        self.rotation = Rotation()
         self.selector = selectors.DefaultSelector()
         self.stopping = False
         self.stop_asked = False  # by a signal; acted on in the loop, not in the handler
+        self.wakeup: tuple[socket.socket, ...] = ()  # written by the signal handlers
         self.exit_code = 0
 
     def run(self) -> int:
-        waking, woken = socket.socketpair()
-        for end in (waking, woken):
+        waking, woken = self.wakeup = socket.socketpair()
+        for end in self.wakeup:
             end.setblocking(False)
         signal.set_wakeup_fd(woken.fileno())
         signal.signal(signal.SIGTERM, self._asked_to_stop)
@@ -163,7 +164,8 @@ class Supervisor:
                     signal.signal(signum, signal.SIG_DFL)  # uvicorn installs its own
                 # What only the supervisor uses.
                 self.selector.close()
-                for sock in (self.listener, ours, *(p.channel for p in self.places if p.channel)):
+                for sock in (self.listener, ours, *self.wakeup,
+                             *(p.channel for p in self.places if p.channel)):
                     sock.close()
                 _follow(parent)
                 HandedServer(self.config, theirs).run()
@@ -189,18 +191,18 @@ class Supervisor:
         except OSError:
             message = b""
         if message == READY:
-            self.turns.add(place.channel)
-            self._listen(bool(self.turns))
+            self.rotation.add(place.channel)
+            self._listen(bool(self.rotation))
         elif not message:
             self._forget(place)
 
     def _forget(self, place: Place) -> None:
         if place.channel is not None:
-            self.turns.remove(place.channel)
+            self.rotation.remove(place.channel)
             self.selector.unregister(place.channel)
             place.channel.close()
             place.channel = None
-        self._listen(bool(self.turns))
+        self._listen(bool(self.rotation))
 
     def _listen(self, accepting: bool) -> None:
         """Accept while some serving process is ready; until then, connections wait in
@@ -213,7 +215,7 @@ class Supervisor:
             self.selector.unregister(self.listener)
 
     def _accept(self) -> None:
-        while True:
+        while self.rotation:
             try:
                 connection, _ = self.listener.accept()
             except (BlockingIOError, InterruptedError):
@@ -222,9 +224,9 @@ class Supervisor:
                 log.warning("could not accept a connection: %s", error)
                 return
             with connection:  # the serving process holds its own copy
-                if not self.turns.hand(connection):
+                if not self.rotation.hand(connection):
                     log.warning("no serving process could take a connection: closed")
-            self._listen(bool(self.turns))
+            self._listen(bool(self.rotation))
 
     def _reap(self) -> None:
         while True:

@@ -12,7 +12,7 @@ import pytest
 import uvicorn
 from starlette.types import Receive, Scope, Send
 
-from gateway.handoff import HANDED, READY, HandedServer, Turns, channel
+from gateway.handoff import HANDED, READY, HandedServer, Rotation, channel
 from gateway.supervisor import listening
 
 
@@ -49,14 +49,14 @@ def test_connections_are_handed_in_turn_to_the_ready_processes(
 ) -> None:
     # A kernel's hash over 16 connections split them as unevenly as 4 and 12.
     ends = [channel() for _ in range(2)]
-    turns = Turns()
+    rotation = Rotation()
     for ours, _ in ends:
-        turns.add(ours)
+        rotation.add(ours)
     clients: list[socket.socket] = []
     try:
         for _ in range(16):
             with accepted(listener, clients) as connection:
-                assert turns.hand(connection)
+                assert rotation.hand(connection)
         held = [taken(theirs) for _, theirs in ends]
         assert [len(h) for h in held] == [8, 8]
         # Each is the client's connection itself, open in the process that took it
@@ -75,20 +75,20 @@ def test_a_process_that_has_gone_is_passed_over_and_none_ready_takes_nothing(
     listener: socket.socket,
 ) -> None:
     (gone, gone_theirs), (alive, alive_theirs) = channel(), channel()
-    turns = Turns()
-    turns.add(gone)
-    turns.add(alive)
+    rotation = Rotation()
+    rotation.add(gone)
+    rotation.add(alive)
     gone_theirs.close()  # its process ended
     clients: list[socket.socket] = []
     try:
         for _ in range(3):
             with accepted(listener, clients) as connection:
-                assert turns.hand(connection)
+                assert rotation.hand(connection)
         assert len(taken(alive_theirs)) == 3
-        assert len(turns) == 1
-        turns.remove(alive)
+        assert len(rotation) == 1
+        rotation.remove(alive)
         with accepted(listener, clients) as connection:
-            assert not turns.hand(connection)  # the supervisor closes it
+            assert not rotation.hand(connection)  # the supervisor closes it
     finally:
         for sock in (*clients, gone, alive, alive_theirs):
             sock.close()
@@ -141,12 +141,12 @@ async def test_a_serving_process_says_it_is_ready_then_serves_what_it_is_handed(
     try:
         ours.setblocking(True)
         assert await asyncio.wait_for(loop.run_in_executor(None, ours.recv, 16), 10) == READY
-        turns = Turns()
-        turns.add(ours)
+        rotation = Rotation()
+        rotation.add(ours)
         for _ in range(2):  # keep-alive: two requests on each of two connections
             connection = await loop.run_in_executor(None, accepted, listener, clients)
             with connection:
-                assert turns.hand(connection)
+                assert rotation.hand(connection)
         for client in clients:
             for _ in range(2):
                 client.sendall(b"GET / HTTP/1.1\r\nHost: test\r\n\r\n")

@@ -5,11 +5,12 @@ process.
 Within a search texts recur: a candidate is found by several plans, its title is matched
 and then scored, a term is shared by entries. Across first-time searches they rarely do,
 and keeping readings from one search to the next made them live just long enough to be
-walked by every young-generation collection of the garbage collector: the kept readings
-(8,192, with their tuples: ~55,000 objects) were new again at each collection, which took
-37 ms, every 0.5 s in each serving process under first-time load, and 55 of the 64
-slowest requests of 20 s waited on one (bench/throughput.py traffic). Forgotten at the
-start of each search, they are freed as they stop being used.
+walked by every young-generation collection of the garbage collector: the 8,192 readings
+kept, with the 5,000 documents the index kept (embedded.index) and their tuples, 68,000
+objects, were new again at each collection, which took 37 ms, every 0.5 s in each
+serving process under first-time load; 55 of the 64 slowest requests of 20 s waited on
+one (bench/throughput.py's traffic). Forgotten at the start of each search, they are
+freed as they stop being used: collections took 5-6 ms.
 
 Kept apart from ``readings``, whose source is part of the ``RULES`` a kept reading was
 read by: how readings are held is not how a text is read.

@@ -55,11 +55,11 @@ log = logging.getLogger(__name__)
 
 # Bytes of stored documents compressed together (tantivy's default: 16 KiB). A search
 # reads stored documents at random, about 145 a first-time search, and each read
-# decompresses its whole block. ICD-10-CM and -PCS,
-# 20,000 random reads: 9.1 microseconds a read with 16 KiB blocks, 5.2 with 4 KiB, 4.4 with
-# 2 KiB, for a document store of 16.5, 23.7 and 31.4 MB (mapped, shared by the serving
-# processes). With 4 KiB, lookup's engine alone spent 10 % less CPU a first-time search
-# (bench/throughput.py's queries; two alternated pairs, 6.74 and 7.04 -> 6.01 and 6.33 ms).
+# decompresses its whole block. ICD-10-CM and -PCS, 20,000 random reads: 9.1 microseconds
+# a read with 16 KiB blocks, 5.2 with 4 KiB, 4.4 with 2 KiB, for a document store of 16.5,
+# 23.7 and 31.4 MB (mapped, shared by the serving processes). With 4 KiB, lookup's engine
+# alone spent 10 % less CPU a first-time search (bench/throughput.py's queries; two
+# alternated pairs, 6.74 and 7.04 -> 6.01 and 6.33 ms).
 STORE_BLOCK = 4096
 
 
