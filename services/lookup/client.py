@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from contextlib import nullcontext
 from dataclasses import asdict
 from datetime import date
 from typing import Any, Protocol
@@ -160,15 +161,15 @@ class LocalLookup:
         app: CodeSets,
         catalog: SearchCatalog[CodeDocument],
         cache: SearchCache[Results] | None = None,
+        turns: Turns | None = None,
     ) -> None:
         self.app = app
         self.catalog = catalog
         self.cache = cache
+        # Where searches hold the event loop (runtime.search_turns), they take turns.
+        self.turns = turns
         self._loaded: tuple[float, frozenset[str]] = (0.0, frozenset())
         self._loading = asyncio.Lock()
-        # Searches hold the event loop for milliseconds: they take turns (services.shared
-        # .turns), so that each request waits only for those that came before it.
-        self._searching = Turns()
         self._gem_tables: dict[str, GemTable] = {}
 
     async def warm(self) -> None:
@@ -198,7 +199,7 @@ class LocalLookup:
         count: bool = True,
         typing: bool = False,
     ) -> SearchPage:
-        async with self._searching:
+        async with self.turns or nullcontext():
             with metrics.SEARCH_SECONDS.time():
                 results = await search(
                     self.catalog, query, systems=tuple(systems or ()),
@@ -223,7 +224,7 @@ class LocalLookup:
         chapter: str | None = None,
         typing: bool = False,
     ) -> SearchFacets:
-        async with self._searching:
+        async with self.turns or nullcontext():
             counted = await facets(
                 self.catalog, query, systems=tuple(systems or ()), billable_only=billable_only,
                 chapter=chapter, typing=typing,

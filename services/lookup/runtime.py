@@ -14,6 +14,7 @@ from services.shared.product import Infrastructure, Running
 from services.shared.search.cache import SearchCache
 from services.shared.search.model import SearchCatalog
 from services.shared.settings import Settings
+from services.shared.turns import Turns
 
 
 def search_catalog(
@@ -29,6 +30,14 @@ def search_catalog(
     return OpenSearchCatalog(settings.opensearch_url, CODES, prefix=lookup.search_alias)
 
 
+def search_turns(settings: Settings) -> Turns | None:
+    """Turns for searches where they hold the event loop: the embedded engine searches in
+    the serving process, milliseconds of CPU each, and requests are served fairly only
+    if searches take turns (services.shared.turns). OpenSearch's searches wait on the
+    network: in turns, each would wait for every other's round trips."""
+    return Turns() if settings.mode == "embedded" else None
+
+
 async def start(infra: Infrastructure) -> Running:
     settings = infra.settings
     url = settings.service_url("lookup")
@@ -41,7 +50,7 @@ async def start(infra: Infrastructure) -> Running:
     cache: SearchCache[Results] = SearchCache(own.search_cache_entries,
                                               own.search_cache_seconds)
     projection = SearchProjection(catalog, cache=cache)
-    client = LocalLookup(app, catalog, cache)
+    client = LocalLookup(app, catalog, cache, search_turns(settings))
     return Running(
         client=client,
         app=app,

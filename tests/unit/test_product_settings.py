@@ -12,9 +12,10 @@ import pytest
 from services.accounts.settings import AccountsSettings
 from services.assistant.llm import ModelSettings
 from services.consult.settings import ConsultSettings
-from services.lookup.runtime import search_catalog
+from services.lookup.runtime import search_catalog, search_turns
 from services.lookup.settings import LookupSettings
 from services.shared.settings import Settings, SettingsError
+from services.shared.turns import Turns
 
 
 def test_lookup_reads_its_own_settings_from_the_environment_the_platform_read() -> None:
@@ -104,3 +105,10 @@ async def test_the_distributed_catalog_uses_lookups_alias() -> None:
         assert "codes-green" in repr(vars(catalog))
     finally:
         await catalog.close()
+
+
+def test_searches_take_turns_only_where_they_hold_the_event_loop() -> None:
+    """The embedded engine searches on the serving process's loop: its searches take
+    turns. OpenSearch's wait on the network, and must not wait for one another."""
+    assert isinstance(search_turns(Settings(mode="embedded")), Turns)
+    assert search_turns(Settings(mode="distributed")) is None
