@@ -192,7 +192,7 @@ class Supervisor:
             message = b""
         if message == READY:
             self.rotation.add(place.channel)
-            self._listen(bool(self.rotation))
+            self._listen()
         elif not message:
             self._forget(place)
 
@@ -202,12 +202,12 @@ class Supervisor:
             self.selector.unregister(place.channel)
             place.channel.close()
             place.channel = None
-        self._listen(bool(self.rotation))
+        self._listen()
 
-    def _listen(self, accepting: bool) -> None:
-        """Accept while some serving process is ready; until then, connections wait in
-        the listener's backlog."""
-        accepting = accepting and not self.stopping
+    def _listen(self) -> None:
+        """Accept while some serving process is ready and the server is not stopping;
+        until then, connections wait in the listener's backlog."""
+        accepting = bool(self.rotation) and not self.stopping
         registered = self.listener in self.selector.get_map()
         if accepting and not registered:
             self.selector.register(self.listener, selectors.EVENT_READ)
@@ -226,7 +226,7 @@ class Supervisor:
             with connection:  # the serving process holds its own copy
                 if not self.rotation.hand(connection):
                     log.warning("no serving process could take a connection: closed")
-            self._listen(bool(self.rotation))
+        self._listen()  # none left: each was found gone as it was handed one
 
     def _reap(self) -> None:
         while True:
@@ -264,7 +264,7 @@ class Supervisor:
 
     def _stop(self) -> None:
         self.stopping = True
-        self._listen(False)
+        self._listen()
         for place in self.places:
             place.due = None
             if place.pid is not None:
