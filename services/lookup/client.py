@@ -74,12 +74,14 @@ class LookupClient(Protocol):
         chapter: str | None = None,
         count: bool = True,
         typing: bool = False,
+        spans: bool = True,
     ) -> SearchPage:
         """One page of the best matches. ``total`` counts every match when ``count``
         (a client showing totalCount); without it, it is at least what was ranked and
         more when more match, and the backend skips counting them all. ``typing``: the
         query is still being typed (a search box's keystroke), so its last word may be
-        the start of one."""
+        the start of one. ``spans``: where the searched words stand in each title
+        (``title_matches``), for a client that marks them; none without."""
 
     async def search_facets(
         self,
@@ -198,6 +200,7 @@ class LocalLookup:
         chapter: str | None = None,
         count: bool = True,
         typing: bool = False,
+        spans: bool = True,
     ) -> SearchPage:
         async with self.turns or nullcontext():
             with metrics.SEARCH_SECONDS.time():
@@ -213,7 +216,7 @@ class LocalLookup:
             results.total,
             [s for s in systems or () if s not in loaded],
             [[list(span) for span in matched_spans(d.title, results.asked)]
-             for d in results.documents],
+             for d in results.documents] if spans else [],
         )
 
     async def search_facets(
@@ -420,10 +423,12 @@ class HttpLookup:
         chapter: str | None = None,
         count: bool = True,
         typing: bool = False,
+        spans: bool = True,
     ) -> SearchPage:
         data = await self._rpc.call(
             "search_codes", query=query, systems=systems, offset=offset, limit=limit,
             billable_only=billable_only, chapter=chapter, count=count, typing=typing,
+            spans=spans,
         )
         return SearchPage([CodeSummary(**i) for i in data["items"]], data["total"],
                           data.get("unloaded", []), data.get("title_matches", []))

@@ -144,6 +144,7 @@ class Query(ReferenceQuery):
             # for a query that shows totalCount.
             count=selects(info, "totalCount"),
             typing=typing,
+            spans=selects(info, "edges", "titleMatches"),
         )
         items, page_info = page(offset, found.items, found.total)
         spans = found.title_matches or [[] for _ in items]

@@ -64,21 +64,26 @@ class PageInfo:
     end_cursor: str | None
 
 
-def selects(info: Info, name: str) -> bool:
-    """Whether the query selects ``name`` directly under the field being resolved (also
-    through fragments): for work only some clients want, such as counting every match.
+def selects(info: Info, *path: str) -> bool:
+    """Whether the query selects the field at ``path`` under the field being resolved
+    ("totalCount"; "edges", "titleMatches" one level further down), as written or through
+    fragments: for work only some clients want, such as counting every match.
 
     A loop, not a nested function calling itself: such a function refers to itself
     through its closure, a cycle that only the garbage collector frees, and with it what
     it held, on every request that asks (searchCodes always does)."""
-    pending: list[Any] = [s for field in info.selected_fields for s in field.selections]
-    while pending:
-        selection = pending.pop()
-        if isinstance(selection, SelectedField):
-            if selection.name == name:
-                return True
-        else:  # a fragment, spread or inline
-            pending.extend(selection.selections)
+    level: list[Any] = [s for field in info.selected_fields for s in field.selections]
+    for depth, name in enumerate(path):
+        below: list[Any] = []
+        while level:
+            selection = level.pop()
+            if not isinstance(selection, SelectedField):  # a fragment, spread or inline
+                level.extend(selection.selections)
+            elif selection.name == name:
+                if depth == len(path) - 1:
+                    return True
+                below.extend(selection.selections)
+        level = below
     return False
 
 

@@ -17,12 +17,12 @@ from gateway import cli
 from gateway.bootstrap import Platform
 from services.lookup import commands as lookup_commands
 from services.lookup.api import create_app as lookup_api
-from services.lookup.client import HttpLookup
+from services.lookup.client import HttpLookup, LocalLookup
 from services.lookup.domain import CodeEntry
 from services.lookup.icd10cm import default_tabular_path
 from services.lookup.search.documents import CodeDocument
 from services.lookup.search.spelling import Vocabulary
-from services.lookup.values import SearchFacets
+from services.lookup.values import SearchFacets, SearchPage
 from services.shared.commands import CommandError
 from services.shared.export import Selection
 from services.shared.settings import Settings
@@ -312,6 +312,32 @@ async def test_search_shows_where_the_words_matched(served: tuple) -> None:
     assert "diabetes" in marked and "hyperglycemia" in marked, (title, marked)
 
 
+async def test_where_the_words_matched_is_found_only_when_asked_for(
+    served: tuple, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    client, platform = served
+    local = lookup(platform)
+    pages: list[SearchPage] = []
+    search = local.search_codes
+
+    async def recording(query: str, **options: Any) -> SearchPage:
+        pages.append(found := await search(query, **options))
+        return found
+
+    monkeypatch.setattr(local, "search_codes", recording)
+    marked = """query($q: String!) { searchCodes(query: $q) {
+        edges { ... on CodeSearchEdge { titleMatches { start } } } } }"""
+    for query in (SEARCH, marked):
+        assert "errors" not in await graphql(client, query, q="diabetis")
+    assert [len(page.title_matches) for page in pages] == [0, 10]
+    remote = over_http(local)
+    try:
+        assert (await remote.search_codes("diabetis", spans=False)).title_matches == []
+        assert (await remote.search_codes("diabetis")).title_matches == pages[1].title_matches
+    finally:
+        await remote.close()
+
+
 async def test_a_repeated_search_sees_a_newer_release_at_once(
     served: tuple, icd10cm_release: tuple[str, list[CodeEntry]]
 ) -> None:
@@ -388,13 +414,20 @@ async def test_facets_are_counted_only_when_asked_for(
     assert empty["facets"] == {"systems": [], "chapters": [], "billable": []}
 
 
+def over_http(local: LocalLookup) -> HttpLookup:
+    """A client of the lookup service's own API, as the gateway reaches it when
+    distributed: through the ASGI app, no socket."""
+    remote = HttpLookup("http://lookup")
+    remote._rpc._http = httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=lookup_api(local)), base_url="http://lookup")
+    return remote
+
+
 async def test_the_http_client_counts_the_same_facets(served: tuple) -> None:
     """Through the lookup service's own API, as the gateway reaches it when distributed."""
     _, platform = served
     local = lookup(platform)
-    remote = HttpLookup("http://lookup")
-    remote._rpc._http = httpx.AsyncClient(  # through the ASGI app, no socket
-        transport=httpx.ASGITransport(app=lookup_api(local)), base_url="http://lookup")
+    remote = over_http(local)
     try:
         filters: list[dict[str, Any]] = [
             {}, {"chapter": "9"}, {"systems": ["ICD10CM"], "billable_only": True}

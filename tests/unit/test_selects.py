@@ -1,6 +1,6 @@
-"""``selects``: whether a query selects a field directly under the one being resolved, as
-written or through fragments; asked on every search, so it must leave nothing behind for
-the garbage collector."""
+"""``selects``: whether a query selects a field directly under the one being resolved, or
+at a path below it, as written or through fragments; asked on every search, so it must
+leave nothing behind for the garbage collector."""
 
 from __future__ import annotations
 
@@ -36,6 +36,11 @@ class Query:
         return Page()
 
     @strawberry.field
+    def deep(self, info: Info) -> Page:
+        SEEN.append(selects(info, "inner", "total"))
+        return Page()
+
+    @strawberry.field
     def collected(self, info: Info) -> Page:
         """What the collector finds after ``selects`` ran ten times."""
         enabled = gc.isenabled()
@@ -44,6 +49,7 @@ class Query:
             gc.collect()
             for _ in range(10):
                 selects(info, "total")
+                selects(info, "inner", "total")
             GARBAGE.append(gc.collect())
         finally:
             if enabled:
@@ -71,10 +77,24 @@ def test_a_field_selected_as_written_or_through_fragments(query: str, expected: 
     assert SEEN == [expected]
 
 
+@pytest.mark.parametrize(("query", "expected"), [
+    ("{ deep { inner { total } } }", True),
+    ("{ deep { total inner { __typename } } }", False),  # the name, not at that path
+    ("{ deep { ...Inside } } fragment Inside on Page { inner { ...Total } } "
+     "fragment Total on Inner { total }", True),
+    ("{ deep { note } }", False),
+])
+def test_a_field_selected_at_a_path_below(query: str, expected: bool) -> None:
+    SEEN.clear()
+    result = SCHEMA.execute_sync(query)
+    assert result.errors is None
+    assert SEEN == [expected]
+
+
 def test_asking_leaves_no_reference_cycles() -> None:
     GARBAGE.clear()
     result = SCHEMA.execute_sync(
         "{ collected { ...Outer } } fragment Outer on Page { note ...Counted } "
-        "fragment Counted on Page { total }")
+        "fragment Counted on Page { total inner { total } }")
     assert result.errors is None
     assert GARBAGE == [0]
