@@ -29,6 +29,7 @@ if TYPE_CHECKING:
     from services.shared.bus import Delivery
 
 _configured = False
+_tracer: trace.Tracer | None = None
 _MAX_LINKS = 32
 CORRELATION_KEY = "_correlation_id"  # stored alongside an event's own state
 
@@ -63,7 +64,14 @@ def configure(service: str, env: Mapping[str, str] | None = None) -> None:
 
 
 def tracer() -> trace.Tracer:
-    return trace.get_tracer("medcode")
+    """The process's tracer, made on first use. The SDK's provider makes a new one on
+    every ``get_tracer`` (through a deprecation wrapper): a few percent of a request the
+    search cache answers. One made before ``configure`` is the API's proxy, which hands
+    its spans to the provider installed later."""
+    global _tracer
+    if _tracer is None:
+        _tracer = trace.get_tracer("medcode")
+    return _tracer
 
 
 def current_correlation_id() -> UUID | None:
