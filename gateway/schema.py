@@ -15,11 +15,11 @@ from strawberry.extensions import (
     ParserCache,
     QueryDepthLimiter,
     SchemaExtension,
-    ValidationCache,
 )
 from strawberry.tools import merge_types
 
 from gateway.telemetry import OperationTelemetry
+from gateway.validation import ValidatedTexts, Validations
 from services.shared.graphql import UserError
 from services.shared.product import Product
 from services.shared.settings import Settings
@@ -69,12 +69,13 @@ def build_schema(products: Sequence[Product], settings: Settings) -> strawberry.
     # Factories: strawberry builds a fresh extension for every request. Clients send the
     # same few documents with different variables, so each is parsed and validated once
     # (bounded LRU caches: unique query texts cannot grow memory).
+    validations = Validations(_DOCUMENTS_CACHED)
     extensions: list[Callable[[], SchemaExtension] | type[SchemaExtension]] = [
         OperationTelemetry,
         lambda: AddValidationRules(limits),
         lambda: MaxTokensLimiter(max_token_count=settings.graphql_max_tokens),
         lambda: ParserCache(maxsize=_DOCUMENTS_CACHED),
-        lambda: ValidationCache(maxsize=_DOCUMENTS_CACHED),
+        lambda: ValidatedTexts(validations),
     ]
     if not settings.development:
         extensions += [lambda: MaskErrors(should_mask_error=_should_mask), DisableIntrospection]
