@@ -58,14 +58,13 @@ from services.shared.search.model import (
 log = logging.getLogger(__name__)
 
 MAX_WINDOW = 1000
-# Candidates re-ranked for any page, however small: the backend's best 120 hold what
-# ranking puts first, and reading and ranking each costs a first-time search about 20
+# Candidates re-ranked for any page, however small: the backend's best 150 hold what
+# ranking puts first, and reading and ranking each costs a first-time search about 30
 # microseconds. Development sets (2,299 queries), top-five hits: 2,239 at 200, 150
 # and 120; 2,234 at 100, where the many codes of a wrist fracture's families crowd out
-# the one asked for. 150 -> 120 (with gathering._DEFAULTS 60 -> 30), measured on
-# 2026-12-07: the same 59 development misses, documents read per first-time search
-# 151 -> 123.
-_MIN_WINDOW = 120
+# the one asked for. Engine alone 137-144 -> 147-167 q/s, first-time searches through
+# the gateway 208-234 -> 234-275 req/s (bench/throughput.py, alternated runs).
+_MIN_WINDOW = 150
 # With fewer billable entries than this having every word, look at those missing one:
 # "sepsis pna" is one entry (melioidosis names both), and a coder wants sepsis and
 # pneumonia next. Those having every word are still listed first, ranked among

@@ -39,9 +39,8 @@ _CONDITIONS = "ICD10CM"
 # of them. Development sets (2,299 queries), top-five hits: 2,239 with 150, 60 or 30;
 # 2,232 with 10, where "haemorrhage NOS" ranks R58 below ten longer texts. Ranked
 # candidates per first-time search 152 -> 141; engine alone (four alternated runs) the
-# same q/s within this machine's noise, p99 15.0-19.5 -> 12.9-15.1 ms. 60 -> 30 with
-# engine._MIN_WINDOW (see there).
-_DEFAULTS = 30
+# same q/s within this machine's noise, p99 15.0-19.5 -> 12.9-15.1 ms.
+_DEFAULTS = 60
 
 
 @dataclass(frozen=True)
