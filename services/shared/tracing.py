@@ -65,9 +65,9 @@ def configure(service: str, env: Mapping[str, str] | None = None) -> None:
 
 def tracer() -> trace.Tracer:
     """The process's tracer, made on first use. The SDK's provider makes a new one on
-    every ``get_tracer`` (through a deprecation wrapper): a few percent of a request the
-    search cache answers. One made before ``configure`` is the API's proxy, which hands
-    its spans to the provider installed later."""
+    every ``get_tracer`` (through a deprecation wrapper): about 1 % of a worker's time
+    answering from the search cache (py-spy). One made before ``configure`` is the
+    API's proxy, which hands its spans to the provider installed later."""
     global _tracer
     if _tracer is None:
         _tracer = trace.get_tracer("medcode")
