@@ -39,6 +39,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import httpx
 
@@ -53,6 +54,9 @@ from services.lookup.icd10cm import default_tabular_path, parse_tabular  # noqa:
 from services.lookup.icd10pcs import import_icd10pcs  # noqa: E402
 from services.lookup.importers import icd10cm_entries  # noqa: E402
 from services.shared.settings import Settings  # noqa: E402
+
+if TYPE_CHECKING:
+    from services.shared.search.model import SearchCatalog
 
 
 async def import_and_index(data_dir: Path) -> None:
@@ -270,20 +274,28 @@ async def repeated(port: int, queries: list[str], options: argparse.Namespace) -
            *await load(port, bodies, options.clients, options.seconds))
 
 
-def engine_alone(data_dir: Path, queries: list[str]) -> None:
-    """Lookup's whole search in this process, one query at a time, no cache, no HTTP."""
+async def warmed_engine(data_dir: Path, queries: list[str]) -> SearchCatalog:
+    """The embedded index's catalog in this process, as a serving process holds it once
+    warm, and after 200 searches not among the first of ``queries`` (those measured)."""
     from services.lookup.search.documents import CODES
     from services.lookup.search.engine import search, warm
     from services.shared.memory import settle_heap
     from services.shared.search.embedded import TantivyCatalog
 
     catalog = TantivyCatalog(data_dir / "search", CODES)
+    await warm(catalog)
+    settle_heap()  # as a serving process does once warm
+    for q in queries[-200:]:
+        await search(catalog, q)
+    return catalog
+
+
+def engine_alone(data_dir: Path, queries: list[str]) -> None:
+    """Lookup's whole search in this process, one query at a time, no cache, no HTTP."""
+    from services.lookup.search.engine import search
 
     async def run() -> list[float]:
-        await warm(catalog)
-        settle_heap()  # as a serving process does once warm
-        for q in queries[-200:]:
-            await search(catalog, q)
+        catalog = await warmed_engine(data_dir, queries)
         spent = []
         for q in queries[:2000]:
             t = time.perf_counter()
