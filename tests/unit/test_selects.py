@@ -60,6 +60,14 @@ class Query:
 SCHEMA = strawberry.Schema(Query)
 
 
+def seen(query: str) -> list[bool]:
+    """What ``selects`` answered while the query ran (which must run without errors)."""
+    SEEN.clear()
+    result = SCHEMA.execute_sync(query)
+    assert result.errors is None
+    return SEEN
+
+
 @pytest.mark.parametrize(("query", "expected"), [
     ("{ page { total } }", True),
     ("{ page { note } }", False),
@@ -71,10 +79,7 @@ SCHEMA = strawberry.Schema(Query)
     ("{ page { ...Plain } } fragment Plain on Page { note inner { total } }", False),
 ])
 def test_a_field_selected_as_written_or_through_fragments(query: str, expected: bool) -> None:
-    SEEN.clear()
-    result = SCHEMA.execute_sync(query)
-    assert result.errors is None
-    assert SEEN == [expected]
+    assert seen(query) == [expected]
 
 
 @pytest.mark.parametrize(("query", "expected"), [
@@ -85,10 +90,7 @@ def test_a_field_selected_as_written_or_through_fragments(query: str, expected: 
     ("{ deep { note } }", False),
 ])
 def test_a_field_selected_at_a_path_below(query: str, expected: bool) -> None:
-    SEEN.clear()
-    result = SCHEMA.execute_sync(query)
-    assert result.errors is None
-    assert SEEN == [expected]
+    assert seen(query) == [expected]
 
 
 def test_asking_leaves_no_reference_cycles() -> None:

@@ -17,9 +17,8 @@ keys shortest first, then alphabetically: the bindings read only numeric fast fi
 stored and never searched; versions created before it was text keep bytes: ``as_text``).
 (Versions created before a search read its documents afresh also hold ``_digest``, a
 digest of that JSON by which readers kept documents: read by nothing now.) Checkpoints
-are documents too, with only
-``_cp`` and ``_doc``: that is what makes them atomic with the change they record (see
-services.shared.search.embedded.writes).
+are documents too, with only ``_cp`` and ``_doc``: that is what makes them atomic with
+the change they record (see services.shared.search.embedded.writes).
 """
 
 from __future__ import annotations
