@@ -54,6 +54,7 @@ from services.shared.search.model import (
     SearchCatalog,
     SearchIndex,
 )
+from services.shared.search.snapshots import one_snapshot
 
 log = logging.getLogger(__name__)
 
@@ -141,9 +142,11 @@ async def search(
 
     async def answer(index: SearchIndex) -> Results:
         begin_search()
-        if listed:
-            return await _listed(catalog, index, listed, offset, limit)
-        return await _search(catalog, index, plan, offset, limit, diagnosis, told, typing)
+        with one_snapshot():  # every plan of the search reads one view of the index
+            if listed:
+                return await _listed(catalog, index, listed, offset, limit)
+            return await _search(catalog, index, plan, offset, limit, diagnosis, told,
+                                 typing)
 
     if cache is None:
         return await answer(await catalog.live())
@@ -381,7 +384,8 @@ async def facets(
     if not plan.words and not plan.key:
         return CodeFacets()
     begin_search()
-    found = await _find(index, await interpret(catalog, index, plan, typing=typing))
-    if found.counted is None:
-        return CodeFacets()
-    return CodeFacets.of(await index.facets(found.counted))
+    with one_snapshot():  # counted in the view the plan was found in
+        found = await _find(index, await interpret(catalog, index, plan, typing=typing))
+        if found.counted is None:
+            return CodeFacets()
+        return CodeFacets.of(await index.facets(found.counted))
