@@ -83,13 +83,21 @@ class Planner:
             return None
         per_token = []
         for part in parts:
+            # Only the fields holding the token: a field without it adds nothing to the
+            # best field's score, and left out, a token held by one field is that field's
+            # postings alone rather than a union (tantivy refills a union's window of
+            # 4,096 documents at each seek of an intersection).
             fields = [
-                Query.boost_query(
-                    Query.term_query(self.tschema, text_field(f.name), part), f.boost
-                )
+                Query.boost_query(Query.term_query(self.tschema, name, part), f.boost)
                 for f in self.schema.text
+                if self.searcher.doc_freq(name := text_field(f.name), part)
             ]
-            per_token.append(Query.disjunction_max_query(fields))
+            if len(fields) == 1:
+                per_token.append(fields[0])
+            else:
+                per_token.append(
+                    Query.disjunction_max_query(fields) if fields else Query.empty_query()
+                )
         if len(per_token) == 1:
             return per_token[0]
         return Query.boolean_query([(Occur.Must, q) for q in per_token])
