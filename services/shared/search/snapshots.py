@@ -1,12 +1,13 @@
 """One view of each index for the whole of a search.
 
 A product's search may send a backend several plans (other wordings, relaxed ones, the
-entries marked the default): inside ``one_snapshot()`` every plan sent to one index
-version is answered from the same view of it, taken by the first. A commit landing
-mid-search then cannot show its plans two states of the index, and a backend that reads
-its documents in this process (tantivy) reads each document once a search, however many
-plans find it, and sets up its searcher once. Outside a snapshot each request takes its
-own view, as before.
+entries marked the default): inside ``one_snapshot()`` the embedded backend answers every
+plan sent to one index version from the same view of it, taken by the first. A commit
+landing mid-search then cannot show its plans two states of the index, each document is
+read from the store once a search, however many plans find it, and the searcher is set up
+once. Outside a snapshot each request takes its own view. OpenSearch reads documents with
+its hits and answers each request from the index as it is then (its catalog says so):
+for it a snapshot changes nothing.
 
 The views are dropped as the snapshot ends, so nothing read by one search is kept for
 the next (what that costs the garbage collector: services.lookup.search.search_readings).
