@@ -423,6 +423,25 @@ def over_http(local: LocalLookup) -> HttpLookup:
     return remote
 
 
+async def test_the_http_client_passes_on_a_query_still_being_typed(served: tuple) -> None:
+    """``typing`` reaches the lookup service through its own API, as the gateway sends it
+    when distributed: "diabetes pe" is on its way to "peripheral" while typed, and is the
+    abbreviation sent whole."""
+    _, platform = served
+    local = lookup(platform)
+    remote = over_http(local)
+    try:
+        answered = {}
+        for typing in (True, False):
+            near = await local.search_codes("diabetes pe", typing=typing)
+            far = await remote.search_codes("diabetes pe", typing=typing)
+            assert [i.code for i in far.items] == [i.code for i in near.items]
+            answered[typing] = [i.code for i in far.items]
+        assert answered[True] != answered[False]
+    finally:
+        await remote.close()
+
+
 async def test_the_http_client_counts_the_same_facets(served: tuple) -> None:
     """Through the lookup service's own API, as the gateway reaches it when distributed."""
     _, platform = served
