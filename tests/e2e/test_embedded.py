@@ -22,7 +22,7 @@ from services.lookup.domain import CodeEntry
 from services.lookup.icd10cm import default_tabular_path
 from services.lookup.search.documents import CodeDocument
 from services.lookup.search.spelling import Vocabulary
-from services.lookup.values import SearchFacets, SearchPage
+from services.lookup.values import SearchPage
 from services.shared.commands import CommandError
 from services.shared.export import Selection
 from services.shared.settings import Settings
@@ -312,23 +312,33 @@ async def test_search_shows_where_the_words_matched(served: tuple) -> None:
     assert "diabetes" in marked and "hyperglycemia" in marked, (title, marked)
 
 
+def recorded(
+    monkeypatch: pytest.MonkeyPatch, local: LocalLookup, method: str
+) -> list[tuple[str, Any]]:
+    """Each query the lookup client's ``method`` is called with, and what it answered:
+    the client itself still answers."""
+    calls: list[tuple[str, Any]] = []
+    answer = getattr(local, method)
+
+    async def recording(query: str, **options: Any) -> Any:
+        calls.append((query, found := await answer(query, **options)))
+        return found
+
+    monkeypatch.setattr(local, method, recording)
+    return calls
+
+
 async def test_where_the_words_matched_is_found_only_when_asked_for(
     served: tuple, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     client, platform = served
     local = lookup(platform)
-    pages: list[SearchPage] = []
-    search = local.search_codes
-
-    async def recording(query: str, **options: Any) -> SearchPage:
-        pages.append(found := await search(query, **options))
-        return found
-
-    monkeypatch.setattr(local, "search_codes", recording)
+    calls = recorded(monkeypatch, local, "search_codes")
     marked = """query($q: String!) { searchCodes(query: $q) {
         edges { ... on CodeSearchEdge { titleMatches { start } } } } }"""
     for query in (SEARCH, marked):
         assert "errors" not in await graphql(client, query, q="diabetis")
+    pages: list[SearchPage] = [page for _, page in calls]
     assert [len(page.title_matches) for page in pages] == [0, 10]
     remote = over_http(local)
     try:
@@ -394,18 +404,11 @@ async def test_facets_are_counted_only_when_asked_for(
 ) -> None:
     client, platform = served
     local = lookup(platform)
-    calls: list[str] = []
-    count = local.search_facets
-
-    async def counting(query: str, **filters: Any) -> SearchFacets:
-        calls.append(query)
-        return await count(query, **filters)
-
-    monkeypatch.setattr(local, "search_facets", counting)
+    calls = recorded(monkeypatch, local, "search_facets")
     assert "errors" not in await graphql(client, SEARCH, q="diabetis")
     assert calls == []
     found = (await graphql(client, FACETS, q="diabetis"))["data"]["searchCodes"]
-    assert calls == ["diabetis"]
+    assert [query for query, _ in calls] == ["diabetis"]
     # The misspelt word is read as the search reads it: the same entries are counted.
     assert found["totalCount"] > 0
     assert sum(c["count"] for c in found["facets"]["systems"]) == found["totalCount"]
