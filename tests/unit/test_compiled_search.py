@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import ast
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -62,3 +64,34 @@ def test_a_compile_clears_what_an_earlier_one_compiled(tmp_path: Path) -> None:
     assert [p.name for p in built([tmp_path])] == [
         f"engine{suffix}", f"engine__mypyc{suffix}", f"scoring{suffix}", f"scoring__mypyc{suffix}",
     ]
+
+
+def _unfinal_constants(source: Path) -> list[str]:
+    """Module-level names in capitals assigned without ``Final``: compiled, each use of
+    one is a look-up in the module's dict."""
+    found = []
+    for node in ast.parse(source.read_text()).body:
+        if isinstance(node, ast.Assign):
+            names = [n for t in node.targets for n in ast.walk(t) if isinstance(n, ast.Name)]
+            found += [n.id for n in names if _CONSTANT.fullmatch(n.id)]
+        elif isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name):
+            final = "Final" in ast.unparse(node.annotation)
+            if _CONSTANT.fullmatch(node.target.id) and not final:
+                found.append(node.target.id)
+    return found
+
+
+_CONSTANT = re.compile(r"_?[A-Z][A-Z0-9_]*")
+
+
+def test_the_compiled_ranker_reads_its_constants_as_constants() -> None:
+    # Those of the modules whose source makes the readings' RULES are left as they are:
+    # changing that source has every index re-read its titles until rebuilt.
+    from deploy.compile import MODULES, ROOT
+    from services.lookup.search.readings import _RULES
+
+    ruled = {path.resolve() for path in _RULES}
+    checked = [ROOT / m for m in MODULES if (ROOT / m).resolve() not in ruled]
+    assert checked, "no compiled module outside the readings' RULES"
+    found = {str(path.relative_to(ROOT)): _unfinal_constants(path) for path in checked}
+    assert not {name: names for name, names in found.items() if names}

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Hashable, Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Final
 
 from services.lookup.search.readings import Reading, restore
 from services.lookup.search.search_readings import keep
@@ -71,7 +71,7 @@ class CodeDocument:
 
 # Entries are found by their title (weighing twice) and their searchable terms, filtered
 # and counted by code system, chapter and billable state; the code is the key.
-CODE_SCHEMA = Schema(
+CODE_SCHEMA: Final = Schema(
     name="codes",
     text=(TextField("title", 2.0), TextField("terms")),
     keywords=(KeywordField("system"), KeywordField("chapter"), KeywordField("billable", bool)),
@@ -127,7 +127,7 @@ class CodeDocuments:
         )
 
 
-CODES = CodeDocuments()
+CODES: Final = CodeDocuments()
 
 
 def code_plan(

@@ -54,17 +54,18 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Sequence
 from functools import cache
+from typing import Final
 
 from services.lookup.lexicon import default_lexicon
 from services.lookup.search.wording import STOPWORDS
 from services.shared.search.text import IRREGULAR, fold, stem, words
 
-_ENDINGS = re.compile(
+_ENDINGS: Final = re.compile(
     r"[a-z]{2,}(?:ectomy|otomy|ostomy|tomy|plasty|scopy|scopic|pexy|desis|rrhaphy|centesis"
     r"|tripsy|ectomies|otomies|ostomies|plasties|scopies)$"
 )
 # Unambiguous PCS root operations, and the everyday words surgery is asked for with.
-_PROCEDURE_WORDS = frozenset(
+_PROCEDURE_WORDS: Final = frozenset(
     stem(w)
     for w in (
         "bypass destruction detachment dilation drainage excision extirpation extraction"
@@ -77,10 +78,10 @@ _PROCEDURE_WORDS = frozenset(
 )
 # How many were done, as coders count what they did ("cabg x3", "stent x2"): a
 # procedure's count, which a condition never has.
-_COUNT = re.compile(r"x\d{1,2}")
+_COUNT: Final = re.compile(r"x\d{1,2}")
 # Words that make a procedure the patient's state or history rather than the thing
 # done: ICD-10-CM's status (Z codes) and complication codes.
-_STATE_WORDS = frozenset(
+_STATE_WORDS: Final = frozenset(
     stem(w)
     for w in (
         "absence absent complication dependence dependent displacement failed failure"
@@ -94,8 +95,8 @@ _STATE_WORDS = frozenset(
 # everyday words; with what else the lexicon calls them. A bite, a sting or a gunshot
 # also names its cause ("Bitten by dog", "gsw": the firearm's discharge), so those are
 # kept apart (names_injury).
-_ALSO_CAUSES = ("bite", "bitten", "sting", "stung", "shot", "gunshot")
-_INJURY_KINDS = (
+_ALSO_CAUSES: Final = ("bite", "bitten", "sting", "stung", "shot", "gunshot")
+_INJURY_KINDS: Final = (
     "abrasion amputated avulsion blister burn burned burnt concussion"
     " contusion corrosion crush crushed crushing dislocated dislocation displaced"
     " displacement foreign frostbite fracture fractured injured injuries injury"
@@ -105,13 +106,13 @@ _INJURY_KINDS = (
     " stab stabbed swallowed inhaled twisted torn tore sliced slit"
 ).split()
 # Chapter 20's causes.
-_CAUSES = (
+_CAUSES: Final = (
     "accident assault collision crash drowning fall fell fallen hit struck"
     " bicycle driver motorcycle occupant passenger pedestrian vehicle"
 ).split()
 # What names a pregnancy, a childbirth or the puerperium: ICD-10-CM's chapter 15 is
 # for those alone (search.intent.asks_pregnancy).
-_PREGNANCY = (
+_PREGNANCY: Final = (
     "pregnant pregnancy pregnancies trimester gestation gestational antepartum antenatal"
     " prenatal intrapartum postpartum postnatal puerperal puerperium labor labour"
     " delivery delivered childbirth obstetric obstetrical gravid gravida primigravida"
@@ -122,16 +123,16 @@ _PREGNANCY = (
 ).split()
 # What names a time after an event: a sequela, a complication, a history. Titles saying
 # "A following B" (search.intent.asks_later) name A as what came of B.
-_LATER = (
+_LATER: Final = (
     "after afterwards following post postop postoperative postprocedural status history"
     " hx old late residual residuals sequela sequelae complication complications since"
     " prior previous previously recovering"
 ).split()
 # The encounter words of a seventh character, which only injuries have.
-_ENCOUNTERS = "encounter initial subsequent sequela sequelae init subs".split()
+_ENCOUNTERS: Final = "encounter initial subsequent sequela sequelae init subs".split()
 # Said of a sensation more often than of an injury (see the module docstring); as
 # typed, as its stem is the injury's ("burn").
-SENSATIONS = frozenset({"burning"})
+SENSATIONS: Final = frozenset({"burning"})
 
 
 _Names = tuple[frozenset[str], frozenset[str], dict[str, tuple[tuple[str, ...], ...]]]
@@ -199,7 +200,7 @@ def asks_injury(words_: Sequence[str]) -> bool:
 
 
 # What breaks out is a rash ("i broke out in hives"): no fracture.
-_BREAK = frozenset({"break", "breaks", "breaking", "broke", "broken"})
+_BREAK: Final = frozenset({"break", "breaks", "breaking", "broke", "broken"})
 
 
 def _unbroken(words_: Sequence[str]) -> Sequence[str]:

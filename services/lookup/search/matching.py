@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Final
 
 from services.lookup.search.intent import (
     asks_injury,
@@ -23,7 +24,7 @@ from services.lookup.search.search_readings import read
 from services.lookup.search.wording import name_key
 from services.shared.search.text import fold, stem, stem_marks
 
-MIN_PREFIX = 3  # a last word this long also matches as the start of a word
+MIN_PREFIX: Final = 3  # a last word this long also matches as the start of a word
 
 
 @dataclass(frozen=True)
@@ -106,7 +107,7 @@ class TextMatch:
         self.exact = exact  # the query, as a name
 
 
-NOTHING = TextMatch(frozenset(), False, 0, False, False, False)
+NOTHING: Final = TextMatch(frozenset(), False, 0, False, False, False)
 
 
 def match_text(query: Query, text: str) -> TextMatch:

@@ -19,16 +19,17 @@ read by: how readings are held is not how a text is read.
 from __future__ import annotations
 
 from itertools import islice
+from typing import Final
 
 from services.lookup.search.readings import Reading
 
 # A dict, in the order read: the compiled dict operations take a tenth of an OrderedDict's
 # methods, called by name (2.8 % of a first-time search's instructions went to those).
-_READ: dict[str, Reading] = {}
+_READ: Final[dict[str, Reading]] = {}
 # A bound for what is read outside searches (warm-up loads every document), or by a
 # search of thousands of texts: beyond it, the oldest are dropped.
-_MAX_READ = 8192
-_DROPPED = 512  # the oldest, dropped together once there are more than _MAX_READ
+_MAX_READ: Final = 8192
+_DROPPED: Final = 512  # the oldest, dropped together once there are more than _MAX_READ
 
 
 def begin_search() -> None:
