@@ -190,8 +190,9 @@ def _words_score(query: Query, doc: CodeDocument) -> float:
     n = len(query.stems)
     covered: set[int] = set()
     completed_only = True  # the last word found only as the start of longer words
-    # words covered, -extras, a "NOS" term (says what the words mean alone), is the title
-    best: tuple[float, int, bool, bool] = (0.0, 0, False, False)
+    # The best text: the most words covered, then the fewest extras, then a "NOS" term
+    # (says what the words mean alone), then the title (``_better``).
+    best_weight, best_minus_extras, best_nos, best_is_title = 0.0, 0, False, False
     phrase = exact = False
     agree = 0  # texts that name the entry with the query's words and no others
     default = 0.0  # share of the query a "NOS" term of the entry says, with nothing else
@@ -206,8 +207,11 @@ def _words_score(query: Query, doc: CodeDocument) -> float:
         covered |= found
         completed_only = completed_only and (completed or n - 1 not in found)
         nos = position > 0 and held.nos
-        weight = len(found) - (1.0 - _COMPLETED if completed else 0.0)
-        best = max(best, (weight, -extras, nos, position == 0))
+        weight = float(len(found)) - (1.0 - _COMPLETED if completed else 0.0)
+        if _better(weight, -extras, nos, position == 0,
+                   best_weight, best_minus_extras, best_nos, best_is_title):
+            best_weight, best_minus_extras = weight, -extras
+            best_nos, best_is_title = nos, position == 0
         agree += len(found) == n and extras == 0
         if nos and extras == 0:
             default = max(default, len(found) / n)
@@ -222,23 +226,40 @@ def _words_score(query: Query, doc: CodeDocument) -> float:
     )
     if query.renamed and not _combines(query, doc, len(covered) == n):
         return 0.0
-    found_all, minus_extras, _, is_title = best
-    coverage = len(covered) - (1.0 - _COMPLETED if n - 1 in covered and completed_only else 0.0)
+    coverage = float(len(covered)) - (
+        1.0 - _COMPLETED if n - 1 in covered and completed_only else 0.0
+    )
     stress = query.stress
     if stress:  # each word of the diagnosis made counts as 1 + _STRESS words
         coverage += _STRESS * len(covered & stress)
     return (
         _COVERED * coverage / (n + _STRESS * len(stress))
-        + _ONE_TEXT * found_all / n
+        + _ONE_TEXT * best_weight / n
         + (_PHRASE if phrase else 0.0)
         + (_EXACT if exact else 0.0)
-        + _EXTRA * minus_extras
+        + _EXTRA * best_minus_extras
         + _NOS * default
         + _AGREE * min(max(agree - 1, 0), _MAX_AGREE)
-        + (_TITLE_TEXT if is_title else 0.0)
+        + (_TITLE_TEXT if best_is_title else 0.0)
         - _TITLE_EXTRA * title_extras
         - _CONTEXT * context
     )
+
+
+def _better(
+    weight: float, minus_extras: int, nos: bool, is_title: bool,
+    best_weight: float, best_minus_extras: int, best_nos: bool, best_is_title: bool,
+) -> bool:
+    """Whether a text beats the best so far, compared in that order: the tuple
+    comparison it replaces made a tuple, a float and two ints as objects for each text
+    (compiled, these are compared as C values)."""
+    if weight != best_weight:
+        return weight > best_weight
+    if minus_extras != best_minus_extras:
+        return minus_extras > best_minus_extras
+    if nos != best_nos:
+        return nos
+    return is_title and not best_is_title
 
 
 def holds(doc: CodeDocument, words_: Sequence[str], *, prefix: str = "") -> bool:
