@@ -66,6 +66,9 @@ def test_a_compile_clears_what_an_earlier_one_compiled(tmp_path: Path) -> None:
     ]
 
 
+_CONSTANT = re.compile(r"_?[A-Z][A-Z0-9_]*")
+
+
 def _unfinal_constants(source: Path) -> list[str]:
     """Module-level names in capitals assigned without ``Final``: compiled, each use of
     one is a look-up in the module's dict."""
@@ -79,9 +82,6 @@ def _unfinal_constants(source: Path) -> list[str]:
             if _CONSTANT.fullmatch(node.target.id) and not final:
                 found.append(node.target.id)
     return found
-
-
-_CONSTANT = re.compile(r"_?[A-Z][A-Z0-9_]*")
 
 
 def test_the_compiled_ranker_reads_its_constants_as_constants() -> None:

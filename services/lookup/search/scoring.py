@@ -40,8 +40,8 @@ from services.shared.search.text import stem
 # Score weights (see the module docstring for their order). Final, each on its own: the
 # compiled ranker reads a Final as a constant, anything else module-level from the
 # module's dict at each use. With the other constants here and in matching, intent,
-# documents and search_readings made Final, a first-time search ran 4.4 % fewer
-# instructions (bench/instructions.py: 24.48M -> 23.39M). (Those of readings, wording
+# documents and search_readings made Final, a first-time search ran 4.2 % fewer
+# instructions (bench/instructions.py: 23.88M -> 22.88M). (Those of readings, wording
 # and text are left: their source is part of the RULES a kept reading was read by.)
 _EXACT_CODE: Final = 1000.0
 _CODE_PREFIX: Final = 500.0
@@ -250,9 +250,9 @@ def _better(
     weight: float, minus_extras: int, nos: bool, is_title: bool,
     best_weight: float, best_minus_extras: int, best_nos: bool, best_is_title: bool,
 ) -> bool:
-    """Whether a text beats the best so far, compared in that order: the tuple
-    comparison it replaces made a tuple, a float and two ints as objects for each text
-    (compiled, these are compared as C values)."""
+    """Whether a text beats the best so far, compared in that order. Compiled, as C
+    values: compared as tuples, each text made a tuple, a float and two ints as
+    objects (1.3 % of a first-time search's instructions, bench/instructions.py)."""
     if weight != best_weight:
         return weight > best_weight
     if minus_extras != best_minus_extras:
