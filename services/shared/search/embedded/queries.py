@@ -87,17 +87,11 @@ class Planner:
             # best field's score, and left out, a token held by one field is that field's
             # postings alone rather than a union (tantivy refills a union's window of
             # 4,096 documents at each seek of an intersection).
-            fields = [
+            per_token.append(_best_field([
                 Query.boost_query(Query.term_query(self.tschema, name, part), f.boost)
                 for f in self.schema.text
                 if self.searcher.doc_freq(name := text_field(f.name), part)
-            ]
-            if len(fields) == 1:
-                per_token.append(fields[0])
-            else:
-                per_token.append(
-                    Query.disjunction_max_query(fields) if fields else Query.empty_query()
-                )
+            ]))
         if len(per_token) == 1:
             return per_token[0]
         return Query.boolean_query([(Occur.Must, q) for q in per_token])
@@ -119,9 +113,7 @@ class Planner:
             idf = math.log(1.0 + (n_docs - df + 0.5) / (df + 0.5))
             term = Query.term_query(self.tschema, name, start)
             fields.append(Query.const_score_query(term, _PREFIX_WEIGHT * f.boost * idf))
-        if not fields:
-            return Query.empty_query()
-        return Query.disjunction_max_query(fields)
+        return _best_field(fields)
 
     def words_query(self, plan: QueryPlan) -> Query | None:
         prefix = plan.prefix
@@ -166,6 +158,16 @@ class Planner:
                 clauses.append((Occur.MustNot, key))
             found.append(Query.boolean_query(clauses))
         return found
+
+
+def _best_field(fields: list[Query]) -> Query:
+    """The best of the fields' scores: one field's query alone, as a union of one would
+    only add its refills; none matches nothing."""
+    if not fields:
+        return Query.empty_query()
+    if len(fields) == 1:
+        return fields[0]
+    return Query.disjunction_max_query(fields)
 
 
 def key_hits(
