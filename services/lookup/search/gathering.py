@@ -10,37 +10,41 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
+from typing import Final
 
 from services.lookup.search.documents import CodeDocument
 from services.lookup.search.matching import Query
 from services.lookup.search.spelling import Vocabulary
 from services.shared.search.model import Candidates, QueryPlan, SearchIndex
 
-_SHORT = 2  # words this short are poor prefixes: sent first, so a longer word ends the plan
+# Words this short are poor prefixes: sent first, so a longer word ends the plan.
+_SHORT: Final = 2
 # A word in more entries than this ("left", "open", "encounter") costs a backend dearly
 # and selects little: it is left to the ranker while the other words find few enough
 # entries for the backend to return them all (then every entry with all the words is
-# among them).
-_COMMON = 5000
+# among them). Not ``Final``, unlike the others: unit tests lower it for an index of a
+# few entries, and a compiled module reads a ``Final`` as a constant (one look-up in the
+# module's dict a plan, otherwise).
+_COMMON: int = 5000
 # ICD-10-CM's seventh character (the encounter of an injury, a fracture's healing, a
 # fetus, a side): its codes are the entry's code padded with "X" to six characters, then
 # one more ("S06.0X1" -> "S06.0X1A", "T18.9" -> "T18.9XXA"). The first few by code are
 # fetched: the initial encounter "A" (and an open fracture's "B", or the subsequent
 # "D"); a query asking for a later one names it, and finds it by its words.
-_SEVENTH = 6
-_SEVENTH_FIRST = 2
+_SEVENTH: Final = 6
+_SEVENTH_FIRST: Final = 2
 # Injuries and external causes (chapters 19 and 20), and their initial encounters: "A",
 # and an open fracture's "B" or "C".
-_INJURY_LETTERS = frozenset("STVWXY")
-_INITIAL = frozenset("ABC")
-_CONDITIONS = "ICD10CM"
+_INJURY_LETTERS: Final = frozenset("STVWXY")
+_INITIAL: Final = frozenset("ABC")
+_CONDITIONS: Final = "ICD10CM"
 # How many entries marked the default for the words ("Stroke NOS") are asked for when a
 # backend had more matches than it returned: a word has a few such entries, not a page
 # of them. Development sets (2,299 queries), top-five hits: 2,239 with 150, 60 or 30;
 # 2,232 with 10, where "haemorrhage NOS" ranks R58 below ten longer texts. Ranked
 # candidates per first-time search 152 -> 141; engine alone (four alternated runs) the
 # same q/s within this machine's noise, p99 15.0-19.5 -> 12.9-15.1 ms.
-_DEFAULTS = 60
+_DEFAULTS: Final = 60
 
 
 @dataclass(frozen=True)

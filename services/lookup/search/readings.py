@@ -19,7 +19,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
 
 from services.lookup.search.wording import (
     STOPWORDS,
@@ -30,12 +30,12 @@ from services.lookup.search.wording import (
 )
 from services.shared.search.text import stem, words
 
-_NONE: frozenset[str] = frozenset()
+_NONE: Final[frozenset[str]] = frozenset()
 
-_SEARCH = Path(__file__).resolve().parent
+_SEARCH: Final = Path(__file__).resolve().parent
 # The sources whose rules a reading follows: this module's, the wording's, and those of
 # folding and stemming words.
-_RULES = (
+_RULES: Final = (
     _SEARCH / "readings.py",
     _SEARCH / "wording.py",
     _SEARCH.parents[1] / "shared" / "search" / "text.py",
@@ -52,7 +52,7 @@ def _fingerprint(sources: Sequence[Path]) -> str:
 
 # A reading kept by other rules (by an index built before they changed) is read again:
 # rebuilding the index (``medcode projections rebuild search``) keeps them by these.
-RULES = _fingerprint(_RULES)
+RULES: Final = _fingerprint(_RULES)
 
 
 class Reading:
@@ -65,30 +65,34 @@ class Reading:
     """
 
     __slots__ = (
-        "_details", "_name", "_sequence", "negated", "nos", "spaced", "stems", "text",
+        "_details", "_kept", "_name", "_sequence", "negated", "nos", "spaced", "stems", "text",
     )
     stems: tuple[str, ...]
     spaced: str  # " word word ...": whether a word begins with a prefix is one test
     nos: bool  # says "NOS": what its other words mean alone
     negated: frozenset[str]  # words it names only as absent ("without esophagitis")
     _details: tuple[str, ...] | None
-    _name: tuple[str, ...]
+    _name: tuple[str, ...] | None
     _sequence: tuple[str, ...] | None
+    # As kept, while its name and sequence are not yet asked for: the ranker asks them
+    # only of a text holding every word of a query, a few of a search's hundreds of
+    # titles, and decoding both at once cost 0.9 % of a first-time search's instructions.
+    _kept: list[Any] | None
 
     def __init__(self, text: str, kept: list[Any] | None = None) -> None:
         """``text`` read now, or as ``kept`` (``Reading.kept``, by these ``RULES``; a list,
         as JSON gives it back, read by the compiled list operations)."""
         self.text = text
+        self._name = self._sequence = None
         if kept is not None:
             self.stems = stems = tuple(kept[1])
             self.spaced = str(kept[2])
             self.nos = bool(kept[3])
             self.negated = frozenset(kept[4]) if kept[4] else _NONE
-            self._details = _from_places(stems, kept[5])
-            self._name = _from_places(stems, kept[6])
-            self._sequence = _from_places(stems, kept[7])
+            self._details = _from_places(stems, kept[5])  # asked of every title
+            self._kept = kept
             return
-        self._sequence = None
+        self._kept = None
         found = words(text)
         self.nos = "nos" in found
         self.stems = tuple(dict.fromkeys([stem(w) for w in found]))
@@ -96,7 +100,6 @@ class Reading:
         # Rare, so read at once.
         self.negated = negated_of(text) if "without" in found else _NONE
         self._details = None
-        self._name = ()
 
     def kept(self) -> list[Any]:
         """The reading as JSON keeps it, for ``Reading(text, kept)``: by ``RULES``, which it
@@ -120,28 +123,33 @@ class Reading:
         """Its stems in order, stopwords out: for phrases (asked of the few texts that
         hold every word of a query)."""
         if self._sequence is None:
-            self._sequence = tuple(
-                [stem(w) for w in self.spaced.split() if w not in STOPWORDS]
+            kept = self._kept
+            self._sequence = (
+                _from_places(self.stems, kept[7]) if kept is not None
+                else tuple([stem(w) for w in self.spaced.split() if w not in STOPWORDS])
             )
         return self._sequence
 
     @property
     def details(self) -> tuple[str, ...]:
         """The details it states (wording.detail_stems)."""
-        return self._details if self._details is not None else self._read_bare()
+        return self._details if self._details is not None else self._read_bare()[1]
 
     @property
     def name(self) -> tuple[str, ...]:
         """The text as a name (wording.name_key)."""
-        if self._details is None:
-            self._read_bare()
+        if self._name is None:
+            kept = self._kept
+            self._name = (
+                _from_places(self.stems, kept[6]) if kept is not None else self._read_bare()[0]
+            )
         return self._name
 
-    def _read_bare(self) -> tuple[str, ...]:
-        """Its details and name, read from one tokenisation; the details returned."""
+    def _read_bare(self) -> tuple[tuple[str, ...], tuple[str, ...]]:
+        """Its name and details, read from one tokenisation."""
         tokens = self.spaced.split() if plain(self.text) else bare_tokens(self.text)
-        self._name, self._details = name_and_details(tokens)
-        return self._details
+        self._name, self._details = found = name_and_details(tokens)
+        return found
 
 
 def _places(places: dict[str, int], part: tuple[str, ...]) -> list[Any]:

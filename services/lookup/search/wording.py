@@ -12,14 +12,15 @@ from __future__ import annotations
 
 import re
 from functools import lru_cache
+from typing import Final
 
 from services.shared.search.text import breaks, fold, folded_words, stem
 
-MAX_QUERY_WORDS = 16
+MAX_QUERY_WORDS: Final = 16
 
 # Words that say nothing of which code is meant: dropped from queries before retrieval
 # ("fluid on the knee", "burning when i pee"), and never counted as a title's extra words.
-STOPWORDS = frozenset(
+STOPWORDS: Final = frozenset(
     "a an and are as at be by for from had has have her his i im in is it its me my of on"
     " or our s the their to was w when where which while who with"
     " am been being did do does due during got into onto than that these this those upon"
@@ -31,7 +32,7 @@ STOPWORDS = frozenset(
 # Everyday words patients type that are spelt right, though no code title uses them:
 # never "corrected" into a clinical word ("making" is not "main", "killing" not
 # "filling", "throw" not "thrown"). Unknown to the index, they are simply not matched.
-EVERYDAY = frozenset(
+EVERYDAY: Final = frozenset(
     "about after again always anything ate baby because before big came cant come comes"
     " couldnt cutting day days didnt doesnt dont eat eating every everything feel feeling"
     " feels felt forget forgetting forgot get gets getting give going gone helpless hopeless"
@@ -47,24 +48,24 @@ EVERYDAY = frozenset(
     " month months ago lately recently".split()
 )
 # Their stems: "coming" is "come" however the list spells it, not "cooing".
-EVERYDAY_STEMS = frozenset(stem(w) for w in EVERYDAY)
+EVERYDAY_STEMS: Final = frozenset(stem(w) for w in EVERYDAY)
 # Title words that add no detail a query could have asked for: not counted as extras.
 # "With routine healing" is what a subsequent encounter for a fracture means unless a
 # query says otherwise (delayed healing, nonunion, malunion are stated when so).
-NEUTRAL = STOPWORDS | frozenset(
+NEUTRAL: Final = STOPWORDS | frozenset(
     "approach classified closed elsewhere encounter healing initial nos organism part region"
     " routine side site trimester type unspecified".split()
 )
 # A text's words and the marks that end its clauses (bare_tokens).
-_BARE = re.compile(r"[a-z0-9]+|[,;]")
-_BARE_BREAKS = breaks(",;")
-_MARKS = frozenset(",;")
+_BARE: Final = re.compile(r"[a-z0-9]+|[,;]")
+_BARE_BREAKS: Final = breaks(",;")
+_MARKS: Final = frozenset(",;")
 # ICD conventions: (parentheses) hold nonessential modifiers, [brackets] synonyms.
-_ASIDE = re.compile(r"\([^()]*\)|\[[^\[\]]*\]")
+_ASIDE: Final = re.compile(r"\([^()]*\)|\[[^\[\]]*\]")
 # Title words that set a condition in another context than the one usually meant:
 # "in pregnancy", "newborn", "history of", "sequela". A query that does not ask for
 # one means the condition itself, so such titles give way.
-CONTEXT = frozenset(
+CONTEXT: Final = frozenset(
     "affected childbirth complicating complication family fetal fetus history maternal"
     " newborn neonatal neonate perinatal personal pregnancy presence puerperium puerperal"
     " postpartum gestational screening sequela status subsequent underdosing".split()
@@ -72,7 +73,7 @@ CONTEXT = frozenset(
 
 
 # Clinical notation, spelt out before the query is split into words.
-_NOTATION = (
+_NOTATION: Final = (
     (re.compile(r"\bw/o\b"), " without "),
     # Absence said in words, as titles say it: "migraine with no aura" is "without aura",
     # "there's no protein in my urine" "without" it.
@@ -106,12 +107,12 @@ _NOTATION = (
 # What a query says is not the case, to the end of its clause: "high blood sugar but i
 # don't have diabetes" is not diabetes, "chest pain, denies sob" not shortness of
 # breath. Not "no" or "not": titles say "not intractable", and "no loc" is "without".
-_DENIED = re.compile(
+_DENIED: Final = re.compile(
     r"\b(?:denies|denied|denying|negative for|never had|(?:do|does|did)(?: not|nt) have)\b"
     r".*?(?=[,;.]|\bbut\b|$)"
 )
 # Where a query says which diagnosis was made (diagnosis_of).
-_DIAGNOSED = re.compile(
+_DIAGNOSED: Final = re.compile(
     r"\b(?:diagnosed (?:with|as)|diagnosis of|dx (?:of|with)|confirmed|showed|shows"
     r"|found to have|positive for"
     r"|(?:said|says|told me|thinks) (?:it(?:'|\u2019)?s|it is|it was|(?:i|he|she|we|they)"
@@ -120,17 +121,17 @@ _DIAGNOSED = re.compile(
 # Or the injury it says was suffered, the injury word with it ("fell at home and broke
 # his left hip", "twisted my ankle playing basketball"), to where how and where it
 # happened begin.
-_INJURED = re.compile(  # not "broke out in hives", an eruption (intent._unbroken)
+_INJURED: Final = re.compile(  # not "broke out in hives", an eruption (intent._unbroken)
     r"\b((?:broke|broken|fractured|sprained|twisted|dislocated|tore|torn|sliced|cut|"
     r"burned|burnt|bruised|injured)\b(?!\s+out\b).*?)"
     r"(?=[,;.]|\b(?:but|and|while|when|after|playing|at|from|with|on|in|by|doing)\b|$)"
 )
-_ROMAN = {"i": "1", "ii": "2", "iii": "3", "iv": "4", "v": "5"}
-_NUMBERED = frozenset({"type", "stage", "grade", "class", "degree", "phase"})
+_ROMAN: Final = {"i": "1", "ii": "2", "iii": "3", "iv": "4", "v": "5"}
+_NUMBERED: Final = frozenset({"type", "stage", "grade", "class", "degree", "phase"})
 # Sides as coders abbreviate them ("fx l wrist", "rt knee pain", "bilat cataracts"), and
 # eyes as ophthalmology does ("os" the left, "ou" both; not "od", also an overdose):
 # spelt out beside other words, since titles and PCS body parts say "left" and "right".
-_SIDES = {"l": "left", "lt": "left", "r": "right", "rt": "right", "bilat": "bilateral",
+_SIDES: Final = {"l": "left", "lt": "left", "r": "right", "rt": "right", "bilat": "bilateral",
           "os": "left", "ou": "bilateral"}
 
 
@@ -182,7 +183,7 @@ def plain(text: str) -> bool:
     return not ("(" in text or "[" in text or "," in text or ";" in text)
 
 
-_TOKEN = re.compile(r"[^\W_]+")
+_TOKEN: Final = re.compile(r"[^\W_]+")
 
 
 @lru_cache(maxsize=16384)
@@ -224,7 +225,7 @@ def diagnosis_of(text: str) -> tuple[str, ...]:
 
 # What a sentence says someone said a thing is ("the doctor said the rash on my side is
 # shingles"): a diagnosis, or a sign ("her ear drum is red").
-_SAID_IS = re.compile(
+_SAID_IS: Final = re.compile(
     r"\b(?:said|says|told (?:me|us|him|her|them)|thinks)\b.*?\b(?:is|was|are|were)\b"
     r"(.*?)(?=[,;.]|\b(?:but|and)\b|$)"
 )
@@ -253,12 +254,14 @@ def query_words(tokens: tuple[str, ...]) -> tuple[str, ...]:
 # ordinal and region ("fifth lumbar vertebra"; never "third cervical" alone, which is a
 # trimester and the cervix). Between two levels, PCS names the joint ("cervical vertebral
 # joint", "lumbosacral joint") and ICD-10-CM the region ("lumbar region").
-_LEVEL = re.compile(r"([ctls])(\d{1,2})")
-_REGIONS = {"c": ("cervical", 7), "t": ("thoracic", 12), "l": ("lumbar", 5), "s": ("sacral", 5)}
-_ORDINALS = (
+_LEVEL: Final = re.compile(r"([ctls])(\d{1,2})")
+_REGIONS: Final = {
+    "c": ("cervical", 7), "t": ("thoracic", 12), "l": ("lumbar", 5), "s": ("sacral", 5),
+}
+_ORDINALS: Final = (
     "first second third fourth fifth sixth seventh eighth ninth tenth eleventh twelfth".split()
 )
-_JOINED_REGIONS = {"ct": "cervicothoracic", "tl": "thoracolumbar", "ls": "lumbosacral"}
+_JOINED_REGIONS: Final = {"ct": "cervicothoracic", "tl": "thoracolumbar", "ls": "lumbosacral"}
 
 
 def spinal_levels(words: tuple[str, ...]) -> list[tuple[str, ...]]:
@@ -299,10 +302,10 @@ def spinal_levels(words: tuple[str, ...]) -> list[tuple[str, ...]]:
 # Weeks of a pregnancy as people say them ("32 weeks", "12 wks"): chapter 15's titles say
 # the trimester instead, which its notes define from the first day of the last period:
 # the first to 14 weeks, the second to 28, the third from then until delivery.
-_WEEKS = frozenset({"week", "weeks", "wk", "wks"})
-_TRIMESTER_STARTS = ((28, "third"), (14, "second"), (0, "first"))
-_LONGEST_PREGNANCY = 45
-_NEWBORN = frozenset(
+_WEEKS: Final = frozenset({"week", "weeks", "wk", "wks"})
+_TRIMESTER_STARTS: Final = ((28, "third"), (14, "second"), (0, "first"))
+_LONGEST_PREGNANCY: Final = 45
+_NEWBORN: Final = frozenset(
     {"born", "newborn", "baby", "babies", "infant", "neonate", "preemie", "prematurity"}
 )
 
@@ -327,7 +330,7 @@ def trimester_weeks(words: tuple[str, ...]) -> list[tuple[str, ...]]:
 
 # Pronouns and articles: a query that has them is said in words, as a patient tells it,
 # not written as a note ("uc pancolitis w rectal bleeding").
-_SPOKEN = frozenset(
+_SPOKEN: Final = frozenset(
     "i im me my mine he his him she her we our us they their them it its you your a an the"
     .split()
 )
@@ -338,8 +341,8 @@ def said(words: tuple[str, ...]) -> bool:
     return not _SPOKEN.isdisjoint(words)
 
 
-_HURTS = frozenset({"hurt", "hurts", "hurting"})
-_NOT = frozenset({"not", "no", "never", "dont", "doesnt", "didnt", "wont", "without"})
+_HURTS: Final = frozenset({"hurt", "hurts", "hurting"})
+_NOT: Final = frozenset({"not", "no", "never", "dont", "doesnt", "didnt", "wont", "without"})
 
 
 def painful(words: tuple[str, ...]) -> tuple[str, ...]:
@@ -353,7 +356,7 @@ def painful(words: tuple[str, ...]) -> tuple[str, ...]:
 
 
 # How a sentence denies a sign: "no", "never", "didn't" (as typed without the apostrophe).
-_DENIALS = frozenset({"no", "not", "never", "didnt", "doesnt", "wasnt", "isnt", "hasnt",
+_DENIALS: Final = frozenset({"no", "not", "never", "didnt", "doesnt", "wasnt", "isnt", "hasnt",
                       "havent", "hadnt"})
 
 
@@ -365,8 +368,10 @@ def denied(words: tuple[str, ...]) -> tuple[str, ...]:
 
 # Months or years ago is a history: the code set takes a heart attack four weeks old for
 # an old one (I25.2), and codes what is over as a personal history (Z86, Z87).
-_LONG_AGO = frozenset({"month", "months", "year", "years"})
-_COUNTS = frozenset("one two three four five six seven eight nine ten few several many".split())
+_LONG_AGO: Final = frozenset({"month", "months", "year", "years"})
+_COUNTS: Final = frozenset(
+    "one two three four five six seven eight nine ten few several many".split()
+)
 
 
 def past(words: tuple[str, ...]) -> tuple[str, ...]:
@@ -380,7 +385,9 @@ def past(words: tuple[str, ...]) -> tuple[str, ...]:
     return words
 
 
-_REFLEXIVE = frozenset({"herself", "himself", "themselves", "themself", "yourself", "ourselves"})
+_REFLEXIVE: Final = frozenset(
+    {"herself", "himself", "themselves", "themself", "yourself", "ourselves"}
+)
 
 
 def first_person(words: tuple[str, ...]) -> tuple[str, ...]:
@@ -411,13 +418,13 @@ def detail_stems(text: str) -> frozenset[str]:
 
 
 # A text's words and what ends a clause: a comma, a semicolon, a parenthesis or bracket.
-_CLAUSED = re.compile(r"[a-z0-9]+|[,;()\[\]]")
+_CLAUSED: Final = re.compile(r"[a-z0-9]+|[,;()\[\]]")
 
 
 # A side begins the site of what the title names, not of what it rules out: "Laceration
 # without foreign body of left index finger" is a laceration of that finger. And "in"
 # says where what is ruled out would be: "without blood in pee" rules out no pee.
-_SITED = frozenset({"left", "right", "bilateral", "unspecified"})
+_SITED: Final = frozenset({"left", "right", "bilateral", "unspecified"})
 
 
 def negated_of(text: str) -> frozenset[str]:

@@ -11,16 +11,17 @@ from __future__ import annotations
 import re
 import unicodedata
 from functools import lru_cache
+from typing import Final
 
 from services.shared.search.porter import porter
 
-_WORD = re.compile(r"[a-z0-9]+")
+_WORD: Final = re.compile(r"[a-z0-9]+")
 
 # Irregular forms the Porter stemmer leaves apart from their stem: plurals ("feet" and
 # "foot") and past tenses and participles ("bitten by a dog" is an "open bite", a "torn"
 # meniscus a "tear", "fell" a "fall"). Not "swollen": titles say "swelling" of a lump
 # ("Localized swelling, mass and lump"), and a swollen ankle is "edema".
-IRREGULAR = {
+IRREGULAR: Final = {
     "feet": "foot", "teeth": "tooth", "children": "child", "women": "woman", "men": "man",
     "calves": "calf",
     "bitten": "bite", "stung": "sting", "fell": "fall", "torn": "tear", "tore": "tear",
@@ -28,7 +29,7 @@ IRREGULAR = {
 }  # fmt: skip
 
 # Each irregular form by the stem it is read as ("fall": "fell", "fallen").
-_IRREGULAR_FORMS = {
+_IRREGULAR_FORMS: Final = {
     porter(regular): tuple(f for f, r in IRREGULAR.items() if r == regular)
     for regular in set(IRREGULAR.values())
 }
@@ -54,7 +55,7 @@ def breaks(keep: str = "") -> str:
     )
 
 
-_BREAKS = breaks()
+_BREAKS: Final = breaks()
 
 
 def folded_words(folded: str) -> list[str]:
@@ -72,8 +73,8 @@ def words(text: str) -> list[str]:
 # 5,000, nearly all of words met before. A plain dict, emptied when full (what people
 # type is unbounded; the index's words come back at once): a compiled caller looks a
 # word up directly, where an lru_cache is a call that also reorders its list.
-_STEMS: dict[str, str] = {}
-_MAX_STEMS = 131072
+_STEMS: Final[dict[str, str]] = {}
+_MAX_STEMS: Final = 131072
 
 
 def stem(word: str) -> str:
