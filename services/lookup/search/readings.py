@@ -76,7 +76,8 @@ class Reading:
     _sequence: tuple[str, ...] | None
     # As kept, while its name and sequence are not yet asked for: the ranker asks them
     # only of a text holding every word of a query, a few of a search's hundreds of
-    # titles, and decoding both at once cost 0.9 % of a first-time search's instructions.
+    # titles, and decoding both for every title cost about 0.9 % of a first-time
+    # search's instructions (callgrind's listing of _from_places).
     _kept: list[Any] | None
 
     def __init__(self, text: str, kept: list[Any] | None = None) -> None:
