@@ -27,7 +27,7 @@ sys.path.insert(0, str(ROOT))
 
 from bench.traffic import first_time_queries  # noqa: E402
 from services.lookup.search.documents import CODES, CodeDocument  # noqa: E402
-from services.lookup.search.engine import search, warm  # noqa: E402
+from services.lookup.search.engine import EMBEDDED_CANDIDATES, search, warm  # noqa: E402
 from services.lookup.search.wording import STOPWORDS  # noqa: E402
 from services.shared.search.embedded import TantivyCatalog  # noqa: E402
 from services.shared.search.text import words  # noqa: E402
@@ -59,7 +59,8 @@ async def measure(data_dir: Path, n: int) -> None:
         kind = group(last)
         asked[kind] += 1
         for typing in (True, False):
-            found = (await search(catalog, query, limit=5, count=False, typing=typing)).documents
+            found = (await search(catalog, query, limit=5, count=False, typing=typing,
+                                  candidates=EMBEDDED_CANDIDATES)).documents
             first[typing][kind] += bool(found) and continues(found[0], others, last)
             five[typing][kind] += any(continues(d, others, last) for d in found)
     print(f"{'':<27} {'typing':>22} {'sent whole':>22}")

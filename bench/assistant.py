@@ -36,6 +36,7 @@ from services.assistant.reading import CM_TOKEN, PCS_TOKEN  # noqa: E402
 from services.lookup.application import CodeSets  # noqa: E402
 from services.lookup.client import LocalLookup  # noqa: E402
 from services.lookup.search.documents import CODES  # noqa: E402
+from services.lookup.search.engine import EMBEDDED_CANDIDATES  # noqa: E402
 from services.shared.search.embedded import TantivyCatalog  # noqa: E402
 
 QUESTIONS = ROOT / "tests" / "assistant" / "questions.tsv"
@@ -107,7 +108,7 @@ def lookup_for(data_dir: Path, build: bool) -> LocalLookup:
             raise SystemExit(f"{store} holds no ICD-10-CM release: run `make serve` once "
                              "with this DATA_DIR, or pass --build")
         asyncio.run(_build(app, index))
-    return LocalLookup(app, TantivyCatalog(index, CODES))
+    return LocalLookup(app, TantivyCatalog(index, CODES), candidates=EMBEDDED_CANDIDATES)
 
 
 async def _build(app: CodeSets, index: Path) -> None:

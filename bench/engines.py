@@ -40,7 +40,7 @@ sys.path.insert(0, str(ROOT))
 
 from bench.traffic import first_time_queries  # noqa: E402
 from services.lookup.search.documents import CODES, CodeDocument, code_plan  # noqa: E402
-from services.lookup.search.engine import search, warm  # noqa: E402
+from services.lookup.search.engine import EMBEDDED_CANDIDATES, search, warm  # noqa: E402
 from services.shared.search.embedded import TantivyCatalog  # noqa: E402
 from services.shared.search.embedded.layout import starts_of  # noqa: E402
 from services.shared.search.text import words  # noqa: E402
@@ -149,7 +149,8 @@ def timed_search(catalog: TantivyCatalog[CodeDocument], queries: list[str]) -> N
     loop = asyncio.new_event_loop()
     try:
         loop.run_until_complete(warm(catalog))
-        timed("search", queries, lambda q: loop.run_until_complete(search(catalog, q)))
+        timed("search", queries, lambda q: loop.run_until_complete(
+            search(catalog, q, candidates=EMBEDDED_CANDIDATES)))
     finally:
         loop.close()
 

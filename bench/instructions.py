@@ -59,7 +59,7 @@ def count_on() -> None:
 
 def counted(data_dir: Path, n: int) -> None:
     """The run callgrind watches."""
-    from services.lookup.search.engine import search
+    from services.lookup.search.engine import EMBEDDED_CANDIDATES, search
 
     queries = first_time_queries(30_000)
 
@@ -67,7 +67,7 @@ def counted(data_dir: Path, n: int) -> None:
         catalog = await warmed_engine(data_dir, queries)
         count_on()
         for q in queries[:n]:
-            await search(catalog, q)
+            await search(catalog, q, candidates=EMBEDDED_CANDIDATES)
 
     asyncio.run(run())
 

@@ -45,7 +45,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from services.lookup.search.documents import CODES, CodeDocument  # noqa: E402
-from services.lookup.search.engine import search  # noqa: E402
+from services.lookup.search.engine import CANDIDATES, EMBEDDED_CANDIDATES, search  # noqa: E402
 from services.shared.search.embedded import TantivyCatalog  # noqa: E402
 from services.shared.search.model import (  # noqa: E402
     Checkpoint,
@@ -109,10 +109,14 @@ def load_queries(names: list[str]) -> list[Query]:
     return queries
 
 
-async def evaluate(catalog: SearchCatalog, queries: list[Query]) -> list[Outcome]:
-    """Every query through the shared engine, on whichever backend ``catalog`` is."""
+async def evaluate(
+    catalog: SearchCatalog, queries: list[Query], candidates: int
+) -> list[Outcome]:
+    """Every query through the shared engine, on whichever backend ``catalog`` is, ranking
+    as many of its best matches as that backend's searches do (``candidates``)."""
     return [
-        Outcome(q, [d.code for d in (await search(catalog, q.text, limit=10)).documents])
+        Outcome(q, [d.code for d in (await search(catalog, q.text, limit=10,
+                                                  candidates=candidates)).documents])
         for q in queries
     ]
 
@@ -271,7 +275,8 @@ async def run(args: argparse.Namespace) -> None:
         for backend in backends:
             async with catalog_of(backend, local, args) as catalog:
                 started = time.monotonic()
-                results[backend] = await evaluate(catalog, queries)
+                told = EMBEDDED_CANDIDATES if backend == "tantivy" else CANDIDATES
+                results[backend] = await evaluate(catalog, queries, told)
                 elapsed = time.monotonic() - started
             report(backend, results[backend], args.misses)
             print(f"({len(queries)} queries in {elapsed:.1f} s)")

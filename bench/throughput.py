@@ -278,7 +278,7 @@ async def warmed_engine(data_dir: Path, queries: list[str]) -> SearchCatalog:
     """The embedded index's catalog in this process, as a serving process holds it once
     warm, and after 200 searches not among the first of ``queries`` (those measured)."""
     from services.lookup.search.documents import CODES
-    from services.lookup.search.engine import search, warm
+    from services.lookup.search.engine import EMBEDDED_CANDIDATES, search, warm
     from services.shared.memory import settle_heap
     from services.shared.search.embedded import TantivyCatalog
 
@@ -286,20 +286,20 @@ async def warmed_engine(data_dir: Path, queries: list[str]) -> SearchCatalog:
     await warm(catalog)
     settle_heap()  # as a serving process does once warm
     for q in queries[-200:]:
-        await search(catalog, q)
+        await search(catalog, q, candidates=EMBEDDED_CANDIDATES)
     return catalog
 
 
 def engine_alone(data_dir: Path, queries: list[str]) -> None:
     """Lookup's whole search in this process, one query at a time, no cache, no HTTP."""
-    from services.lookup.search.engine import search
+    from services.lookup.search.engine import EMBEDDED_CANDIDATES, search
 
     async def run() -> list[float]:
         catalog = await warmed_engine(data_dir, queries)
         spent = []
         for q in queries[:2000]:
             t = time.perf_counter()
-            await search(catalog, q)
+            await search(catalog, q, candidates=EMBEDDED_CANDIDATES)
             spent.append(time.perf_counter() - t)
         return spent
 

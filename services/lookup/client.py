@@ -28,7 +28,7 @@ from services.lookup.domain import (
 from services.lookup.gems import GemTable
 from services.lookup.note_codes import references
 from services.lookup.search.documents import CodeDocument
-from services.lookup.search.engine import Results, facets, search, warm
+from services.lookup.search.engine import CANDIDATES, Results, facets, search, warm
 from services.lookup.search.interpretation import VOCABULARIES
 
 # How lookup reads a query's words, for clients that read questions the same way
@@ -164,12 +164,14 @@ class LocalLookup:
         catalog: SearchCatalog[CodeDocument],
         cache: SearchCache[Results] | None = None,
         turns: Turns | None = None,
+        candidates: int = CANDIDATES,
     ) -> None:
         self.app = app
         self.catalog = catalog
         self.cache = cache
         # Where searches hold the event loop (runtime.search_turns), they take turns.
         self.turns = turns
+        self.candidates = candidates  # the backend's (runtime.search_candidates)
         self._loaded: tuple[float, frozenset[str]] = (0.0, frozenset())
         self._loading = asyncio.Lock()
         self._gem_tables: dict[str, GemTable] = {}
@@ -207,7 +209,7 @@ class LocalLookup:
                 results = await search(
                     self.catalog, query, systems=tuple(systems or ()),
                     billable_only=billable_only, chapter=chapter, offset=offset, limit=limit,
-                    cache=self.cache, count=count, typing=typing,
+                    cache=self.cache, count=count, typing=typing, candidates=self.candidates,
                 )
         # Which of the systems asked for hold nothing yet (none asked: none to tell).
         loaded = await self._loaded_systems() if systems else frozenset()

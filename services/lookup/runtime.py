@@ -7,7 +7,7 @@ from services.lookup.client import HttpLookup, LocalLookup
 from services.lookup.events import CATALOGUE
 from services.lookup.projections import SearchProjection
 from services.lookup.search.documents import CODES, CodeDocument
-from services.lookup.search.engine import Results
+from services.lookup.search.engine import CANDIDATES, EMBEDDED_CANDIDATES, Results
 from services.lookup.settings import LookupSettings
 from services.shared.consumer import Consumer
 from services.shared.product import Infrastructure, Running
@@ -38,6 +38,12 @@ def search_turns(settings: Settings) -> Turns | None:
     return Turns() if settings.mode == "embedded" else None
 
 
+def search_candidates(settings: Settings) -> int:
+    """How many of the backend's best matches a search ranks (engine.search's
+    ``candidates``): each backend's development runs chose its own."""
+    return EMBEDDED_CANDIDATES if settings.mode == "embedded" else CANDIDATES
+
+
 async def start(infra: Infrastructure) -> Running:
     settings = infra.settings
     url = settings.service_url("lookup")
@@ -50,7 +56,8 @@ async def start(infra: Infrastructure) -> Running:
     cache: SearchCache[Results] = SearchCache(own.search_cache_entries,
                                               own.search_cache_seconds)
     projection = SearchProjection(catalog, cache=cache)
-    client = LocalLookup(app, catalog, cache, search_turns(settings))
+    client = LocalLookup(app, catalog, cache, search_turns(settings),
+                         search_candidates(settings))
     return Running(
         client=client,
         app=app,

@@ -12,7 +12,8 @@ import pytest
 from services.accounts.settings import AccountsSettings
 from services.assistant.llm import ModelSettings
 from services.consult.settings import ConsultSettings
-from services.lookup.runtime import search_catalog, search_turns
+from services.lookup.runtime import search_candidates, search_catalog, search_turns
+from services.lookup.search.engine import CANDIDATES, EMBEDDED_CANDIDATES
 from services.lookup.settings import LookupSettings
 from services.shared.settings import Settings, SettingsError
 from services.shared.turns import Turns
@@ -112,3 +113,8 @@ def test_searches_take_turns_only_where_they_hold_the_event_loop() -> None:
     turns. OpenSearch's wait on the network, and must not wait for one another."""
     assert isinstance(search_turns(Settings(mode="embedded")), Turns)
     assert search_turns(Settings(mode="distributed")) is None
+
+
+def test_each_backend_ranks_the_candidates_its_development_runs_chose() -> None:
+    assert search_candidates(Settings(mode="embedded")) == EMBEDDED_CANDIDATES == 120
+    assert search_candidates(Settings(mode="distributed")) == CANDIDATES == 150

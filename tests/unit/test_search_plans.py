@@ -11,14 +11,18 @@ from __future__ import annotations
 import asyncio
 import itertools
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import pytest
 
+from services.lookup.application import CodeSets
+from services.lookup.client import LocalLookup
 from services.lookup.search import engine, gathering
 from services.lookup.search.documents import CodeDocument
 from services.lookup.search.engine import search
 from services.shared.search.model import Candidates, QueryPlan
 from services.shared.search.text import stem, words
+from services.shared.settings import Settings
 
 _names = itertools.count()
 
@@ -519,6 +523,40 @@ def test_a_query_asked_again_is_answered_from_the_cache_without_being_read_again
     assert reads == [text]
 
 
+@dataclass
+class WindowsAsked(WorstOrderIndex):
+    """Records each plan's window."""
+
+    windows: list[int] = field(default_factory=list)
+
+    async def candidates(self, plan: QueryPlan) -> Candidates[CodeDocument]:
+        self.windows.append(plan.window)
+        return await super().candidates(plan)
+
+
+_HYPERTENSION = [CodeDocument("ICD10CM", "I10", "Essential (primary) hypertension", True, "code")]
+
+
+def test_a_search_ranks_as_many_of_the_backends_best_matches_as_it_is_told() -> None:
+    """Each backend's figure (lookup.runtime.search_candidates): the engine asks for that
+    many, whatever the page."""
+    for told in (120, 150):
+        index = WindowsAsked(_HYPERTENSION)
+        found = asyncio.run(search(Catalog(index), "hypertension",  # type: ignore[arg-type]
+                                   candidates=told))
+        assert [d.code for d in found.documents] == ["I10"]
+        assert index.windows[0] == told
+
+
+def test_lookups_searches_rank_the_candidates_it_was_made_with(tmp_path: Path) -> None:
+    app = CodeSets(env=Settings(data_dir=tmp_path).event_store_env("lookup"))
+    index = WindowsAsked(_HYPERTENSION)
+    lookup = LocalLookup(app, Catalog(index), candidates=120)  # type: ignore[arg-type]
+    page = asyncio.run(lookup.search_codes("hypertension"))
+    assert [c.code for c in page.items] == ["I10"]
+    assert index.windows[0] == 120
+
+
 def test_a_plan_without_the_common_words_is_asked_for_every_match_or_none(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
@@ -527,7 +565,6 @@ def test_a_plan_without_the_common_words_is_asked_for_every_match_or_none(
     what it found first is not read (QueryPlan.whole). (Here a word in more than 100
     texts is common, and a page's window is 60.)"""
     monkeypatch.setattr(gathering, "_COMMON", 100)
-    monkeypatch.setattr(engine, "_MIN_WINDOW", 1)
     fingers = [CodeDocument("ICD10CM", f"S61.{i:03}A", f"Dog bite of finger {i}", True, "code",
                             chapter="19") for i in range(70)]
     hands = [CodeDocument("ICD10CM", f"M79.{i:03}", f"Pain in right hand {i}", True, "code")
@@ -543,7 +580,7 @@ def test_a_plan_without_the_common_words_is_asked_for_every_match_or_none(
             return found
 
     results = asyncio.run(search(Catalog(Recording([*fingers, *hands, bite])),  # type: ignore[arg-type]
-                                 "dog bite right hand"))
+                                 "dog bite right hand", candidates=1))
     assert results.documents[0].code == "S61.451A"
     (first, read), (second, _) = asked[:2]  # without the common words, then with them
     assert first.words == ("dog", "bite") and first.whole and read == 0

@@ -65,7 +65,17 @@ MAX_WINDOW = 1000
 # and 120; 2,234 at 100, where the many codes of a wrist fracture's families crowd out
 # the one asked for. Engine alone 137-144 -> 147-167 q/s, first-time searches through
 # the gateway 208-234 -> 234-275 req/s (bench/throughput.py, alternated runs).
-_MIN_WINDOW = 150
+#
+# How many is the backend's own figure (``search``'s ``candidates``, chosen where a
+# product is put together: lookup.runtime): each orders its best matches its own way
+# (BM25 as each computes it; ties at the cut broken by doc id in OpenSearch, by index
+# order in tantivy), and each backend's development runs choose. OpenSearch keeps 150:
+# at 120 its first held-out sentences fell 0.93 -> 0.91 and probe4 0.91 -> 0.90
+# (4164853). The embedded index needs 120: the same 59 of the 2,299 development queries
+# miss as at 150, and a first-time search costs 9 % fewer instructions
+# (bench/instructions.py, 300 queries: 22.2M -> 20.3M).
+CANDIDATES = 150
+EMBEDDED_CANDIDATES = 120
 # With fewer billable entries than this having every word, look at those missing one:
 # "sepsis pna" is one entry (melioidosis names both), and a coder wants sepsis and
 # pneumonia next. Those having every word are still listed first, ranked among
@@ -122,6 +132,7 @@ async def search(
     cache: SearchCache[Results] | None = None,
     count: bool = True,
     typing: bool = False,
+    candidates: int = CANDIDATES,
 ) -> Results:
     """Rank the best candidates and return one page of them.
 
@@ -133,8 +144,10 @@ async def search(
     every match only with ``count``; otherwise it is at least what was ranked, and more
     when more match. ``typing``: the query is still being typed, as a search box sends it
     on each keystroke, so its last word may be the start of one (interpretation).
+    ``candidates``: how many of the backend's best matches are ranked for any page (this
+    backend's figure: ``CANDIDATES`` or ``EMBEDDED_CANDIDATES``).
     """
-    window = min(max(_MIN_WINDOW, offset + limit + 50), MAX_WINDOW)
+    window = min(max(candidates, offset + limit + 50), MAX_WINDOW)
     listed, plan, diagnosis, told = _read_query(text, systems, billable_only, chapter, window,
                                                 count)
     if not listed and not plan.words and not plan.key:
@@ -183,7 +196,7 @@ def _read_query(
 
 def _listed_plans(
     text: str, systems: tuple[str, ...], billable_only: bool, chapter: str | None,
-    *, window: int = _MIN_WINDOW, count: bool = True,
+    *, window: int = CANDIDATES, count: bool = True,
 ) -> tuple[QueryPlan, ...]:
     """A plan for each code of a query that lists codes ("E11.9, I10"): the code alone,
     not its characters as words ("9" is in "NIHSS score 9"); none for another query."""
@@ -379,7 +392,7 @@ async def facets(
     if listed := _listed_plans(text, systems, billable_only, chapter):  # each code's, summed
         return CodeFacets.summed([CodeFacets.of(await index.facets(p)) for p in listed])
     plan = analyze(
-        text, systems=systems, billable_only=billable_only, chapter=chapter, window=_MIN_WINDOW
+        text, systems=systems, billable_only=billable_only, chapter=chapter, window=CANDIDATES
     )
     if not plan.words and not plan.key:
         return CodeFacets()
