@@ -232,7 +232,7 @@ class LocalLookup:
         async with self.turns or nullcontext():
             counted = await facets(
                 self.catalog, query, systems=tuple(systems or ()), billable_only=billable_only,
-                chapter=chapter, typing=typing,
+                chapter=chapter, typing=typing, candidates=self.candidates,
             )
         titles = await run_in_threadpool(self._chapter_titles, list(counted.chapters))
         return SearchFacets.of(counted, titles)

@@ -20,7 +20,7 @@ from services.lookup.client import LocalLookup
 from services.lookup.search import engine, gathering
 from services.lookup.search.documents import CodeDocument
 from services.lookup.search.engine import search
-from services.shared.search.model import Candidates, QueryPlan
+from services.shared.search.model import Candidates, Facets, QueryPlan
 from services.shared.search.text import stem, words
 from services.shared.settings import Settings
 
@@ -525,13 +525,16 @@ def test_a_query_asked_again_is_answered_from_the_cache_without_being_read_again
 
 @dataclass
 class WindowsAsked(WorstOrderIndex):
-    """Records each plan's window."""
+    """Records each plan's window; counts no facets."""
 
     windows: list[int] = field(default_factory=list)
 
     async def candidates(self, plan: QueryPlan) -> Candidates[CodeDocument]:
         self.windows.append(plan.window)
         return await super().candidates(plan)
+
+    async def facets(self, plan: QueryPlan) -> Facets:
+        return Facets()
 
 
 _HYPERTENSION = [CodeDocument("ICD10CM", "I10", "Essential (primary) hypertension", True, "code")]
@@ -554,7 +557,9 @@ def test_lookups_searches_rank_the_candidates_it_was_made_with(tmp_path: Path) -
     lookup = LocalLookup(app, Catalog(index), candidates=120)  # type: ignore[arg-type]
     page = asyncio.run(lookup.search_codes("hypertension"))
     assert [c.code for c in page.items] == ["I10"]
-    assert index.windows[0] == 120
+    assert index.windows == [120]
+    asyncio.run(lookup.search_facets("hypertension"))  # the same plans, to count
+    assert index.windows == [120, 120]
 
 
 def test_a_plan_without_the_common_words_is_asked_for_every_match_or_none(

@@ -376,6 +376,7 @@ async def facets(
     billable_only: bool = False,
     chapter: str | None = None,
     typing: bool = False,
+    candidates: int = CANDIDATES,
 ) -> CodeFacets:
     """How the entries a search for ``text`` counts in its total fall by code system,
     chapter and billable: for the filters a client shows next to the results.
@@ -386,13 +387,14 @@ async def facets(
     filter and keeps the others, so without that filter its counts add up to the total.
     They add up to less only when ``search`` also lists entries beyond that plan's (a
     singular reading, other relaxed wordings) and counts more than it. Separate from
-    ``search``, which never pays for it: this asks the backends again.
+    ``search``, which never pays for it: this asks the backends again. ``candidates``: as
+    ``search`` is told, for the same plans.
     """
     index = await catalog.live()
     if listed := _listed_plans(text, systems, billable_only, chapter):  # each code's, summed
         return CodeFacets.summed([CodeFacets.of(await index.facets(p)) for p in listed])
     plan = analyze(
-        text, systems=systems, billable_only=billable_only, chapter=chapter, window=CANDIDATES
+        text, systems=systems, billable_only=billable_only, chapter=chapter, window=candidates
     )
     if not plan.words and not plan.key:
         return CodeFacets()
