@@ -421,6 +421,19 @@ async def test_window_inside_the_code_matches(index: SearchIndex) -> None:
     assert result.total == 5
 
 
+async def test_ties_at_a_windows_edge_are_the_first_by_doc_id(index: SearchIndex) -> None:
+    """Where a window ends inside matches of equal score, those returned are the first by
+    doc id, in whatever order they were written: two builds of the same entries answer
+    alike, and both backends alike."""
+    written = ["Q99.7", "Q99.2", "Q99.9", "Q99.4", "Q99.1", "Q99.8", "Q99.3"]
+    tied = [icd(code, "Tiedword chromosome disorder", parent="Q99") for code in written]
+    await index.write(IndexChange(upserts=tied), checkpoint(2))
+    for window, first in ((3, ["Q99.1", "Q99.2", "Q99.3"]), (1, ["Q99.1"])):
+        result = await candidates(index, Plan(words=("tiedword",), window=window))
+        assert [d.code for d in result.documents] == first
+        assert result.total == len(written)
+
+
 async def test_zero_window_still_counts(index: SearchIndex) -> None:
     result = await candidates(index, Plan(words=("diabetes",), code="I21", window=0))
     assert result.documents == [] and result.total == 5

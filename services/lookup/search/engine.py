@@ -68,8 +68,9 @@ MAX_WINDOW = 1000
 #
 # How many is the backend's own figure (``search``'s ``candidates``, chosen where a
 # product is put together: lookup.runtime): each orders its best matches its own way
-# (BM25 as each computes it; ties at the cut broken by doc id in OpenSearch, by index
-# order in tantivy), and each backend's development runs choose. OpenSearch keeps 150:
+# (BM25 as each computes it), and each backend's development runs choose (those below
+# were run while tantivy broke ties at the cut by write order, before its documents were
+# kept in doc id order). OpenSearch keeps 150:
 # at 120 its first held-out sentences fell 0.93 -> 0.91 and probe4 0.91 -> 0.90
 # (4164853). The embedded index needs 120: the same 59 of the 2,299 development queries
 # miss as at 150, and a first-time search costs 9 % fewer instructions

@@ -14,13 +14,13 @@ as OpenSearch defines them:
   for a count, else at least what is returned, and more when more match);
 - facets count the same matches per ``FacetGroup``, each without its own filter.
 
-One departure: where matches tie at a window's edge, which of them are returned is
-tantivy's own order (segment, then address: how the index happened to be written), not
-the doc id's, as OpenSearch's sort makes it. Within what is returned, the doc id does
-break ties. Such ties are common (a word cut short scores a constant; many titles are
-alike): 1,808 of the 2,050 windows the development queries filled ended inside one. The
-bindings read no text fast field and sort by score or by a field, not by both, so the
-doc ids of a tied group are not to be had without reading its documents.
+Where matches tie at a window's edge, which of them are returned is tantivy's own order:
+segment, then address. A version keeps each segment's documents in doc id order
+(index.open_index), so within a segment the doc id breaks such ties, as OpenSearch's sort
+does; a version written in several segments breaks them by segment first, until
+compacted into one (as a rebuild leaves it). Such ties are common (a word cut short
+scores a constant; many titles are alike): 1,808 of the 2,050 windows the development
+queries filled ended inside one. Within what is returned, the doc id breaks ties too.
 """
 
 from __future__ import annotations
