@@ -432,6 +432,11 @@ async def test_ties_at_a_windows_edge_are_the_first_by_doc_id(index: SearchIndex
         result = await candidates(index, Plan(words=("tiedword",), window=window))
         assert [d.code for d in result.documents] == first
         assert result.total == len(written)
+    # Written apart (in tantivy, a segment of their own), ties still come by doc id.
+    later = [icd(code, "Tiedword chromosome disorder", parent="Q99") for code in ("Q99.0", "Q99.5")]
+    await index.write(IndexChange(upserts=later), checkpoint(3))
+    result = await candidates(index, Plan(words=("tiedword",), window=20))
+    assert [d.code for d in result.documents] == sorted([*written, "Q99.0", "Q99.5"])
 
 
 async def test_zero_window_still_counts(index: SearchIndex) -> None:

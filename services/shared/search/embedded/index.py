@@ -107,6 +107,12 @@ def stores_text(meta: dict[str, Any]) -> bool:
     return any(f["name"] == DOC and f["type"] == "text" for f in meta["schema"])
 
 
+def sorted_by_id(meta: dict[str, Any]) -> bool:
+    """Whether a version (its ``meta.json``) keeps each segment's documents in doc id
+    order (open_index)."""
+    return bool((meta.get("index_settings", {}).get("sort_by_field") or {}).get("field") == ID)
+
+
 def outdated(meta: dict[str, Any]) -> list[str]:
     """How a version (its ``meta.json``) is laid out otherwise than a new one (``_settle``):
     it is searched correctly (more slowly, or with ties at a window's edge broken
@@ -118,22 +124,24 @@ def outdated(meta: dict[str, Any]) -> list[str]:
         found.append(f"document store blocks of {block} bytes, not {STORE_BLOCK}")
     if not stores_text(meta):
         found.append("stored JSON as bytes, not text")
-    if (settings.get("sort_by_field") or {}).get("field") != ID:
+    if not sorted_by_id(meta):
         found.append("documents in the order written, not by doc id (tied matches at a"
                      " window's edge are not broken by doc id)")
     return found
 
 
 class _View(Generic[D]):
-    """What a search reads one version through: one searcher and its planner, and the
-    documents read, by their address in that searcher."""
+    """What a search reads one version through: one searcher and its planner, the
+    documents read, by their address in that searcher, and whether tantivy's own order of
+    tied matches is the doc id's (one segment, kept in doc id order)."""
 
-    __slots__ = ("planner", "read", "searcher")
+    __slots__ = ("by_id", "planner", "read", "searcher")
 
-    def __init__(self, searcher: tantivy.Searcher, planner: Planner) -> None:
+    def __init__(self, searcher: tantivy.Searcher, planner: Planner, by_id: bool) -> None:
         self.searcher = searcher
         self.planner = planner
         self.read: dict[int, tuple[str, D]] = {}
+        self.by_id = by_id
 
 
 class TantivyIndex(Generic[D]):
@@ -155,6 +163,7 @@ class TantivyIndex(Generic[D]):
         # have been laid out by an earlier release (layout.tantivy_schema).
         self._tschema = self._index.schema
         meta = json.loads((path / "meta.json").read_text())
+        self._sorted = sorted_by_id(meta)
         self._writes = Writes(doc_type, self._index, str(path), as_text=stores_text(meta))
         if reasons := outdated(meta):
             log.warning(
@@ -221,7 +230,8 @@ class TantivyIndex(Generic[D]):
 
     def _new_view(self) -> _View[D]:
         searcher = self._index.searcher()
-        return _View(searcher, Planner(self.doc_type.schema, self._tschema, searcher))
+        planner = Planner(self.doc_type.schema, self._tschema, searcher)
+        return _View(searcher, planner, self._sorted and searcher.num_segments == 1)
 
     def candidates_now(self, plan: QueryPlan) -> Candidates[D]:
         if not plan.key and not plan.words:
@@ -251,6 +261,9 @@ class TantivyIndex(Generic[D]):
         documents = [doc for _, doc in self._read(view, keyed)]
         for hits in scored:
             found = self._read(view, hits)
+            if view.by_id:  # ties come by address, so by doc id: no sort (1.4 % of a search)
+                documents += [doc for _, doc in found]
+                continue
             ranked = sorted(zip(hits, found, strict=True), key=lambda h: (-h[0][0], h[1][0]))
             documents += [doc for _, (_, doc) in ranked]  # the doc id breaks score ties
         return Candidates(documents, total)
