@@ -69,9 +69,10 @@ def open_index(path: Path, schema: tantivy.Schema, create: bool) -> tantivy.Inde
 
     A new one keeps each segment's documents in doc id order: where a window ends inside
     a group of tied matches, tantivy returns those first in its segments, so ties are
-    broken by doc id as OpenSearch breaks them (queries' contract). In the order written
-    instead, two builds of the same data differed in the first result of 88 and the top
-    five of 244 of 3,000 first-time queries: the order the build's threads wrote."""
+    broken by doc id as OpenSearch breaks them (queries' contract). In the order written,
+    two builds of the same data differed in the first result of 88 and the top five of
+    244 of 3,000 first-time queries (bench/traffic.py); kept so, two builds answered all
+    3,000 alike."""
     if create:
         tantivy.Index(schema, path=str(path), reuse=False, sort_by_field=ID)
         _settle(path)
